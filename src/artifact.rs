@@ -1,0 +1,284 @@
+//! The typed artifacts that flow between pipeline stages:
+//! question -> [`Plan`] -> [`Document`]/[`Passage`] -> [`Evidence`] -> [`Claim`] -> [`Vote`] ->
+//! [`Verdict`] -> [`Report`]. Every artifact is serde-serializable so a stage can be tested alone,
+//! journaled, resumed and replayed.
+
+use serde::{Deserialize, Serialize};
+
+/// One source document as stored in the index. `text` is the exact text that passage spans and
+/// citation spans index into; `hash` is the blake3 of that text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// Stable identity: the canonical path (or URL) of the source.
+    pub id: String,
+    /// Where a reader finds it: a file path or a URL.
+    pub location: String,
+    /// Canonical root of the corpus the document came from (used to scope retrieval).
+    pub corpus: String,
+    pub title: String,
+    pub format: Format,
+    /// blake3 hex of `text`.
+    pub hash: String,
+    /// blake3 hex of the raw bytes read, so an unchanged file is recognised before extraction.
+    pub raw_hash: String,
+    pub text: String,
+    pub passages: Vec<Passage>,
+    /// When a web page was fetched (RFC 3339); None for local files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Html,
+    Markdown,
+    Text,
+}
+
+/// A paragraph-sized span of a document's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Passage {
+    pub doc_id: String,
+    /// Position of the passage within its document (0-based).
+    pub ordinal: u32,
+    /// Headings enclosing the passage, outermost first.
+    pub heading_path: Vec<String>,
+    /// Byte offsets into `Document::text`; `text == document.text[start..end]`.
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+    /// Page number (from 1) for paginated sources such as PDFs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+}
+
+impl Passage {
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.doc_id, self.ordinal)
+    }
+}
+
+/// A passage as retrieved from the index, with the document facts a citation needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub passage: Passage,
+    pub location: String,
+    pub title: String,
+    pub doc_hash: String,
+    pub score: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<String>,
+}
+
+/// The research plan: sub-queries ("angles") that gathering agents pursue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub question: String,
+    pub sub_queries: Vec<SubQuery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubQuery {
+    pub id: usize,
+    pub angle: Angle,
+    /// A human-readable heading for the report.
+    pub label: String,
+    /// The retrieval query text.
+    pub query: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Angle {
+    /// The question as asked.
+    Question,
+    /// One part of a question that asks several things.
+    Part,
+    Definition,
+    Mechanism,
+    Limits,
+    Numbers,
+}
+
+/// Passages gathered for one sub-query by one source agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub sub_query: usize,
+    pub hit: Hit,
+}
+
+/// A verbatim quote pinned to its source: `quote == document.text[start..end]` and the document's
+/// text hashes to `doc_hash`. Checked before any report is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    pub doc_id: String,
+    pub location: String,
+    pub title: String,
+    pub doc_hash: String,
+    pub start: usize,
+    pub end: usize,
+    pub quote: String,
+    /// Heading path of the passage the quote sits in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heading_path: Vec<String>,
+    /// The passage (its ordinal in the document) the quote sits in.
+    #[serde(default)]
+    pub passage: u32,
+    /// Page number for paginated sources such as PDFs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    /// Fetch time for web sources (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched: Option<String>,
+}
+
+impl Citation {
+    /// The citation of `hit.passage.text[start..end]` (offsets relative to the passage).
+    pub fn from_hit(hit: &Hit, start: usize, end: usize) -> Citation {
+        Citation {
+            doc_id: hit.passage.doc_id.clone(),
+            location: hit.location.clone(),
+            title: hit.title.clone(),
+            doc_hash: hit.doc_hash.clone(),
+            start: hit.passage.start + start,
+            end: hit.passage.start + end,
+            quote: hit.passage.text[start..end].to_string(),
+            heading_path: hit.passage.heading_path.clone(),
+            passage: hit.passage.ordinal,
+            page: hit.passage.page,
+            fetched: hit.fetched.clone(),
+        }
+    }
+}
+
+/// A candidate statement drawn from the gathered passages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub id: String,
+    /// The statement, whitespace-normalised.
+    pub text: String,
+    /// The sub-query whose evidence produced it.
+    pub sub_query: usize,
+    /// Relevance to the question (higher is better).
+    pub score: f32,
+    /// Every source that states it; the first is its origin.
+    pub citations: Vec<Citation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stance {
+    Support,
+    Refute,
+    Abstain,
+    /// The reviewer failed (timeout, rate limit, unparseable output): the vote is unverified,
+    /// never a refutation.
+    Error,
+}
+
+/// One reviewer's judgement of one claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Vote {
+    pub claim_id: String,
+    pub reviewer: String,
+    pub skeptic: bool,
+    pub stance: Stance,
+    /// 0.0..=1.0
+    pub confidence: f32,
+    /// The passage the reviewer relied on, when it found one.
+    pub evidence: Option<Citation>,
+    /// Whether the evidence comes from a document other than the claim's origin.
+    pub corroborating: bool,
+    /// A short reason (what matched, what conflicted, or what failed).
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Supported by a quorum: reported as a finding.
+    Kept,
+    /// Evidence on both sides: shown with both sides.
+    Disputed,
+    /// Weak support or refuted: listed in the appendix with the reason.
+    Dropped,
+    /// Too many votes failed to decide: never counted as refuted.
+    Unverified,
+}
+
+/// The panel's decision on one claim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub claim_id: String,
+    pub status: Status,
+    pub support: usize,
+    pub refute: usize,
+    pub abstain: usize,
+    pub errors: usize,
+    /// Distinct documents whose passages supported the claim.
+    pub supporting_docs: usize,
+    pub reason: String,
+}
+
+/// A claim with its votes and verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reviewed {
+    pub claim: Claim,
+    pub votes: Vec<Vote>,
+    pub verdict: Verdict,
+}
+
+/// One sentence of the written report and the claims it rests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sentence {
+    pub text: String,
+    pub claim_ids: Vec<String>,
+}
+
+/// A section of findings for one angle of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub sub_query: usize,
+    pub heading: String,
+    pub sentences: Vec<Sentence>,
+}
+
+/// A source file that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub location: String,
+    pub reason: String,
+}
+
+/// Counters a reader needs to judge the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub documents: usize,
+    pub documents_indexed: usize,
+    pub documents_unchanged: usize,
+    pub passages_gathered: usize,
+    pub claims_considered: usize,
+    /// Claims whose quote was not found at its span in the stored source: never cited.
+    pub quotes_failed: usize,
+    pub kept: usize,
+    pub disputed: usize,
+    pub dropped: usize,
+    pub unverified: usize,
+    pub elapsed_ms: u64,
+}
+
+/// Everything a report file is made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub title: String,
+    pub question: String,
+    pub engine: String,
+    pub created: String,
+    pub plan: Plan,
+    pub sections: Vec<Section>,
+    pub reviewed: Vec<Reviewed>,
+    pub policy: crate::review::Policy,
+    pub skipped: Vec<Skipped>,
+    pub stats: RunStats,
+}

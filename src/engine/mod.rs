@@ -1,0 +1,104 @@
+//! The roles an engine plays (planner, extractor, reviewer, writer). The pipeline drives these
+//! traits and never knows which engine stands behind them.
+
+pub mod offline;
+
+use crate::artifact::{Claim, Evidence, Hit, Plan, Reviewed, Section, Vote};
+use crate::index::{IndexError, SearchRequest, Store};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Why a role could not do its work. A retry decides on `is_transient`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RoleError {
+    /// Worth retrying: a timeout, a rate limit, a server hiccup.
+    #[error("{0} (transient)")]
+    Transient(String),
+    /// Retrying will not help: bad configuration, a refused request, unusable output.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl RoleError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RoleError::Transient(_))
+    }
+}
+
+impl From<IndexError> for RoleError {
+    fn from(e: IndexError) -> Self {
+        RoleError::Permanent(e.to_string())
+    }
+}
+
+#[async_trait]
+pub trait Planner: Send + Sync {
+    async fn plan(&self, question: &str) -> Result<Plan, RoleError>;
+}
+
+#[async_trait]
+pub trait Extractor: Send + Sync {
+    /// Candidate claims, each carrying a verbatim quote from one of the evidence passages.
+    async fn extract(
+        &self,
+        question: &str,
+        plan: &Plan,
+        evidence: &[Evidence],
+    ) -> Result<Vec<Claim>, RoleError>;
+}
+
+#[async_trait]
+pub trait Reviewer: Send + Sync {
+    fn name(&self) -> &str;
+    /// A skeptic hunts for contradicting evidence rather than confirming.
+    fn is_skeptic(&self) -> bool;
+    /// One vote per claim, in order. A reviewer that fails returns `Stance::Error` votes
+    /// (unverified), never refutations.
+    async fn review(&self, question: &str, claims: &[Claim], evidence: &Retriever) -> Vec<Vote>;
+}
+
+#[async_trait]
+pub trait Writer: Send + Sync {
+    /// Prose for the kept claims; every sentence names the claims it rests on.
+    async fn write(
+        &self,
+        question: &str,
+        plan: &Plan,
+        kept: &[Reviewed],
+    ) -> Result<Vec<Section>, RoleError>;
+}
+
+/// An engine: one implementation of every role.
+pub struct Engine {
+    pub name: String,
+    pub planner: Box<dyn Planner>,
+    pub extractor: Box<dyn Extractor>,
+    pub reviewers: Vec<Box<dyn Reviewer>>,
+    pub writer: Box<dyn Writer>,
+}
+
+/// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.
+#[derive(Clone)]
+pub struct Retriever {
+    store: Arc<Store>,
+    corpora: Vec<String>,
+}
+
+impl Retriever {
+    pub fn new(store: Arc<Store>, corpora: Vec<String>) -> Retriever {
+        Retriever { store, corpora }
+    }
+
+    pub fn search(&self, mut req: SearchRequest) -> Result<Vec<Hit>, IndexError> {
+        req.corpora = self.corpora.clone();
+        self.store.search(&req)
+    }
+
+    pub fn idf(&self, stem: &str) -> f32 {
+        self.store.idf(stem)
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}

@@ -1,0 +1,327 @@
+//! Offline claim extraction: sentences of the gathered passages that read as claims (declarative,
+//! not code, not a question, not a fragment), scored for relevance to the question and its
+//! sub-query, each pinned to its verbatim span.
+
+use crate::artifact::{Citation, Claim, Evidence, Plan};
+use crate::engine::{Extractor, RoleError};
+use crate::text;
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+
+pub struct OfflineExtractor {
+    /// Claims kept in all.
+    pub max_claims: usize,
+    /// Claims kept per sub-query, so one angle cannot crowd out the others.
+    pub max_per_sub_query: usize,
+}
+
+impl Default for OfflineExtractor {
+    fn default() -> Self {
+        OfflineExtractor {
+            max_claims: 40,
+            max_per_sub_query: 8,
+        }
+    }
+}
+
+#[async_trait]
+impl Extractor for OfflineExtractor {
+    async fn extract(
+        &self,
+        question: &str,
+        plan: &Plan,
+        evidence: &[Evidence],
+    ) -> Result<Vec<Claim>, RoleError> {
+        Ok(self.extract_sync(question, plan, evidence))
+    }
+}
+
+/// Whether a sentence reads as a standalone claim.
+pub fn is_claim_like(sentence: &str) -> bool {
+    let s = sentence.trim();
+    let words = s.split_whitespace().count();
+    if !(5..=90).contains(&words) {
+        return false;
+    }
+    if s.ends_with('?') || s.ends_with(':') || s.ends_with(',') {
+        return false;
+    }
+    let letters = s.chars().filter(|c| c.is_alphabetic()).count();
+    let non_space = s.chars().filter(|c| !c.is_whitespace()).count().max(1);
+    // Code, tables and signatures are mostly punctuation and digits.
+    if (letters as f32) / (non_space as f32) < 0.7 {
+        return false;
+    }
+    if s.contains("{") || s.contains("};") || s.contains("=>") || s.contains(">>>") {
+        return false;
+    }
+    let first = s.split_whitespace().next().unwrap_or("");
+    let starts_ok = first
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit() || c == '"' || c == '(')
+        || first.contains('_');
+    if !starts_ok {
+        return false;
+    }
+    // A sentence that leans on the one before it ("This is...", "Otherwise, ...") cannot stand
+    // alone as a quoted finding.
+    let first_lower = first
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    if ANAPHORA.contains(&first_lower.as_str()) {
+        return false;
+    }
+    // A sentence without a verb-like word is usually a title or a label.
+    text::tokens(s).iter().any(|t| {
+        let w = t.text.to_lowercase();
+        VERBS.contains(&w.as_str())
+            || (w.len() > 4 && (w.ends_with("es") || w.ends_with("ed") || w.ends_with("s")))
+    })
+}
+
+const ANAPHORA: &[&str] = &[
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "its",
+    "they",
+    "them",
+    "their",
+    "otherwise",
+    "such",
+    "here",
+    "thus",
+    "hence",
+    "also",
+    "both",
+    "he",
+    "she",
+    "his",
+    "her",
+    "then",
+];
+
+const VERBS: &[&str] = &[
+    "is", "are", "was", "were", "be", "been", "has", "have", "had", "can", "cannot", "will",
+    "does", "do", "did", "may", "must", "should", "shall", "might", "would", "could", "allows",
+    "keeps", "makes", "uses", "needs", "gives", "takes", "sets", "holds", "runs", "means",
+];
+
+impl OfflineExtractor {
+    pub fn extract_sync(&self, question: &str, plan: &Plan, evidence: &[Evidence]) -> Vec<Claim> {
+        let question_stems: HashSet<String> = text::content_stems(question).into_iter().collect();
+        let sub_stems: HashMap<usize, HashSet<String>> = plan
+            .sub_queries
+            .iter()
+            .map(|s| (s.id, text::content_stems(&s.query).into_iter().collect()))
+            .collect();
+        // Rarer words count more: weight question words by how few gathered passages hold them.
+        let mut passage_freq: HashMap<String, usize> = HashMap::new();
+        let mut seen_passages = HashSet::new();
+        for ev in evidence {
+            if seen_passages.insert(ev.hit.passage.key()) {
+                for s in text::content_stems(&ev.hit.passage.text) {
+                    *passage_freq.entry(s).or_default() += 1;
+                }
+            }
+        }
+        let n = seen_passages.len().max(1) as f32;
+        let weight = |s: &str| {
+            let df = *passage_freq.get(s).unwrap_or(&0) as f32;
+            ((n + 1.0) / (df + 0.5)).ln().max(0.1)
+        };
+        let question_weight: f32 = question_stems
+            .iter()
+            .map(|s| weight(s))
+            .sum::<f32>()
+            .max(1e-3);
+
+        struct Candidate {
+            claim: Claim,
+            stems: Vec<String>,
+        }
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut seen_spans = HashSet::new();
+        for ev in evidence {
+            let hit = &ev.hit;
+            for (s, e) in text::sentences(&hit.passage.text) {
+                let quote = &hit.passage.text[s..e];
+                if !is_claim_like(quote) {
+                    continue;
+                }
+                let start = hit.passage.start + s;
+                if !seen_spans.insert((hit.passage.doc_id.clone(), start)) {
+                    continue;
+                }
+                let stems = text::content_stems(quote);
+                let matched: f32 = stems
+                    .iter()
+                    .filter(|s| question_stems.contains(*s))
+                    .map(|s| weight(s))
+                    .sum();
+                let distinct = stems.iter().filter(|s| question_stems.contains(*s)).count();
+                let angle_bonus = sub_stems
+                    .get(&ev.sub_query)
+                    .map(|q| {
+                        stems
+                            .iter()
+                            .filter(|s| q.contains(*s) && !question_stems.contains(*s))
+                            .count()
+                    })
+                    .unwrap_or(0) as f32;
+                let numbers = if text::numbers(quote).is_empty() {
+                    0.0
+                } else {
+                    0.05
+                };
+                // Long sentences match more words by chance; damp them gently.
+                let length_damp = 1.0 / (1.0 + (stems.len() as f32 / 25.0));
+                let score = (matched / question_weight) * (0.75 + 0.25 * length_damp)
+                    + 0.03 * angle_bonus.min(3.0)
+                    + numbers;
+                if distinct < 2 && matched / question_weight < 0.3 {
+                    continue;
+                }
+                candidates.push(Candidate {
+                    claim: Claim {
+                        id: String::new(),
+                        text: text::squash_whitespace(quote),
+                        sub_query: ev.sub_query,
+                        score,
+                        citations: vec![Citation::from_hit(hit, s, e)],
+                    },
+                    stems,
+                });
+            }
+        }
+        candidates.sort_by(|a, b| {
+            b.claim
+                .score
+                .total_cmp(&a.claim.score)
+                .then_with(|| {
+                    a.claim.citations[0]
+                        .doc_id
+                        .cmp(&b.claim.citations[0].doc_id)
+                })
+                .then_with(|| a.claim.citations[0].start.cmp(&b.claim.citations[0].start))
+        });
+        // Merge near-duplicates into the best-scoring statement, keeping every source.
+        let mut kept: Vec<Candidate> = Vec::new();
+        for c in candidates {
+            if let Some(same) = kept
+                .iter_mut()
+                .find(|k| text::jaccard(&k.stems, &c.stems) >= 0.8)
+            {
+                let cite = c.claim.citations[0].clone();
+                if !same.claim.citations.iter().any(|x| x.doc_id == cite.doc_id) {
+                    same.claim.citations.push(cite);
+                }
+                continue;
+            }
+            kept.push(c);
+        }
+        let mut per_sub: HashMap<usize, usize> = HashMap::new();
+        let mut out = Vec::new();
+        for c in kept {
+            let count = per_sub.entry(c.claim.sub_query).or_default();
+            if *count >= self.max_per_sub_query {
+                continue;
+            }
+            *count += 1;
+            out.push(c.claim);
+            if out.len() >= self.max_claims {
+                break;
+            }
+        }
+        for (i, c) in out.iter_mut().enumerate() {
+            c.id = format!("c{}", i + 1);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Angle, Hit, Passage, SubQuery};
+
+    #[test]
+    fn claim_like_filters_headings_code_and_questions() {
+        assert!(is_claim_like(
+            "Replication slots keep WAL segments until every consumer has received them."
+        ));
+        assert!(is_claim_like(
+            "seq_page_cost sets the planner's estimate of a page fetch."
+        ));
+        assert!(!is_claim_like("Replication Slots"));
+        assert!(!is_claim_like(
+            "How do replication slots work in practice today?"
+        ));
+        assert!(!is_claim_like(
+            "SELECT * FROM pg_replication_slots WHERE x = 1; -- {}"
+        ));
+        assert!(!is_claim_like(
+            "and then the rest of a fragment follows here."
+        ));
+        assert!(!is_claim_like(
+            "This is the earliest location from which streaming can start."
+        ));
+    }
+
+    fn evidence(doc: &str, text: &str) -> Evidence {
+        Evidence {
+            sub_query: 0,
+            hit: Hit {
+                passage: Passage {
+                    doc_id: doc.into(),
+                    ordinal: 0,
+                    heading_path: vec![],
+                    start: 100,
+                    end: 100 + text.len(),
+                    text: text.into(),
+                    page: None,
+                },
+                location: doc.into(),
+                title: doc.into(),
+                doc_hash: "h".into(),
+                score: 1.0,
+                fetched: None,
+            },
+        }
+    }
+
+    #[test]
+    fn claims_keep_spans_and_merge_duplicates_across_sources() {
+        let q = "How long do replication slots keep WAL segments?";
+        let plan = Plan {
+            question: q.into(),
+            sub_queries: vec![SubQuery {
+                id: 0,
+                angle: Angle::Question,
+                label: "Overview".into(),
+                query: q.into(),
+            }],
+        };
+        let a =
+            "Intro words here. Replication slots keep WAL segments until consumers confirm them.";
+        let b = "Replication slots keep WAL segments until the consumers confirm them.";
+        let claims = OfflineExtractor::default().extract_sync(
+            q,
+            &plan,
+            &[
+                evidence("a", a),
+                evidence("b", b),
+                evidence("c", "Cats sleep a lot during the day."),
+            ],
+        );
+        assert_eq!(claims.len(), 1, "{claims:?}");
+        let c = &claims[0];
+        assert_eq!(c.citations.len(), 2);
+        let first = &c.citations[0];
+        let text = if first.doc_id == "a" { a } else { b };
+        assert_eq!(&text[first.start - 100..first.end - 100], first.quote);
+    }
+}

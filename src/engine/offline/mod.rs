@@ -1,0 +1,51 @@
+//! The offline engine: no network, no model. Deterministic retrieval and lexical judging, so the
+//! same corpus and question always give the same report.
+
+mod extractor;
+mod judge;
+mod planner;
+mod reviewer;
+mod writer;
+
+pub use extractor::OfflineExtractor;
+pub use judge::{judge_sentence, Judgement};
+pub use planner::OfflinePlanner;
+pub use reviewer::{Formulation, OfflineReviewer};
+pub use writer::OfflineWriter;
+
+use super::Engine;
+
+/// The offline engine with a panel of `reviewers` (at least 3, the last of every four a
+/// skeptic, and always at least one).
+pub fn engine(reviewers: usize) -> Engine {
+    Engine {
+        name: "offline".into(),
+        planner: Box::new(OfflinePlanner),
+        extractor: Box::new(OfflineExtractor::default()),
+        reviewers: panel(reviewers)
+            .into_iter()
+            .map(|r| Box::new(r) as Box<dyn super::Reviewer>)
+            .collect(),
+        writer: Box::new(OfflineWriter),
+    }
+}
+
+/// The reviewer line-up: regular reviewers cycle through query formulations; skeptics close it.
+pub fn panel(n: usize) -> Vec<OfflineReviewer> {
+    let n = n.max(3);
+    let skeptics = (n / 4).max(1);
+    let regular = [
+        Formulation::Literal,
+        Formulation::Focused,
+        Formulation::Phrases,
+        Formulation::InContext,
+    ];
+    let mut out: Vec<OfflineReviewer> = (0..n - skeptics)
+        .map(|i| OfflineReviewer::new(format!("reviewer-{}", i + 1), regular[i % regular.len()]))
+        .collect();
+    out.extend(
+        (0..skeptics)
+            .map(|i| OfflineReviewer::new(format!("skeptic-{}", i + 1), Formulation::Skeptic)),
+    );
+    out
+}

@@ -1,0 +1,214 @@
+//! An offline reviewer: retrieves its own evidence from the index with its own query
+//! formulation, then judges the claim lexically against every retrieved sentence.
+
+use super::judge::{judge_sentence, ClaimTerms, Judgement};
+use crate::artifact::{Citation, Claim, Stance, Vote};
+use crate::engine::{Retriever, Reviewer};
+use crate::index::SearchRequest;
+use crate::text;
+use async_trait::async_trait;
+
+/// How a reviewer turns a claim into a query; different formulations find different evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Formulation {
+    /// Every content word of the claim.
+    Literal,
+    /// Only the claim's rarest words.
+    Focused,
+    /// The claim's adjacent word pairs as phrases.
+    Phrases,
+    /// The claim together with the question.
+    InContext,
+    /// The claim's subject without its numbers or negations, hunting for contradictions.
+    Skeptic,
+}
+
+pub struct OfflineReviewer {
+    name: String,
+    formulation: Formulation,
+    /// Passages retrieved per claim.
+    pub depth: usize,
+}
+
+impl OfflineReviewer {
+    pub fn new(name: String, formulation: Formulation) -> OfflineReviewer {
+        let depth = if formulation == Formulation::Skeptic {
+            16
+        } else {
+            8
+        };
+        OfflineReviewer {
+            name,
+            formulation,
+            depth,
+        }
+    }
+
+    fn request(&self, question: &str, claim: &Claim, terms: &ClaimTerms) -> SearchRequest {
+        let mut req = SearchRequest {
+            limit: self.depth,
+            ..Default::default()
+        };
+        match self.formulation {
+            Formulation::Literal => req.text = claim.text.clone(),
+            Formulation::Focused => {
+                let mut words = terms.words.clone();
+                words.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                req.text = words
+                    .iter()
+                    .take(4)
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                // Stems are valid query words: the index tokenizer stems them to themselves.
+                for n in &terms.numbers {
+                    req.text.push(' ');
+                    req.text.push_str(&n.raw);
+                }
+            }
+            Formulation::Phrases => {
+                req.text = claim.text.clone();
+                let words: Vec<&str> = text::tokens(&claim.text)
+                    .into_iter()
+                    .map(|t| t.text)
+                    .filter(|w| !text::is_stopword(&w.to_lowercase()))
+                    .collect();
+                req.phrases = words.windows(2).map(|w| w.join(" ")).collect();
+            }
+            Formulation::InContext => req.text = format!("{} {}", claim.text, question),
+            Formulation::Skeptic => {
+                req.text = terms
+                    .words
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+        }
+        req
+    }
+
+    fn judge(&self, question: &str, claim: &Claim, retriever: &Retriever) -> Vote {
+        let terms = ClaimTerms::new(&claim.text, &|s| retriever.idf(s));
+        let mut vote = Vote {
+            claim_id: claim.id.clone(),
+            reviewer: self.name.clone(),
+            skeptic: self.is_skeptic(),
+            stance: Stance::Abstain,
+            confidence: 0.0,
+            evidence: None,
+            corroborating: false,
+            note: "no passage states or contradicts the claim".into(),
+        };
+        let hits = match retriever.search(self.request(question, claim, &terms)) {
+            Ok(h) => h,
+            Err(e) => {
+                vote.stance = Stance::Error;
+                vote.note = format!("retrieval failed: {e}");
+                return vote;
+            }
+        };
+        let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
+        let mut best_support: Option<(f32, Citation, bool)> = None;
+        let mut best_conflict: Option<(f32, Citation, String)> = None;
+        for hit in &hits {
+            for (s, e) in text::sentences(&hit.passage.text) {
+                let cite = Citation::from_hit(hit, s, e);
+                let is_origin = claim
+                    .citations
+                    .iter()
+                    .any(|c| c.doc_id == cite.doc_id && c.start < cite.end && cite.start < c.end);
+                let corroborating = !origin_docs.contains(&cite.doc_id.as_str());
+                match judge_sentence(&terms, &cite.quote) {
+                    Judgement::Supports { confidence } => {
+                        // Independent documents weigh more than the claim's own source.
+                        let weight = if corroborating { 1.0 } else { 0.9 };
+                        let c = confidence * weight;
+                        if best_support.as_ref().is_none_or(|b| c > b.0) {
+                            best_support = Some((c, cite, corroborating));
+                        }
+                    }
+                    Judgement::Contradicts { confidence, why }
+                        if !is_origin
+                            && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
+                    {
+                        best_conflict = Some((confidence, cite, why));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let conflict_wins = match (&best_conflict, &best_support) {
+            (Some(_), _) if self.is_skeptic() => true,
+            (Some(c), None) => c.0 >= 0.6,
+            _ => false,
+        };
+        if conflict_wins {
+            if let Some((confidence, cite, why)) = best_conflict {
+                vote.stance = Stance::Refute;
+                vote.confidence = confidence.clamp(0.0, 1.0);
+                vote.corroborating = !origin_docs.contains(&cite.doc_id.as_str());
+                vote.evidence = Some(cite);
+                vote.note = why;
+                return vote;
+            }
+        }
+        if let Some((confidence, cite, corroborating)) = best_support {
+            vote.stance = Stance::Support;
+            vote.confidence = confidence.clamp(0.0, 1.0);
+            vote.corroborating = corroborating;
+            vote.note = if corroborating {
+                "stated by another source".into()
+            } else {
+                "stated by the claim's own source".into()
+            };
+            vote.evidence = Some(cite);
+        }
+        vote
+    }
+}
+
+#[async_trait]
+impl Reviewer for OfflineReviewer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_skeptic(&self) -> bool {
+        self.formulation == Formulation::Skeptic
+    }
+
+    async fn review(&self, question: &str, claims: &[Claim], evidence: &Retriever) -> Vec<Vote> {
+        let me = OfflineReviewer {
+            name: self.name.clone(),
+            formulation: self.formulation,
+            depth: self.depth,
+        };
+        let (question, owned, retriever) =
+            (question.to_string(), claims.to_vec(), evidence.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            owned
+                .iter()
+                .map(|c| me.judge(&question, c, &retriever))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        match result {
+            Ok(votes) => votes,
+            // A crashed reviewer leaves its votes unverified, never refuted.
+            Err(e) => claims
+                .iter()
+                .map(|c| Vote {
+                    claim_id: c.id.clone(),
+                    reviewer: self.name.clone(),
+                    skeptic: self.is_skeptic(),
+                    stance: Stance::Error,
+                    confidence: 0.0,
+                    evidence: None,
+                    corroborating: false,
+                    note: format!("reviewer failed: {e}"),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Stage 2: gather. One agent per (sub-query, source), all running concurrently, each under its
+//! own budget (passages and deadline). Results are merged and deduplicated by passage.
+
+use crate::artifact::{Evidence, Hit, SubQuery};
+use crate::engine::Retriever;
+use crate::index::SearchRequest;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What one agent may spend.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentBudget {
+    pub max_passages: usize,
+    pub deadline: Duration,
+}
+
+impl Default for AgentBudget {
+    fn default() -> Self {
+        AgentBudget {
+            max_passages: 24,
+            deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    #[error("{source_name}: {detail}")]
+    Failed { source_name: String, detail: String },
+}
+
+/// A place passages come from: a local corpus now, the web and feeds behind the same trait.
+#[async_trait]
+pub trait Source: Send + Sync {
+    fn name(&self) -> String;
+    async fn gather(
+        &self,
+        sub_query: &SubQuery,
+        budget: AgentBudget,
+    ) -> Result<Vec<Hit>, SourceError>;
+}
+
+/// The indexed local corpora of this run.
+pub struct CorpusSource {
+    pub retriever: Retriever,
+}
+
+#[async_trait]
+impl Source for CorpusSource {
+    fn name(&self) -> String {
+        "corpus".into()
+    }
+
+    async fn gather(
+        &self,
+        sub_query: &SubQuery,
+        budget: AgentBudget,
+    ) -> Result<Vec<Hit>, SourceError> {
+        let retriever = self.retriever.clone();
+        let req = SearchRequest {
+            text: sub_query.query.clone(),
+            phrases: quoted_phrases(&sub_query.query),
+            limit: budget.max_passages,
+            ..Default::default()
+        };
+        let fail = |detail: String| SourceError::Failed {
+            source_name: "corpus".into(),
+            detail,
+        };
+        tokio::task::spawn_blocking(move || retriever.search(req))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// Phrases the user put in quotes.
+fn quoted_phrases(q: &str) -> Vec<String> {
+    q.split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|p| p.split_whitespace().count() >= 2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// How gathering went, for the report and progress.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GatherOutcome {
+    pub evidence: Vec<Evidence>,
+    pub agents: usize,
+    pub failures: Vec<String>,
+}
+
+/// Run every (sub-query, source) agent concurrently and merge their passages. A passage found by
+/// several agents is kept once, under the sub-query that ranked it highest.
+pub async fn gather(
+    sub_queries: &[SubQuery],
+    sources: &[Arc<dyn Source>],
+    budget: AgentBudget,
+) -> GatherOutcome {
+    let mut tasks = tokio::task::JoinSet::new();
+    for sq in sub_queries {
+        for source in sources {
+            let (sq, source) = (sq.clone(), Arc::clone(source));
+            tasks.spawn(async move {
+                let name = source.name();
+                let result =
+                    tokio::time::timeout(budget.deadline, source.gather(&sq, budget)).await;
+                let result = match result {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("{name}: deadline of {:?} passed", budget.deadline)),
+                };
+                (sq.id, result)
+            });
+        }
+    }
+    let mut outcome = GatherOutcome::default();
+    let mut results: Vec<(usize, Vec<Hit>)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        outcome.agents += 1;
+        match joined {
+            Ok((id, Ok(hits))) => results.push((id, hits)),
+            Ok((id, Err(e))) => outcome.failures.push(format!("sub-query {}: {e}", id + 1)),
+            Err(e) => outcome.failures.push(format!("agent crashed: {e}")),
+        }
+    }
+    // Agents finish in any order; sort so the merge (and so the report) is deterministic.
+    results.sort_by_key(|(id, _)| *id);
+    let mut best: HashMap<String, (usize, usize, f32)> = HashMap::new();
+    let mut order: Vec<Evidence> = Vec::new();
+    for (id, hits) in results {
+        let top = hits.first().map(|h| h.score).unwrap_or(1.0).max(1e-6);
+        for hit in hits {
+            let key = hit.passage.key();
+            let relative = hit.score / top;
+            match best.get_mut(&key) {
+                Some(entry) if relative > entry.2 => {
+                    order[entry.1].sub_query = id;
+                    entry.2 = relative;
+                }
+                Some(_) => {}
+                None => {
+                    best.insert(key, (id, order.len(), relative));
+                    order.push(Evidence { sub_query: id, hit });
+                }
+            }
+        }
+    }
+    outcome.evidence = order;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Angle, Passage};
+
+    struct Fixed(Vec<(&'static str, f32)>, Duration);
+
+    #[async_trait]
+    impl Source for Fixed {
+        fn name(&self) -> String {
+            "fixed".into()
+        }
+        async fn gather(
+            &self,
+            sq: &SubQuery,
+            budget: AgentBudget,
+        ) -> Result<Vec<Hit>, SourceError> {
+            tokio::time::sleep(self.1).await;
+            Ok(self
+                .0
+                .iter()
+                .take(budget.max_passages)
+                .map(|(doc, score)| Hit {
+                    passage: Passage {
+                        doc_id: doc.to_string(),
+                        ordinal: 0,
+                        heading_path: vec![],
+                        start: 0,
+                        end: 1,
+                        text: format!("{doc} for {}", sq.query),
+                        page: None,
+                    },
+                    location: doc.to_string(),
+                    title: doc.to_string(),
+                    doc_hash: "h".into(),
+                    score: *score,
+                    fetched: None,
+                })
+                .collect())
+        }
+    }
+
+    fn sq(id: usize) -> SubQuery {
+        SubQuery {
+            id,
+            angle: Angle::Question,
+            label: format!("s{id}"),
+            query: format!("q{id}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn merges_duplicates_and_enforces_budgets() {
+        let fast: Arc<dyn Source> = Arc::new(Fixed(
+            vec![("a", 2.0), ("b", 1.0), ("c", 0.5)],
+            Duration::ZERO,
+        ));
+        let slow: Arc<dyn Source> = Arc::new(Fixed(vec![("z", 1.0)], Duration::from_secs(5)));
+        let budget = AgentBudget {
+            max_passages: 2,
+            deadline: Duration::from_millis(200),
+        };
+        let out = gather(&[sq(0), sq(1)], &[fast, slow], budget).await;
+        assert_eq!(out.agents, 4);
+        assert_eq!(out.failures.len(), 2, "{:?}", out.failures);
+        let docs: Vec<&str> = out
+            .evidence
+            .iter()
+            .map(|e| e.hit.passage.doc_id.as_str())
+            .collect();
+        assert_eq!(docs, ["a", "b"]);
+    }
+}

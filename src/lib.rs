@@ -1,0 +1,20 @@
+//! `research`: deep research with adversarial voting. The crate follows the pipeline:
+//! question -> [`plan`] -> [`gather`] (from the [`index`], fed by [`ingest`]) -> [`claims`] ->
+//! [`review`] -> [`report`], driven by an [`engine`] through role traits.
+
+pub mod artifact;
+pub mod bundled;
+pub mod claims;
+pub mod engine;
+pub mod eval;
+pub mod gather;
+pub mod index;
+pub mod ingest;
+pub mod pipeline;
+pub mod plan;
+pub mod progress;
+pub mod quote;
+pub mod report;
+pub mod review;
+pub mod text;
+pub mod verify;

@@ -1,0 +1,279 @@
+//! The pipeline: question -> plan -> gather -> index -> claims -> review -> report, driving
+//! whichever engine it is given through the role traits.
+
+use crate::artifact::{Report, RunStats, Skipped, Status};
+use crate::bundled;
+use crate::claims::{self, ClaimsError};
+use crate::engine::{Engine, Retriever};
+use crate::gather::{self, AgentBudget, CorpusSource, Source};
+use crate::index::{IndexError, Store};
+use crate::ingest::{self, IngestError, IngestOptions};
+use crate::plan::{self, PlanError};
+use crate::progress::Progress;
+use crate::report::{self, ReportError, Written};
+use crate::review::{self, Policy, PolicyError};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// Where evidence comes from in one run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Corpora {
+    /// The sample corpus compiled into the binary.
+    Bundled,
+    /// Folders and files on disk.
+    Paths(Vec<PathBuf>),
+}
+
+/// The corpora of a run, indexed and ready to search.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// Corpus ids to scope retrieval to.
+    pub scope: Vec<String>,
+    pub documents: usize,
+    pub indexed: usize,
+    pub unchanged: usize,
+    pub removed: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Bring the index up to date with the corpora: new and changed files are extracted and indexed,
+/// unchanged ones are not touched, files gone from a corpus are removed.
+pub fn prepare(
+    store: &Store,
+    corpora: &Corpora,
+    opts: &IngestOptions,
+    progress: &Progress,
+) -> Result<Prepared, RunError> {
+    let stage = progress.stage("reading corpora");
+    let known = store.known_documents()?;
+    let mut out = Prepared::default();
+    let (documents, present, scope): (Vec<_>, HashSet<String>, Vec<String>) = match corpora {
+        Corpora::Bundled => {
+            let mut docs = Vec::new();
+            let mut present = HashSet::new();
+            for (id, bytes) in bundled::files() {
+                present.insert(id.clone());
+                let raw = blake3::hash(bytes).to_hex().to_string();
+                if known.get(&id).is_some_and(|k| k.raw_hash == raw) {
+                    out.unchanged += 1;
+                    continue;
+                }
+                match bundled::document(&id, bytes) {
+                    Ok(d) => docs.push(d),
+                    Err(reason) => out.skipped.push(Skipped {
+                        location: id,
+                        reason,
+                    }),
+                }
+            }
+            (docs, present, vec![bundled::CORPUS_ID.to_string()])
+        }
+        Corpora::Paths(paths) => {
+            let files = ingest::discover(paths)?;
+            let present = files
+                .iter()
+                .map(|f| f.path.to_string_lossy().into_owned())
+                .collect();
+            let mut scope: Vec<String> = files.iter().map(|f| f.corpus.clone()).collect();
+            scope.sort();
+            scope.dedup();
+            if scope.is_empty() {
+                // discover() found no files at all: say which folder was empty.
+                let shown = paths.first().cloned().unwrap_or_default();
+                return Err(IngestError::NoDocuments(shown).into());
+            }
+            let unchanged = |id: &str, raw: &str| known.get(id).is_some_and(|k| k.raw_hash == raw);
+            let ingested = ingest::ingest_files(&files, opts, &unchanged)?;
+            out.unchanged = ingested.unchanged;
+            out.skipped = ingested.skipped;
+            (ingested.documents, present, scope)
+        }
+    };
+    stage.set(format!("indexing {} documents", documents.len()));
+    out.indexed = store.add(&documents)?;
+    let gone: Vec<String> = known
+        .iter()
+        .filter(|(id, k)| scope.contains(&k.corpus) && !present.contains(*id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    store.remove(&gone)?;
+    out.removed = gone.len();
+    out.documents = out.indexed + out.unchanged;
+    out.scope = scope;
+    stage.done(format!(
+        "{} documents ready ({} indexed, {} unchanged, {} skipped)",
+        out.documents,
+        out.indexed,
+        out.unchanged,
+        out.skipped.len()
+    ));
+    Ok(out)
+}
+
+/// Everything one run needs besides the engine.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub question: String,
+    pub corpora: Corpora,
+    pub out_dir: PathBuf,
+    pub policy: Policy,
+    pub budget: AgentBudget,
+    pub ingest: IngestOptions,
+}
+
+pub struct RunOutcome {
+    pub report: Report,
+    pub written: Written,
+}
+
+/// Build the report in memory (no file written).
+pub async fn research(
+    cfg: &RunConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    progress: &Progress,
+) -> Result<Report, RunError> {
+    let started = Instant::now();
+    cfg.policy.validate()?;
+    if cfg.question.trim().is_empty() {
+        return Err(PlanError::EmptyQuestion.into());
+    }
+    let prepared =
+        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
+    let retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone());
+
+    let stage = progress.stage("planning");
+    let plan = plan::plan(engine.planner.as_ref(), &cfg.question).await?;
+    stage.done(format!("plan: {} sub-queries", plan.sub_queries.len()));
+
+    let stage = progress.stage("gathering");
+    let sources: Vec<Arc<dyn Source>> = vec![Arc::new(CorpusSource {
+        retriever: retriever.clone(),
+    })];
+    let gathered = gather::gather(&plan.sub_queries, &sources, cfg.budget).await;
+    stage.done(format!(
+        "{} passages from {} agents{}",
+        gathered.evidence.len(),
+        gathered.agents,
+        if gathered.failures.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} failed)", gathered.failures.len())
+        }
+    ));
+
+    let stage = progress.stage("extracting claims");
+    let extracted = claims::extract(
+        engine.extractor.as_ref(),
+        &store,
+        &plan.question,
+        &plan,
+        &gathered.evidence,
+    )
+    .await?;
+    stage.done(format!("{} claims", extracted.claims.len()));
+
+    let stage = progress.stage(&format!(
+        "{} reviewers voting on {} claims",
+        engine.reviewers.len(),
+        extracted.claims.len()
+    ));
+    let reviewed = review::review(
+        &engine.reviewers,
+        &cfg.policy,
+        &plan.question,
+        &extracted.claims,
+        &retriever,
+    )
+    .await;
+    let kept: Vec<_> = reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Kept)
+        .cloned()
+        .collect();
+    stage.done(format!("{} kept of {}", kept.len(), reviewed.len()));
+
+    let sections = match engine.writer.write(&plan.question, &plan, &kept).await {
+        Ok(s) => s,
+        Err(e) => {
+            progress.note(&format!(
+                "writer failed ({e}); findings listed without prose"
+            ));
+            Vec::new()
+        }
+    };
+    let mut skipped = prepared.skipped;
+    skipped.extend(gathered.failures.iter().map(|f| Skipped {
+        location: "gather".into(),
+        reason: f.clone(),
+    }));
+    let mut report = Report {
+        title: title(&plan.question),
+        question: plan.question.clone(),
+        engine: engine.name.clone(),
+        created: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        plan,
+        sections,
+        reviewed,
+        policy: cfg.policy.clone(),
+        skipped,
+        stats: RunStats {
+            documents: prepared.documents,
+            documents_indexed: prepared.indexed,
+            documents_unchanged: prepared.unchanged,
+            passages_gathered: gathered.evidence.len(),
+            claims_considered: extracted.claims.len() + extracted.quotes_failed,
+            quotes_failed: extracted.quotes_failed,
+            ..RunStats::default()
+        },
+    };
+    report::recheck_quotes(&mut report, &store)?;
+    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Run the pipeline and write the report files.
+pub async fn run(
+    cfg: &RunConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    progress: &Progress,
+) -> Result<RunOutcome, RunError> {
+    let report = research(cfg, engine, store, progress).await?;
+    let stem = report::file_stem(
+        &report.question,
+        &chrono::Utc::now().format("%Y-%m-%d").to_string(),
+    );
+    let written = report::write(&report, &cfg.out_dir, &stem)?;
+    Ok(RunOutcome { report, written })
+}
+
+fn title(question: &str) -> String {
+    let q = question.trim().trim_end_matches('?');
+    if q.chars().count() <= 100 {
+        return q.to_string();
+    }
+    let cut: String = q.chars().take(100).collect();
+    match cut.rfind(' ') {
+        Some(i) => format!("{}…", &cut[..i]),
+        None => format!("{cut}…"),
+    }
+}

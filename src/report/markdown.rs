@@ -1,0 +1,326 @@
+//! The Markdown report: rendering, and the parse-back check that proves every citation link
+//! resolves to a source entry and every quote survived escaping intact.
+
+use crate::artifact::{Citation, Report, Reviewed, Stance, Status};
+use crate::text::squash_whitespace;
+use comrak::nodes::NodeValue;
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Numbers citations in order of first appearance; one number per (document, span).
+#[derive(Default)]
+pub struct CitationIndex {
+    numbers: HashMap<(String, usize, usize), usize>,
+    pub sources: Vec<Citation>,
+}
+
+impl CitationIndex {
+    pub fn number(&mut self, c: &Citation) -> usize {
+        let key = (c.doc_id.clone(), c.start, c.end);
+        if let Some(n) = self.numbers.get(&key) {
+            return *n;
+        }
+        self.sources.push(c.clone());
+        let n = self.sources.len();
+        self.numbers.insert(key, n);
+        n
+    }
+
+    fn refs(&mut self, cites: &[&Citation]) -> String {
+        let mut nums: Vec<usize> = cites.iter().map(|c| self.number(c)).collect();
+        nums.dedup();
+        nums.iter()
+            .map(|n| format!("[\\[{n}\\]](#src-{n})"))
+            .collect::<Vec<_>>()
+            .join("")
+    }
+}
+
+/// Escape text for a CommonMark inline context; newlines become spaces.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in squash_whitespace(text).chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '~' | '|'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The citations a finding rests on: the claim's own sources, then other documents that
+/// reviewers found stating it.
+fn finding_citations(r: &Reviewed) -> Vec<&Citation> {
+    let mut out: Vec<&Citation> = r.claim.citations.iter().collect();
+    for v in &r.votes {
+        if v.stance == Stance::Support && v.corroborating {
+            if let Some(e) = &v.evidence {
+                if !out.iter().any(|c| c.doc_id == e.doc_id) {
+                    out.push(e);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The Markdown text and the numbered sources it cites (source `n` is `sources[n - 1]`).
+pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
+    let mut md = String::new();
+    let mut idx = CitationIndex::default();
+    let by_id: HashMap<&str, &Reviewed> = report
+        .reviewed
+        .iter()
+        .map(|r| (r.claim.id.as_str(), r))
+        .collect();
+    let s = &report.stats;
+    let _ = writeln!(md, "# {}\n", esc(&report.title));
+    let _ = writeln!(md, "**Question:** {}\n", esc(&report.question));
+    let _ = writeln!(
+        md,
+        "Engine: {} · {} · {} documents searched · {} claims reviewed by {} reviewers: \
+         {} kept, {} disputed, {} dropped, {} unverified.\n",
+        report.engine,
+        report.created,
+        s.documents,
+        report.reviewed.len(),
+        report.policy.reviewers,
+        s.kept,
+        s.disputed,
+        s.dropped,
+        s.unverified
+    );
+    if s.unverified > 0 {
+        let _ = writeln!(
+            md,
+            "**Partial report:** {} claims could not be verified; they are listed under \
+             \"Left unverified\" and none of them is stated as a finding.\n",
+            s.unverified
+        );
+    }
+
+    md.push_str("## Plan\n\n");
+    for sq in &report.plan.sub_queries {
+        let _ = writeln!(
+            md,
+            "{}. **{}**: {}",
+            sq.id + 1,
+            esc(&sq.label),
+            esc(&sq.query)
+        );
+    }
+    md.push('\n');
+
+    md.push_str("## Findings\n\n");
+    if report.sections.is_empty() {
+        md.push_str("No claim gathered a quorum of supporting votes. See the appendix for what was considered.\n\n");
+    }
+    for section in &report.sections {
+        let _ = writeln!(md, "### {}\n", esc(&section.heading));
+        for sentence in &section.sentences {
+            let cites: Vec<&Citation> = sentence
+                .claim_ids
+                .iter()
+                .filter_map(|id| by_id.get(id.as_str()))
+                .flat_map(|r| finding_citations(r))
+                .collect();
+            let _ = writeln!(md, "- {} {}", esc(&sentence.text), idx.refs(&cites));
+        }
+        md.push('\n');
+    }
+
+    let disputed: Vec<&Reviewed> = report
+        .reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Disputed)
+        .collect();
+    if !disputed.is_empty() {
+        md.push_str("## Disputed\n\nThe sources disagree on these; neither side is stated as a finding.\n\n");
+        for r in disputed {
+            let own: Vec<&Citation> = r.claim.citations.iter().collect();
+            let _ = writeln!(md, "### {} {}\n", esc(&r.claim.text), idx.refs(&own));
+            let _ = writeln!(
+                md,
+                "- **For:** {} of {} reviewers found support.",
+                r.verdict.support,
+                r.votes.len()
+            );
+            let mut shown = Vec::new();
+            for v in r.votes.iter().filter(|v| v.stance == Stance::Refute) {
+                let Some(e) = &v.evidence else { continue };
+                if shown.contains(&(&e.doc_id, e.start)) {
+                    continue;
+                }
+                shown.push((&e.doc_id, e.start));
+                let _ = writeln!(
+                    md,
+                    "- **Against** ({}, confidence {:.2}): {}. “{}” {}",
+                    esc(&v.reviewer),
+                    v.confidence,
+                    esc(&v.note),
+                    esc(&e.quote),
+                    idx.refs(&[e])
+                );
+            }
+            md.push('\n');
+        }
+    }
+
+    md.push_str("## Sources\n\n");
+    if idx.sources.is_empty() {
+        md.push_str("No source is cited.\n\n");
+    }
+    for (i, c) in idx.sources.iter().enumerate() {
+        let n = i + 1;
+        // The outermost heading is usually the title again.
+        let path: Vec<&String> = c
+            .heading_path
+            .iter()
+            .skip_while(|h| h.trim() == c.title.trim())
+            .collect();
+        let heading = if path.is_empty() {
+            String::new()
+        } else {
+            let joined: Vec<&str> = path.iter().map(|h| h.as_str()).collect();
+            format!(" › {}", esc(&joined.join(" › ")))
+        };
+        let _ = writeln!(
+            md,
+            "{n}. <span id=\"src-{n}\"></span>**{}**{heading} · `{}` · blake3 `{}` · bytes {}–{}\n\n   > “{}”\n",
+            esc(&c.title),
+            c.location.replace('`', "'"),
+            &c.doc_hash[..c.doc_hash.len().min(16)],
+            c.start,
+            c.end,
+            esc(&c.quote)
+        );
+    }
+
+    let unverified: Vec<&Reviewed> = report
+        .reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Unverified)
+        .collect();
+    if !unverified.is_empty() {
+        md.push_str("## Left unverified\n\nThe panel could not vote on these (failed or skipped votes); they are neither confirmed nor refuted.\n\n");
+        for r in unverified {
+            let _ = writeln!(md, "- {} — {}", esc(&r.claim.text), esc(&r.verdict.reason));
+        }
+        md.push('\n');
+    }
+
+    let dropped: Vec<&Reviewed> = report
+        .reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Dropped)
+        .collect();
+    md.push_str("## Appendix: dropped claims\n\n");
+    if dropped.is_empty() {
+        md.push_str("None.\n\n");
+    }
+    for r in dropped {
+        let origin = r
+            .claim
+            .citations
+            .first()
+            .map(|c| format!(" (from `{}`)", c.location.replace('`', "'")))
+            .unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "- {} — {}{origin}",
+            esc(&r.claim.text),
+            esc(&r.verdict.reason)
+        );
+    }
+    md.push('\n');
+
+    md.push_str("## About this report\n\n");
+    let p = &report.policy;
+    let _ = writeln!(
+        md,
+        "- Voting policy: {} reviewers (at least one skeptic), quorum {}, min sources {}, \
+         a refutation at confidence {:.2} or more disputes a claim.",
+        p.reviewers, p.quorum, p.min_sources, p.dispute_confidence
+    );
+    let _ = writeln!(
+        md,
+        "- Every quote above was checked against the stored text of its source at the byte span shown before this report was written; {} claims failed that check and are not cited.",
+        s.quotes_failed
+    );
+    let _ = writeln!(
+        md,
+        "- {} passages gathered; {} documents indexed this run, {} unchanged; {} ms.",
+        s.passages_gathered, s.documents_indexed, s.documents_unchanged, s.elapsed_ms
+    );
+    if !report.skipped.is_empty() {
+        let _ = writeln!(md, "- {} files skipped:", report.skipped.len());
+        for sk in report.skipped.iter().take(50) {
+            let _ = writeln!(
+                md,
+                "  - `{}`: {}",
+                sk.location.replace('`', "'"),
+                esc(&sk.reason)
+            );
+        }
+        if report.skipped.len() > 50 {
+            let _ = writeln!(
+                md,
+                "  - and {} more (see the JSON audit)",
+                report.skipped.len() - 50
+            );
+        }
+    }
+    (md, idx.sources)
+}
+
+/// Parse the Markdown back and check it: every citation link points at an existing source
+/// entry, every source entry is present once, and every cited quote reads back verbatim
+/// (whitespace-normalised) from the parsed text.
+pub fn check_markdown(md: &str, sources: &[Citation]) -> Result<(), String> {
+    let arena = comrak::Arena::new();
+    let root = comrak::parse_document(&arena, md, &comrak::Options::default());
+    let mut text = String::new();
+    let mut links = Vec::new();
+    let mut anchors = Vec::new();
+    for node in root.descendants() {
+        match &node.data().value {
+            NodeValue::Text(t) => text.push_str(t),
+            NodeValue::Code(c) => text.push_str(&c.literal),
+            NodeValue::SoftBreak | NodeValue::LineBreak => text.push(' '),
+            NodeValue::Paragraph | NodeValue::Item(_) | NodeValue::Heading(_) => text.push('\n'),
+            NodeValue::Link(l) => links.push(l.url.clone()),
+            NodeValue::HtmlInline(h) => anchors.push(h.clone()),
+            _ => {}
+        }
+    }
+    let n_sources = sources.len();
+    for i in 0..n_sources {
+        let anchor = format!("<span id=\"src-{}\">", i + 1);
+        if anchors.iter().filter(|a| a.starts_with(&anchor)).count() != 1 {
+            return Err(format!("source {} has no single entry", i + 1));
+        }
+    }
+    for url in &links {
+        let Some(n) = url.strip_prefix("#src-") else {
+            continue;
+        };
+        match n.parse::<usize>() {
+            Ok(n) if (1..=n_sources).contains(&n) => {}
+            _ => return Err(format!("citation {url} points at no source")),
+        }
+    }
+    let flat = squash_whitespace(&text);
+    for c in sources {
+        let quote = format!("“{}”", squash_whitespace(&c.quote));
+        if !flat.contains(&quote) {
+            return Err(format!(
+                "the quote from {} does not read back verbatim",
+                c.location
+            ));
+        }
+    }
+    Ok(())
+}

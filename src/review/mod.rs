@@ -1,0 +1,386 @@
+//! Stage 4: review. Every reviewer of the panel votes on every claim independently (concurrently,
+//! each with its own retrieval); the policy turns the votes into kept / disputed / dropped /
+//! unverified. A failed vote is unverified: it is never counted as a refutation.
+
+use crate::artifact::{Claim, Reviewed, Stance, Status, Verdict, Vote};
+use crate::engine::{Retriever, Reviewer};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// The voting policy (documented in README.md under "Voting policy").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Panel size (at least 3; at least one skeptic).
+    pub reviewers: usize,
+    /// Support votes needed to keep a claim.
+    pub quorum: usize,
+    /// Distinct documents that must support a kept claim.
+    pub min_sources: usize,
+    /// A refutation at or above this confidence makes a supported claim disputed.
+    pub dispute_confidence: f32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            reviewers: 5,
+            quorum: 3,
+            min_sources: 1,
+            dispute_confidence: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PolicyError {
+    #[error(
+        "--reviewers must be at least 3 (got {0}): a panel needs independent votes and a skeptic"
+    )]
+    TooFewReviewers(usize),
+    #[error("--quorum must be between 1 and the number of reviewers ({reviewers}), got {quorum}")]
+    BadQuorum { quorum: usize, reviewers: usize },
+    #[error("--min-sources must be at least 1")]
+    BadMinSources,
+}
+
+impl Policy {
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        if self.reviewers < 3 {
+            return Err(PolicyError::TooFewReviewers(self.reviewers));
+        }
+        if self.quorum == 0 || self.quorum > self.reviewers {
+            return Err(PolicyError::BadQuorum {
+                quorum: self.quorum,
+                reviewers: self.reviewers,
+            });
+        }
+        if self.min_sources == 0 {
+            return Err(PolicyError::BadMinSources);
+        }
+        Ok(())
+    }
+
+    /// Turn one claim's votes into a verdict.
+    pub fn aggregate(&self, claim_id: &str, votes: &[Vote]) -> Verdict {
+        let count = |s: Stance| votes.iter().filter(|v| v.stance == s).count();
+        let support = count(Stance::Support);
+        let refute = votes
+            .iter()
+            .filter(|v| v.stance == Stance::Refute && v.confidence >= self.dispute_confidence)
+            .count();
+        let weak_refute = count(Stance::Refute) - refute;
+        let abstain = count(Stance::Abstain) + weak_refute;
+        let errors = count(Stance::Error);
+        let supporting_docs = votes
+            .iter()
+            .filter(|v| v.stance == Stance::Support)
+            .filter_map(|v| v.evidence.as_ref().map(|e| e.doc_id.as_str()))
+            .collect::<HashSet<_>>()
+            .len();
+        let valid = votes.len() - errors;
+        let (status, reason) = if valid < self.quorum {
+            (
+                Status::Unverified,
+                format!(
+                    "only {valid} of {} reviewers could vote (quorum {}); {errors} failed",
+                    votes.len(),
+                    self.quorum
+                ),
+            )
+        } else if refute > 0 && support > 0 {
+            (
+                Status::Disputed,
+                format!("{support} reviewers found support, {refute} found contradicting evidence"),
+            )
+        } else if refute > 0 {
+            (
+                Status::Dropped,
+                format!(
+                    "refuted: {refute} reviewers found contradicting evidence, none found support"
+                ),
+            )
+        } else if support >= self.quorum && supporting_docs >= self.min_sources {
+            (
+                Status::Kept,
+                format!(
+                    "{support} of {} reviewers found support in {supporting_docs} document(s)",
+                    votes.len()
+                ),
+            )
+        } else if support >= self.quorum {
+            (
+                Status::Dropped,
+                format!(
+                    "supported by {supporting_docs} document(s), fewer than --min-sources {}",
+                    self.min_sources
+                ),
+            )
+        } else {
+            (
+                Status::Dropped,
+                format!(
+                    "weak support: {support} of {} reviewers found support (quorum {})",
+                    votes.len(),
+                    self.quorum
+                ),
+            )
+        };
+        Verdict {
+            claim_id: claim_id.to_string(),
+            status,
+            support,
+            refute,
+            abstain,
+            errors,
+            supporting_docs,
+            reason,
+        }
+    }
+}
+
+/// The label `research verify` gives a verdict.
+pub fn verdict_label(v: &Verdict) -> &'static str {
+    match v.status {
+        Status::Kept => "supported",
+        Status::Disputed => "disputed",
+        Status::Dropped if v.refute > 0 && v.support == 0 => "refuted",
+        Status::Dropped | Status::Unverified => "insufficient",
+    }
+}
+
+/// Run the whole panel over the claims and aggregate.
+pub async fn review(
+    reviewers: &[Box<dyn Reviewer>],
+    policy: &Policy,
+    question: &str,
+    claims: &[Claim],
+    retriever: &Retriever,
+) -> Vec<Reviewed> {
+    let ballots = futures_join_all(reviewers, question, claims, retriever).await;
+    claims
+        .iter()
+        .enumerate()
+        .map(|(i, claim)| {
+            let votes: Vec<Vote> = ballots
+                .iter()
+                .zip(reviewers)
+                .map(|(ballot, reviewer)| match ballot.get(i) {
+                    Some(v) if v.claim_id == claim.id => v.clone(),
+                    // A reviewer that skipped or misnumbered a claim has not voted on it.
+                    _ => Vote {
+                        claim_id: claim.id.clone(),
+                        reviewer: reviewer.name().to_string(),
+                        skeptic: reviewer.is_skeptic(),
+                        stance: Stance::Error,
+                        confidence: 0.0,
+                        evidence: None,
+                        corroborating: false,
+                        note: "no vote returned for this claim".into(),
+                    },
+                })
+                .collect();
+            let verdict = policy.aggregate(&claim.id, &votes);
+            Reviewed {
+                claim: claim.clone(),
+                votes,
+                verdict,
+            }
+        })
+        .collect()
+}
+
+async fn futures_join_all(
+    reviewers: &[Box<dyn Reviewer>],
+    question: &str,
+    claims: &[Claim],
+    retriever: &Retriever,
+) -> Vec<Vec<Vote>> {
+    // Reviewers are independent: run them side by side, collect in panel order.
+    let futures = reviewers
+        .iter()
+        .map(|r| r.review(question, claims, retriever));
+    let mut out = Vec::with_capacity(reviewers.len());
+    let handles: Vec<_> = futures.collect();
+    for f in handles {
+        out.push(f);
+    }
+    join_in_order(out).await
+}
+
+async fn join_in_order<F: std::future::Future<Output = Vec<Vote>>>(
+    futures: Vec<F>,
+) -> Vec<Vec<Vote>> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<Vec<Vote>>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => results[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::Citation;
+
+    fn vote(stance: Stance, confidence: f32, doc: &str) -> Vote {
+        Vote {
+            claim_id: "c1".into(),
+            reviewer: "r".into(),
+            skeptic: false,
+            stance,
+            confidence,
+            evidence: Some(Citation {
+                doc_id: doc.into(),
+                location: doc.into(),
+                title: doc.into(),
+                doc_hash: "h".into(),
+                start: 0,
+                end: 1,
+                quote: "x".into(),
+                heading_path: vec![],
+                passage: 0,
+                page: None,
+                fetched: None,
+            }),
+            corroborating: true,
+            note: String::new(),
+        }
+    }
+
+    use Stance::*;
+
+    #[test]
+    fn failed_votes_are_unverified_never_refuted() {
+        let p = Policy::default();
+        let votes = vec![
+            vote(Error, 0.0, "a"),
+            vote(Error, 0.0, "a"),
+            vote(Error, 0.0, "a"),
+            vote(Support, 0.9, "a"),
+            vote(Abstain, 0.0, "a"),
+        ];
+        let v = p.aggregate("c1", &votes);
+        assert_eq!(v.status, Status::Unverified);
+        assert_eq!(v.refute, 0);
+        assert_eq!(verdict_label(&v), "insufficient");
+        let all_failed: Vec<Vote> = (0..5).map(|_| vote(Error, 0.0, "a")).collect();
+        assert_ne!(verdict_label(&p.aggregate("c1", &all_failed)), "refuted");
+    }
+
+    #[test]
+    fn quorum_min_sources_and_disputes() {
+        let p = Policy::default();
+        let kept = p.aggregate(
+            "c1",
+            &[
+                vote(Support, 0.9, "a"),
+                vote(Support, 0.8, "b"),
+                vote(Support, 0.8, "a"),
+                vote(Abstain, 0.0, "a"),
+                vote(Abstain, 0.0, "a"),
+            ],
+        );
+        assert_eq!((kept.status, kept.supporting_docs), (Status::Kept, 2));
+        let weak = p.aggregate(
+            "c1",
+            &[
+                vote(Support, 0.9, "a"),
+                vote(Support, 0.8, "b"),
+                vote(Abstain, 0.0, "a"),
+                vote(Abstain, 0.0, "a"),
+                vote(Abstain, 0.0, "a"),
+            ],
+        );
+        assert_eq!(weak.status, Status::Dropped);
+        let disputed = p.aggregate(
+            "c1",
+            &[
+                vote(Support, 0.9, "a"),
+                vote(Support, 0.8, "b"),
+                vote(Support, 0.8, "a"),
+                vote(Abstain, 0.0, "a"),
+                vote(Refute, 0.7, "c"),
+            ],
+        );
+        assert_eq!(disputed.status, Status::Disputed);
+        // A refutation below the dispute threshold does not dispute a supported claim.
+        let faint = p.aggregate(
+            "c1",
+            &[
+                vote(Support, 0.9, "a"),
+                vote(Support, 0.8, "b"),
+                vote(Support, 0.8, "a"),
+                vote(Abstain, 0.0, "a"),
+                vote(Refute, 0.3, "c"),
+            ],
+        );
+        assert_eq!(faint.status, Status::Kept);
+        let strict = Policy {
+            min_sources: 3,
+            ..Policy::default()
+        };
+        assert_eq!(
+            strict
+                .aggregate(
+                    "c1",
+                    &[
+                        vote(Support, 0.9, "a"),
+                        vote(Support, 0.8, "b"),
+                        vote(Support, 0.8, "a")
+                    ]
+                )
+                .status,
+            Status::Dropped
+        );
+        let refuted = p.aggregate(
+            "c1",
+            &[
+                vote(Refute, 0.9, "a"),
+                vote(Refute, 0.8, "b"),
+                vote(Abstain, 0.0, "a"),
+            ],
+        );
+        assert_eq!(verdict_label(&refuted), "refuted");
+    }
+
+    #[test]
+    fn policy_validation() {
+        assert!(Policy::default().validate().is_ok());
+        assert_eq!(
+            Policy {
+                reviewers: 2,
+                quorum: 1,
+                ..Policy::default()
+            }
+            .validate(),
+            Err(PolicyError::TooFewReviewers(2))
+        );
+        assert!(Policy {
+            quorum: 6,
+            ..Policy::default()
+        }
+        .validate()
+        .is_err());
+        assert!(Policy {
+            min_sources: 0,
+            ..Policy::default()
+        }
+        .validate()
+        .is_err());
+    }
+}

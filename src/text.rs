@@ -1,0 +1,618 @@
+//! Lexical tools shared by the offline engine: word tokens, stems, stopwords, sentences,
+//! numbers and negation. Deterministic by design: the offline engine must give the same report
+//! for the same corpus and question.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use std::sync::OnceLock;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// A word token of `text` with its byte span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token<'a> {
+    pub text: &'a str,
+    pub start: usize,
+}
+
+/// Words: runs of alphanumerics, `_`, and inner `.`/`-` between alphanumerics (so `4.0`,
+/// `seq_page_cost`, `UTF-8` and `3.11` stay whole).
+pub fn tokens(text: &str) -> Vec<Token<'_>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut iter = text.char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        let word_char = c.is_alphanumeric() || c == '_';
+        let joiner = (c == '.' || c == '-' || c == '\'')
+            && start.is_some()
+            && iter.peek().is_some_and(|&(_, n)| n.is_alphanumeric());
+        if word_char || joiner {
+            if start.is_none() {
+                start = Some(i);
+            }
+        } else if let Some(s) = start.take() {
+            out.push(Token {
+                text: &text[s..i],
+                start: s,
+            });
+        }
+    }
+    if let Some(s) = start {
+        out.push(Token {
+            text: &text[s..bytes.len()],
+            start: s,
+        });
+    }
+    out
+}
+
+fn stemmer() -> &'static Stemmer {
+    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
+    STEMMER.get_or_init(|| Stemmer::create(Algorithm::English))
+}
+
+/// Lower-cased stem of one word (numbers and identifiers are kept as they are).
+pub fn stem(word: &str) -> String {
+    let lower = word.to_lowercase();
+    if lower.chars().any(|c| c.is_ascii_digit() || c == '_') {
+        return lower;
+    }
+    stemmer().stem(&lower).into_owned()
+}
+
+const STOPWORDS: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "done",
+    "during",
+    "each",
+    "either",
+    "else",
+    "etc",
+    "even",
+    "ever",
+    "every",
+    "for",
+    "from",
+    "further",
+    "get",
+    "gets",
+    "give",
+    "given",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "him",
+    "his",
+    "how",
+    "however",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "let",
+    "like",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "must",
+    "my",
+    "need",
+    "needs",
+    "of",
+    "off",
+    "on",
+    "once",
+    "one",
+    "only",
+    "or",
+    "other",
+    "our",
+    "out",
+    "over",
+    "own",
+    "per",
+    "same",
+    "shall",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "thus",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "upon",
+    "us",
+    "use",
+    "used",
+    "uses",
+    "using",
+    "very",
+    "via",
+    "was",
+    "way",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "whether",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "will",
+    "with",
+    "within",
+    "would",
+    "yet",
+    "you",
+    "your",
+    "s",
+    "t",
+    "e.g",
+    "i.e",
+    "eg",
+    "ie",
+    "still",
+    "much",
+    "many",
+    "well",
+    "say",
+    "says",
+    "said",
+    "make",
+    "makes",
+    "made",
+    "want",
+    "way",
+    "ways",
+    "thing",
+    "things",
+    "really",
+    "often",
+    "usually",
+    "typically",
+    "typical",
+    "instead",
+    "rather",
+    "example",
+    "instance",
+    "explain",
+    "describe",
+    "tell",
+    "know",
+    "happen",
+    "happens",
+    "work",
+    "works",
+    "there's",
+    "it's",
+    "don't",
+    "doesn't",
+    "isn't",
+    "aren't",
+];
+
+/// Negation words: they carry meaning for judging, so they are not stopwords there.
+const NEGATIONS: &[&str] = &[
+    "not",
+    "no",
+    "never",
+    "none",
+    "nor",
+    "neither",
+    "cannot",
+    "can't",
+    "don't",
+    "doesn't",
+    "didn't",
+    "isn't",
+    "aren't",
+    "wasn't",
+    "weren't",
+    "won't",
+    "shouldn't",
+    "mustn't",
+    "without",
+    "nothing",
+    "nobody",
+    "unable",
+    "lacks",
+    "lack",
+];
+
+pub fn is_stopword(lower: &str) -> bool {
+    STOPWORDS.contains(&lower) || NEGATIONS.contains(&lower)
+}
+
+pub fn is_negation(lower: &str) -> bool {
+    NEGATIONS.contains(&lower)
+}
+
+/// Content stems of a text: stopwords and negations removed, order kept, duplicates removed.
+pub fn content_stems(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for t in tokens(text) {
+        let lower = t.text.to_lowercase();
+        if lower.len() < 2 && !lower.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if is_stopword(&lower) {
+            continue;
+        }
+        let s = stem(&lower);
+        if seen.insert(s.clone()) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Content stems that fall under a negation: the next three content words after "not",
+/// "never", "no"... Two sentences disagree in polarity only when a word they share is negated
+/// in one and not in the other ("do not have a memory effect" vs "suffer from a memory effect"),
+/// not when a negation sits in an unrelated clause ("when the device will not be used").
+pub fn negated_stems(text: &str) -> Vec<String> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    let mut remaining = 0usize;
+    let mut prev_end = 0;
+    for t in &toks {
+        // Punctuation closes a negation's scope: "(..., not X), will prevent" negates X only.
+        if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
+            remaining = 0;
+        }
+        prev_end = t.start + t.text.len();
+        let lower = t.text.to_lowercase();
+        if is_negation(&lower) {
+            remaining = 3;
+            continue;
+        }
+        if remaining == 0 || is_stopword(&lower) || lower.len() < 2 {
+            continue;
+        }
+        out.push(stem(&lower));
+        remaining -= 1;
+    }
+    out
+}
+
+/// A number mentioned in a text, with the content stem just after it (its unit or what it
+/// counts) and just before it (what it is the value of), to tell "4.0" of one setting from
+/// "4.0" of another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Number {
+    pub value: f64,
+    pub raw: String,
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+/// Numbers in a text. Words for small numbers count too ("ten", "twice" is left alone).
+pub fn numbers(text: &str) -> Vec<Number> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        let lower = t.text.to_lowercase();
+        let value = parse_number(&lower);
+        let Some(value) = value else { continue };
+        let neighbour = |range: &mut dyn Iterator<Item = usize>| {
+            range
+                .map(|j| toks[j].text.to_lowercase())
+                .find(|w| !is_stopword(w) && parse_number(w).is_none())
+                .map(|w| stem(&w))
+        };
+        let after = neighbour(&mut ((i + 1)..toks.len().min(i + 3)));
+        let before = neighbour(&mut (i.saturating_sub(3)..i).rev());
+        out.push(Number {
+            value,
+            raw: t.text.to_string(),
+            after,
+            before,
+        });
+    }
+    out
+}
+
+fn parse_number(lower: &str) -> Option<f64> {
+    const WORDS: &[(&str, f64)] = &[
+        ("zero", 0.0),
+        ("two", 2.0),
+        ("three", 3.0),
+        ("four", 4.0),
+        ("five", 5.0),
+        ("six", 6.0),
+        ("seven", 7.0),
+        ("eight", 8.0),
+        ("nine", 9.0),
+        ("ten", 10.0),
+        ("eleven", 11.0),
+        ("twelve", 12.0),
+        ("twenty", 20.0),
+        ("fifty", 50.0),
+        ("hundred", 100.0),
+        ("thousand", 1000.0),
+    ];
+    if let Some((_, v)) = WORDS.iter().find(|(w, _)| *w == lower) {
+        return Some(*v);
+    }
+    let cleaned: String = lower.chars().filter(|c| *c != ',').collect();
+    if !cleaned.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    // "3.11" style versions parse as numbers too: a different version is a different value.
+    let numeric: String = cleaned
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let rest = &cleaned[numeric.len()..];
+    // Units glued to the number ("64mb", "8kb", "10s") are fine; identifiers like "0x1f" are not.
+    if !rest.is_empty() && !rest.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    numeric.trim_end_matches('.').parse().ok()
+}
+
+/// Abbreviations after which a period does not end a sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "e.g", "i.e", "etc", "vs", "cf", "dr", "mr", "mrs", "ms", "prof", "fig", "no", "approx", "st",
+    "jr", "sr", "inc", "ltd", "co", "al", "vol", "ed", "eds", "pp", "p", "ch", "sec", "jan", "feb",
+    "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "ca", "resp",
+    "esp",
+];
+
+/// Sentences of `text` as byte spans, trimmed. Unicode sentence boundaries, then merged back
+/// where the split followed an abbreviation or an initial, or fell on a single line break inside
+/// a hard-wrapped sentence. A blank line always ends a sentence.
+pub fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut pieces: Vec<(usize, usize)> = Vec::new();
+    for (i, s) in text.split_sentence_bound_indices() {
+        let mut start = i;
+        for part in s.split("\n\n") {
+            if let Some(span) = trim_span(text, start, start + part.len()) {
+                pieces.push(span);
+            }
+            start += part.len() + 2;
+        }
+    }
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in pieces {
+        if let Some(last) = merged.last_mut() {
+            let prev = &text[last.0..last.1];
+            let blank_line_between = text[last.1..s].contains("\n\n");
+            let unfinished = !prev.ends_with(['.', '!', '?', ';', ':', '"', '\u{201d}', ')']);
+            if !blank_line_between && (unfinished || ends_with_abbreviation(prev)) {
+                last.1 = e;
+                continue;
+            }
+        }
+        merged.push((s, e));
+    }
+    merged
+}
+
+fn ends_with_abbreviation(prev: &str) -> bool {
+    let Some(before_dot) = prev.strip_suffix('.') else {
+        return false;
+    };
+    let last_word = before_dot
+        .rsplit(|c: char| c.is_whitespace() || c == '(' || c == '[')
+        .next()
+        .unwrap_or("");
+    let lower = last_word.to_lowercase();
+    if ABBREVIATIONS.contains(&lower.as_str()) {
+        return true;
+    }
+    // A single capital letter is an initial ("J. Smith").
+    let mut chars = last_word.chars();
+    matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase())
+}
+
+/// Trim whitespace from a span; None when nothing is left.
+pub fn trim_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let slice = &text[start..end];
+    let lead = slice.len() - slice.trim_start().len();
+    let trimmed = slice.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    Some((start + lead, start + lead + trimmed.len()))
+}
+
+/// Collapse runs of whitespace into single spaces.
+pub fn squash_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Jaccard similarity of two stem sets.
+pub fn jaccard(a: &[String], b: &[String]) -> f32 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let sa: std::collections::HashSet<&String> = a.iter().collect();
+    let sb: std::collections::HashSet<&String> = b.iter().collect();
+    let inter = sa.intersection(&sb).count();
+    let union = sa.union(&sb).count();
+    inter as f32 / union.max(1) as f32
+}
+
+/// A URL-and-filename-safe slug of at most `max` bytes.
+pub fn slug(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for t in tokens(text) {
+        let lower = t.text.to_lowercase();
+        if is_stopword(&lower) {
+            continue;
+        }
+        let word: String = lower
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            if out.len() + 1 + word.len() > max {
+                break;
+            }
+            out.push('-');
+        } else if word.len() > max {
+            out.push_str(&word[..max]);
+            break;
+        }
+        out.push_str(&word);
+    }
+    if out.is_empty() {
+        out.push_str("report");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_keep_versions_identifiers_and_units() {
+        let words: Vec<&str> = tokens("seq_page_cost is 4.0 (UTF-8), in 3.11.")
+            .iter()
+            .map(|t| t.text)
+            .collect();
+        assert_eq!(words, ["seq_page_cost", "is", "4.0", "UTF-8", "in", "3.11"]);
+    }
+
+    #[test]
+    fn sentences_survive_abbreviations_and_initials() {
+        let text = "Use a cache, e.g. the page cache. J. Smith wrote it. Version 3.11 is new.";
+        let spans = sentences(text);
+        let got: Vec<&str> = spans.iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(
+            got,
+            [
+                "Use a cache, e.g. the page cache.",
+                "J. Smith wrote it.",
+                "Version 3.11 is new."
+            ]
+        );
+    }
+
+    #[test]
+    fn hard_wrapped_lines_join_and_blank_lines_split() {
+        let text = "A sentence wrapped\nover two lines. Next one.\n\nA new paragraph.";
+        let got: Vec<&str> = sentences(text).iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(
+            got,
+            [
+                "A sentence wrapped\nover two lines.",
+                "Next one.",
+                "A new paragraph."
+            ]
+        );
+        let text = "Made by group F.\n\nThe next paragraph.";
+        assert_eq!(sentences(text).len(), 2);
+    }
+
+    #[test]
+    fn blank_lines_end_sentences() {
+        let text = "Heading without stop\n\nA sentence here.";
+        let got: Vec<&str> = sentences(text).iter().map(|&(s, e)| &text[s..e]).collect();
+        assert_eq!(got, ["Heading without stop", "A sentence here."]);
+    }
+
+    #[test]
+    fn numbers_carry_their_neighbours() {
+        let n = numbers("The default is 4.0 for random_page_cost and 10 connections.");
+        assert_eq!(n.len(), 2);
+        assert_eq!(n[0].value, 4.0);
+        assert_eq!(n[0].before.as_deref(), Some("default"));
+        assert_eq!(n[1].value, 10.0);
+        assert_eq!(n[1].after.as_deref(), Some("connect"));
+        assert!(numbers("0x1f and abc").is_empty());
+        assert_eq!(numbers("64MB of memory")[0].value, 64.0);
+    }
+
+    #[test]
+    fn negation_and_stems() {
+        assert_eq!(
+            negated_stems("Lithium batteries do not have a memory effect."),
+            ["memori", "effect"]
+        );
+        assert!(negated_stems("Lithium batteries have a memory effect.").is_empty());
+        assert_eq!(
+            negated_stems("origins (in status, not origin) will prevent starting"),
+            ["origin"]
+        );
+        assert_eq!(
+            content_stems("Batteries are charging quickly"),
+            ["batteri", "charg", "quick"]
+        );
+    }
+
+    #[test]
+    fn slug_is_short_and_safe() {
+        assert_eq!(
+            slug("How do replication slots work in PostgreSQL?", 40),
+            "replication-slots-postgresql"
+        );
+        assert_eq!(slug("???", 40), "report");
+        assert!(slug(&"word ".repeat(50), 30).len() <= 30);
+    }
+}
