@@ -22,7 +22,7 @@ const KIND_PASSAGE: &str = "passage";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("cannot create the index folder {dir}: {source}")]
+    #[error("cannot create the index folder {dir}")]
     Create {
         dir: PathBuf,
         source: std::io::Error,

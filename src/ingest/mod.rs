@@ -58,7 +58,7 @@ pub enum IngestError {
     NotFound(PathBuf),
     #[error("no usable documents in {}", describe_root(.0))]
     NoDocuments(PathBuf),
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         path: PathBuf,
         #[source]
