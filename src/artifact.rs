@@ -34,6 +34,8 @@ pub enum Format {
     Html,
     Markdown,
     Text,
+    /// Text extracted from a PDF; passages carry page numbers.
+    Pdf,
 }
 
 /// A paragraph-sized span of a document's text.
@@ -268,6 +270,34 @@ pub struct RunStats {
     pub elapsed_ms: u64,
 }
 
+/// What a model-backed run spent, from the token ledger.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spend {
+    pub calls: u64,
+    pub failed_calls: u64,
+    pub input_uncached: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+    pub output: u64,
+    pub cost_usd: f64,
+    pub budget_tokens: Option<u64>,
+    pub budget_usd: Option<f64>,
+    /// The budget stopped dispatching: what was left is unverified.
+    pub exhausted: bool,
+    /// One entry per call (role, model, tokens, latency, cost).
+    #[serde(default)]
+    pub entries: Vec<serde_json::Value>,
+}
+
+/// What a run is expected to cost, printed before anything is dispatched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
 /// Everything a report file is made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -281,4 +311,13 @@ pub struct Report {
     pub policy: crate::review::Policy,
     pub skipped: Vec<Skipped>,
     pub stats: RunStats,
+    /// What the engine had to say about its own run (fallbacks, deleted sentences...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Token and money spend of a model-backed run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<Spend>,
+    /// role -> blake3 of the prompt template used.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub prompts: std::collections::BTreeMap<String, String>,
 }

@@ -2,6 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use research::config::{Config, Overrides, ProviderKind};
+use research::engine::llm::{self as llm_engine, Prompts, Voting};
 use research::engine::{offline, Engine, Retriever};
 use research::eval;
 use research::gather::AgentBudget;
@@ -58,6 +60,55 @@ pub enum IndexCommand {
 pub enum EngineKind {
     /// No network, no model: deterministic retrieval and lexical judging.
     Offline,
+    /// Models over OpenAI-compatible or Anthropic APIs (configure with research.toml, the
+    /// environment, or --model / --base-url / --provider).
+    Llm,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum VotingKind {
+    /// Many claims per reviewer call, stable prompt prefix first.
+    Batched,
+    /// One call per claim per reviewer (a baseline for comparison).
+    Naive,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum ProviderArg {
+    Openai,
+    Anthropic,
+}
+
+/// Settings of the LLM engine (ignored by the offline engine).
+#[derive(Args, Debug, Clone)]
+pub struct LlmArgs {
+    /// Config file (default: research.toml in the user's config folder, when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Wire protocol of the default provider.
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// API root of the default provider, e.g. http://127.0.0.1:8080/v1 for llama.cpp.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// One model for every role (provider/model, or a model of the default provider).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Hard cap on tokens (input + output) for the run.
+    #[arg(long, value_name = "N")]
+    pub budget_tokens: Option<u64>,
+    /// Hard cap on cost in US dollars for the run (needs prices in the config).
+    #[arg(long, value_name = "USD")]
+    pub budget_usd: Option<f64>,
+    /// Print the cost estimate and stop: nothing is dispatched.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How reviewers spend calls.
+    #[arg(long, value_enum, default_value_t = VotingKind::Batched)]
+    pub voting: VotingKind,
+    /// Folder of role prompts overriding the built-in ones (<role>.md).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -88,6 +139,8 @@ pub struct PanelArgs {
     /// Which engine plays the roles.
     #[arg(long, value_enum, default_value_t = EngineKind::Offline)]
     pub engine: EngineKind,
+    #[command(flatten)]
+    pub llm: LlmArgs,
     /// Skip files larger than this many MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub max_file_mib: u64,
@@ -110,6 +163,8 @@ pub struct RunArgs {
     pub agent_deadline: u64,
     #[command(flatten)]
     pub panel: PanelArgs,
+    #[command(flatten)]
+    pub web: research::web::args::WebArgs,
 }
 
 #[derive(Args, Debug)]
@@ -166,10 +221,31 @@ impl PanelArgs {
         }
     }
 
-    fn engine(&self) -> Engine {
-        match self.engine {
+    fn engine(&self) -> Result<Engine> {
+        Ok(match self.engine {
             EngineKind::Offline => offline::engine(self.reviewers),
-        }
+            EngineKind::Llm => {
+                let a = &self.llm;
+                let overrides = Overrides {
+                    provider: a.provider.map(|p| match p {
+                        ProviderArg::Openai => ProviderKind::Openai,
+                        ProviderArg::Anthropic => ProviderKind::Anthropic,
+                    }),
+                    base_url: a.base_url.clone(),
+                    model: a.model.clone(),
+                    budget_tokens: a.budget_tokens,
+                    budget_usd: a.budget_usd,
+                };
+                let config = Config::load(a.config.as_deref())?
+                    .resolve(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()), &overrides)?;
+                let prompts = Prompts::load(a.prompts.as_deref())?;
+                let voting = match a.voting {
+                    VotingKind::Batched => Voting::Batched,
+                    VotingKind::Naive => Voting::Naive,
+                };
+                llm_engine::engine(config, prompts, self.reviewers, voting, MAX_CLAIMS)
+            }
+        })
     }
 
     fn config(&self, question: String, out: PathBuf, budget: AgentBudget) -> RunConfig {
@@ -182,6 +258,7 @@ impl PanelArgs {
             ingest: IngestOptions {
                 max_file_bytes: self.max_file_mib.saturating_mul(1024 * 1024),
             },
+            max_claims: MAX_CLAIMS,
         }
     }
 }
@@ -202,6 +279,9 @@ fn default_index_dir() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("index"))
 }
 
+/// Claims a run extracts at most.
+const MAX_CLAIMS: usize = 40;
+
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => research(cli.run).await,
@@ -219,7 +299,19 @@ async fn research(a: RunArgs) -> Result<()> {
         bail!("the question is empty: ask something, e.g. research \"How do replication slots work?\"");
     }
     let progress = Progress::new(a.panel.common.quiet);
-    if a.panel.corpus.is_empty() {
+    // research.toml's [web] table is read only when a web flag asks for the web.
+    let w = &a.web;
+    let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
+        Some(Config::load(a.panel.llm.config.as_deref())?.web)
+    } else {
+        None
+    };
+    let web_plan = w
+        .resolve(file_web.as_ref(), !a.panel.corpus.is_empty(), &|k| {
+            std::env::var(k).ok()
+        })
+        .map_err(anyhow::Error::msg)?;
+    if a.panel.corpus.is_empty() && web_plan.use_corpus {
         progress
             .note("no --corpus given: using the bundled sample corpus (lithium-ion battery care)");
     }
@@ -227,11 +319,19 @@ async fn research(a: RunArgs) -> Result<()> {
         max_passages: a.passages_per_agent.max(1),
         deadline: Duration::from_secs(a.agent_deadline.max(1)),
     };
-    let cfg = a.panel.config(question, a.out.clone(), budget);
+    let mut cfg = a.panel.config(question, a.out.clone(), budget);
+    if !web_plan.use_corpus {
+        cfg.corpora = Corpora::None;
+    }
     cfg.policy.validate()?;
     let store = a.panel.common.store()?;
-    let engine = a.panel.engine();
-    let outcome = pipeline::run(&cfg, &engine, store, &progress).await?;
+    let engine = a.panel.engine()?;
+    let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
+    if let Some((opts, providers)) = web_plan.web {
+        let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?;
+        extra.push(Arc::new(web));
+    }
+    let outcome = pipeline::run_with(&cfg, &engine, store, &progress, &extra).await?;
     let s = &outcome.report.stats;
     progress.note(&format!(
         "{} kept, {} disputed, {} dropped, {} unverified; also {} and {}",
@@ -271,7 +371,7 @@ async fn verify_cmd(a: VerifyArgs) -> Result<()> {
         pipeline::prepare(&store, &a.panel.corpora(), &ingest, &progress)
     })?;
     let retriever = Retriever::new(store, prepared.scope);
-    let engine = a.panel.engine();
+    let engine = a.panel.engine()?;
     let results = verify::verify(&inputs, &engine, &policy, &retriever).await;
     let mut out = std::io::stdout().lock();
     if a.claims.is_none() && !a.json {
@@ -353,7 +453,7 @@ fn index_cmd(c: IndexCommand) -> Result<()> {
 async fn eval_cmd(a: EvalArgs) -> Result<()> {
     let progress = Progress::new(a.panel.common.quiet);
     let store = a.panel.common.store()?;
-    let engine = a.panel.engine();
+    let engine = a.panel.engine()?;
     let base = a.panel.config(
         String::new(),
         PathBuf::from("reports"),

@@ -1,7 +1,7 @@
 //! Stage 2: gather. One agent per (sub-query, source), all running concurrently, each under its
 //! own budget (passages and deadline). Results are merged and deduplicated by passage.
 
-use crate::artifact::{Evidence, Hit, SubQuery};
+use crate::artifact::{Evidence, Hit, Skipped, SubQuery};
 use crate::engine::Retriever;
 use crate::index::SearchRequest;
 use async_trait::async_trait;
@@ -40,6 +40,20 @@ pub trait Source: Send + Sync {
         sub_query: &SubQuery,
         budget: AgentBudget,
     ) -> Result<Vec<Hit>, SourceError>;
+    /// The corpus id this source stores its documents under, when it adds documents to the
+    /// store during the run (the web): reviewers' retrieval is widened to it.
+    fn scope(&self) -> Option<String> {
+        None
+    }
+    /// What this source could not use (pages it failed to fetch...), asked once all its
+    /// agents are done.
+    fn take_skipped(&self) -> Vec<Skipped> {
+        Vec::new()
+    }
+    /// Documents this source indexed during the run, and found unchanged (cache hits).
+    fn documents(&self) -> (usize, usize) {
+        (0, 0)
+    }
 }
 
 /// The indexed local corpora of this run.
@@ -92,6 +106,14 @@ pub struct GatherOutcome {
     pub evidence: Vec<Evidence>,
     pub agents: usize,
     pub failures: Vec<String>,
+    /// Sources' items that could not be used (e.g. web pages that failed to fetch).
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+    /// Documents sources indexed during the run (the web's pages), and found unchanged.
+    #[serde(default)]
+    pub documents_indexed: usize,
+    #[serde(default)]
+    pub documents_unchanged: usize,
 }
 
 /// Run every (sub-query, source) agent concurrently and merge their passages. A passage found by
@@ -150,6 +172,12 @@ pub async fn gather(
         }
     }
     outcome.evidence = order;
+    for source in sources {
+        outcome.skipped.extend(source.take_skipped());
+        let (indexed, unchanged) = source.documents();
+        outcome.documents_indexed += indexed;
+        outcome.documents_unchanged += unchanged;
+    }
     outcome
 }
 

@@ -147,6 +147,8 @@ pub struct SearchRequest {
     /// Restrict to these corpora (canonical roots); empty means all.
     pub corpora: Vec<String>,
     pub limit: usize,
+    /// Restrict to these documents (ids); empty means all.
+    pub doc_ids: Vec<String>,
 }
 
 /// What the index remembers of a document without loading its text.
@@ -445,6 +447,20 @@ impl Store {
                 .map(|c| {
                     let q: Box<dyn Query> = Box::new(TermQuery::new(
                         Term::from_field_text(self.f.corpus, c),
+                        IndexRecordOption::Basic,
+                    ));
+                    (Occur::Should, q)
+                })
+                .collect();
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        if !req.doc_ids.is_empty() {
+            let any: Vec<(Occur, Box<dyn Query>)> = req
+                .doc_ids
+                .iter()
+                .map(|id| {
+                    let q: Box<dyn Query> = Box::new(TermQuery::new(
+                        Term::from_field_text(self.f.doc_id, id),
                         IndexRecordOption::Basic,
                     ));
                     (Occur::Should, q)

@@ -5,11 +5,13 @@
 pub mod artifact;
 pub mod bundled;
 pub mod claims;
+pub mod config;
 pub mod engine;
 pub mod eval;
 pub mod gather;
 pub mod index;
 pub mod ingest;
+pub mod llm;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
@@ -18,3 +20,4 @@ pub mod report;
 pub mod review;
 pub mod text;
 pub mod verify;
+pub mod web;

@@ -40,6 +40,8 @@ pub enum Corpora {
     Bundled,
     /// Folders and files on disk.
     Paths(Vec<PathBuf>),
+    /// No local corpus: the run's evidence comes from other sources only (the web).
+    None,
 }
 
 /// The corpora of a run, indexed and ready to search.
@@ -62,10 +64,14 @@ pub fn prepare(
     opts: &IngestOptions,
     progress: &Progress,
 ) -> Result<Prepared, RunError> {
+    if *corpora == Corpora::None {
+        return Ok(Prepared::default());
+    }
     let stage = progress.stage("reading corpora");
     let known = store.known_documents()?;
     let mut out = Prepared::default();
     let (documents, present, scope): (Vec<_>, HashSet<String>, Vec<String>) = match corpora {
+        Corpora::None => (Vec::new(), HashSet::new(), Vec::new()),
         Corpora::Bundled => {
             let mut docs = Vec::new();
             let mut present = HashSet::new();
@@ -137,11 +143,40 @@ pub struct RunConfig {
     pub policy: Policy,
     pub budget: AgentBudget,
     pub ingest: IngestOptions,
+    /// Claims extracted at most (a model-backed extractor is capped here too).
+    pub max_claims: usize,
 }
 
 pub struct RunOutcome {
     pub report: Report,
     pub written: Written,
+}
+
+/// What a run would cost, computed without any model call: the offline plan stands in for the
+/// planner's, and gathering is local. Engines without accounting cost nothing.
+pub async fn estimate(
+    cfg: &RunConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    progress: &Progress,
+) -> Result<Option<crate::artifact::Estimate>, RunError> {
+    let Some(accounting) = engine.accounting.clone() else {
+        return Ok(None);
+    };
+    if cfg.question.trim().is_empty() {
+        return Err(PlanError::EmptyQuestion.into());
+    }
+    let prepared = tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
+    let retriever = Retriever::new(Arc::clone(&store), prepared.scope);
+    let plan = crate::engine::offline::offline_plan(&cfg.question);
+    let sources: Vec<Arc<dyn Source>> = vec![Arc::new(CorpusSource { retriever })];
+    let gathered = gather::gather(&plan.sub_queries, &sources, cfg.budget).await;
+    Ok(Some(accounting.estimate(
+        &plan,
+        gathered.evidence.len(),
+        cfg.max_claims,
+        engine.reviewers.len(),
+    )))
 }
 
 /// Build the report in memory (no file written).
@@ -151,23 +186,50 @@ pub async fn research(
     store: Arc<Store>,
     progress: &Progress,
 ) -> Result<Report, RunError> {
+    research_with(cfg, engine, store, progress, &[]).await
+}
+
+/// [`research`] with sources beside the local corpora (the web): their agents gather too, and
+/// what they store is in the reviewers' retrieval scope.
+pub async fn research_with(
+    cfg: &RunConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    progress: &Progress,
+    extra: &[Arc<dyn Source>],
+) -> Result<Report, RunError> {
     let started = Instant::now();
+    if cfg.corpora == Corpora::None && extra.is_empty() {
+        return Err(IngestError::NoDocuments(PathBuf::new()).into());
+    }
     cfg.policy.validate()?;
     if cfg.question.trim().is_empty() {
         return Err(PlanError::EmptyQuestion.into());
     }
     let prepared =
         tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
-    let retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone());
+    let corpus_retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone());
+    // Reviewers search the corpora and whatever the other sources store during the run.
+    let mut scope = prepared.scope.clone();
+    for id in extra.iter().filter_map(|s| s.scope()) {
+        if !scope.contains(&id) {
+            scope.push(id);
+        }
+    }
+    let retriever = Retriever::new(Arc::clone(&store), scope);
 
     let stage = progress.stage("planning");
     let plan = plan::plan(engine.planner.as_ref(), &cfg.question).await?;
     stage.done(format!("plan: {} sub-queries", plan.sub_queries.len()));
 
     let stage = progress.stage("gathering");
-    let sources: Vec<Arc<dyn Source>> = vec![Arc::new(CorpusSource {
-        retriever: retriever.clone(),
-    })];
+    let mut sources: Vec<Arc<dyn Source>> = Vec::new();
+    if cfg.corpora != Corpora::None {
+        sources.push(Arc::new(CorpusSource {
+            retriever: corpus_retriever,
+        }));
+    }
+    sources.extend(extra.iter().cloned());
     let gathered = gather::gather(&plan.sub_queries, &sources, cfg.budget).await;
     stage.done(format!(
         "{} passages from {} agents{}",
@@ -221,6 +283,7 @@ pub async fn research(
         }
     };
     let mut skipped = prepared.skipped;
+    skipped.extend(gathered.skipped.iter().cloned());
     skipped.extend(gathered.failures.iter().map(|f| Skipped {
         location: "gather".into(),
         reason: f.clone(),
@@ -236,14 +299,19 @@ pub async fn research(
         policy: cfg.policy.clone(),
         skipped,
         stats: RunStats {
-            documents: prepared.documents,
-            documents_indexed: prepared.indexed,
-            documents_unchanged: prepared.unchanged,
+            documents: prepared.documents
+                + gathered.documents_indexed
+                + gathered.documents_unchanged,
+            documents_indexed: prepared.indexed + gathered.documents_indexed,
+            documents_unchanged: prepared.unchanged + gathered.documents_unchanged,
             passages_gathered: gathered.evidence.len(),
             claims_considered: extracted.claims.len() + extracted.quotes_failed,
             quotes_failed: extracted.quotes_failed,
             ..RunStats::default()
         },
+        notes: engine.notes.all(),
+        spend: engine.accounting.as_ref().map(|a| a.spend()),
+        prompts: engine.prompt_hashes.clone(),
     };
     report::recheck_quotes(&mut report, &store)?;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -257,7 +325,18 @@ pub async fn run(
     store: Arc<Store>,
     progress: &Progress,
 ) -> Result<RunOutcome, RunError> {
-    let report = research(cfg, engine, store, progress).await?;
+    run_with(cfg, engine, store, progress, &[]).await
+}
+
+/// [`run`] with sources beside the local corpora (see [`research_with`]).
+pub async fn run_with(
+    cfg: &RunConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    progress: &Progress,
+    extra: &[Arc<dyn Source>],
+) -> Result<RunOutcome, RunError> {
+    let report = research_with(cfg, engine, store, progress, extra).await?;
     let stem = report::file_stem(
         &report.question,
         &chrono::Utc::now().format("%Y-%m-%d").to_string(),

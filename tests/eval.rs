@@ -29,6 +29,7 @@ fn base() -> RunConfig {
         policy: Policy::default(),
         budget: AgentBudget::default(),
         ingest: IngestOptions::default(),
+        max_claims: 40,
     }
 }
 

@@ -30,6 +30,7 @@ fn config(question: &str, corpus: PathBuf, out: &Path) -> RunConfig {
         policy: Policy::default(),
         budget: AgentBudget::default(),
         ingest: IngestOptions::default(),
+        max_claims: 40,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The roles an engine plays (planner, extractor, reviewer, writer). The pipeline drives these
 //! traits and never knows which engine stands behind them.
 
+pub mod llm;
 pub mod offline;
 
 use crate::artifact::{Claim, Evidence, Hit, Plan, Reviewed, Section, Vote};
@@ -75,6 +76,37 @@ pub struct Engine {
     pub extractor: Box<dyn Extractor>,
     pub reviewers: Vec<Box<dyn Reviewer>>,
     pub writer: Box<dyn Writer>,
+    /// Things the engine says about its own run, for the report.
+    pub notes: Notes,
+    /// Cost accounting, for engines that spend tokens.
+    pub accounting: Option<Arc<dyn Accounting>>,
+    /// role -> prompt template hash, for the audit.
+    pub prompt_hashes: std::collections::BTreeMap<String, String>,
+}
+
+/// A shared list of notes.
+#[derive(Clone, Default)]
+pub struct Notes(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Notes {
+    pub fn push(&self, note: String) {
+        if let Ok(mut v) = self.0.lock() {
+            if !v.contains(&note) {
+                v.push(note);
+            }
+        }
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// Spend and estimates of an engine that pays for calls.
+pub trait Accounting: Send + Sync {
+    /// What a run over this plan is expected to cost, given the gathered passages.
+    fn estimate(&self, plan: &Plan, passages: usize, claims: usize, reviewers: usize) -> crate::artifact::Estimate;
+    fn spend(&self) -> crate::artifact::Spend;
 }
 
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.

@@ -7,6 +7,7 @@ mod decode;
 mod html;
 mod markdown;
 mod passages;
+pub mod pdf;
 mod plain;
 
 use std::fs::File;
@@ -297,11 +298,14 @@ fn build_document(
     content_type_charset: Option<&str>,
     raw_hash: String,
 ) -> Result<Document, String> {
+    if format == Format::Pdf {
+        return pdf::document(id, location, corpus, bytes, raw_hash);
+    }
     let decoded = decode::decode(bytes, format, content_type_charset)?;
     let extracted = match format {
         Format::Html => html::extract(&decoded),
         Format::Markdown => markdown::extract(&decoded),
-        Format::Text => plain::extract(&decoded),
+        Format::Text | Format::Pdf => plain::extract(&decoded),
     };
     let passages = passages::build_passages(id, &extracted);
     if passages.is_empty() {

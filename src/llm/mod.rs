@@ -3,6 +3,23 @@
 //! turn them into HTTP; the scheduler keeps every provider inside its rate limits; the ledger
 //! records what each call cost.
 
+pub mod anthropic;
+mod http;
+pub mod json;
+pub mod ledger;
+pub mod openai;
+pub mod scheduler;
+pub mod tokens;
+
+pub use anthropic::Anthropic;
+pub use http::parse_retry_after;
+pub use json::{
+    clamp01, complete_json, complete_json_validated, parse_json, unit_interval, ParseError,
+};
+pub use ledger::{Budget, Ledger, LedgerEntry, Price, PriceTable, Reservation, Totals};
+pub use openai::OpenAiCompatible;
+pub use scheduler::{Scheduler, SchedulerConfig, SchedulerStats};
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -73,7 +90,10 @@ pub enum LlmError {
 
 impl LlmError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, LlmError::RateLimited { .. } | LlmError::Transient { .. })
+        matches!(
+            self,
+            LlmError::RateLimited { .. } | LlmError::Transient { .. }
+        )
     }
 }
 

@@ -93,7 +93,7 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
         s.dropped,
         s.unverified
     );
-    if s.unverified > 0 {
+    if s.unverified > 0 || report.spend.as_ref().is_some_and(|sp| sp.exhausted) {
         let _ = writeln!(
             md,
             "**Partial report:** {} claims could not be verified; they are listed under \
@@ -187,9 +187,17 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
             let joined: Vec<&str> = path.iter().map(|h| h.as_str()).collect();
             format!(" › {}", esc(&joined.join(" › ")))
         };
+        // Web sources: when the page was fetched; PDFs: the page the quote is on.
+        let mut place = String::new();
+        if let Some(page) = c.page {
+            let _ = write!(place, " · page {page}");
+        }
+        if let Some(fetched) = &c.fetched {
+            let _ = write!(place, " · fetched {}", esc(fetched));
+        }
         let _ = writeln!(
             md,
-            "{n}. <span id=\"src-{n}\"></span>**{}**{heading} · `{}` · blake3 `{}` · bytes {}–{}\n\n   > “{}”\n",
+            "{n}. <span id=\"src-{n}\"></span>**{}**{heading} · `{}`{place} · blake3 `{}` · bytes {}–{}\n\n   > “{}”\n",
             esc(&c.title),
             c.location.replace('`', "'"),
             &c.doc_hash[..c.doc_hash.len().min(16)],
@@ -237,6 +245,8 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
     }
     md.push('\n');
 
+    sources_not_used(&mut md, report);
+
     md.push_str("## About this report\n\n");
     let p = &report.policy;
     let _ = writeln!(
@@ -255,25 +265,128 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
         "- {} passages gathered; {} documents indexed this run, {} unchanged; {} ms.",
         s.passages_gathered, s.documents_indexed, s.documents_unchanged, s.elapsed_ms
     );
-    if !report.skipped.is_empty() {
-        let _ = writeln!(md, "- {} files skipped:", report.skipped.len());
-        for sk in report.skipped.iter().take(50) {
+    if let Some(sp) = &report.spend {
+        let _ = writeln!(
+            md,
+            "- Model calls: {} ({} failed); tokens: {} input ({} from cache, {} written to cache) and {} output; cost ${:.4}{}.",
+            sp.calls,
+            sp.failed_calls,
+            sp.input_uncached + sp.cache_read + sp.cache_write,
+            sp.cache_read,
+            sp.cache_write,
+            sp.output,
+            sp.cost_usd,
+            match (sp.budget_tokens, sp.budget_usd) {
+                (None, None) => String::new(),
+                (t, u) => format!(
+                    " (budget: {}{})",
+                    t.map(|t| format!("{t} tokens")).unwrap_or_default(),
+                    u.map(|u| format!(" ${u:.2}")).unwrap_or_default()
+                ),
+            }
+        );
+        if sp.exhausted {
             let _ = writeln!(
                 md,
-                "  - `{}`: {}",
-                sk.location.replace('`', "'"),
-                esc(&sk.reason)
+                "- **The budget ran out**: dispatching stopped, and what was not reviewed is listed under \"Left unverified\"."
             );
         }
-        if report.skipped.len() > 50 {
+    }
+    for note in &report.notes {
+        let _ = writeln!(md, "- Note: {}", esc(note));
+    }
+    if !report.skipped.is_empty() {
+        let files: Vec<String> = report
+            .skipped
+            .iter()
+            .filter(|sk| is_local_file(&sk.location))
+            .map(|sk| {
+                let name = std::path::Path::new(&sk.location)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| sk.location.clone());
+                format!("`{}`", name.replace('`', "'"))
+            })
+            .collect();
+        let others = report.skipped.len() - files.len();
+        if !files.is_empty() {
+            let shown: Vec<&str> = files.iter().take(50).map(String::as_str).collect();
+            let more = if files.len() > 50 {
+                format!(" and {} more", files.len() - 50)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 md,
-                "  - and {} more (see the JSON audit)",
-                report.skipped.len() - 50
+                "- {} files skipped: {}{more} (reasons under Sources not used).",
+                files.len(),
+                shown.join(", ")
+            );
+        }
+        if others > 0 {
+            let _ = writeln!(
+                md,
+                "- {others} other sources not used (web pages, searches, agents; reasons under Sources not used)."
             );
         }
     }
     (md, idx.sources)
+}
+
+/// A skipped entry that is a local file (not a URL, a search provider or an agent).
+fn is_local_file(location: &str) -> bool {
+    !(location.starts_with("http://")
+        || location.starts_with("https://")
+        || location.starts_with("search: ")
+        || matches!(location, "gather" | "web"))
+}
+
+/// `## Sources not used`: every file, page, search or agent that could not be used, counted by
+/// the kind of failure (the `kind:` a web failure's reason starts with) and listed with reasons.
+fn sources_not_used(md: &mut String, report: &Report) {
+    if report.skipped.is_empty() {
+        return;
+    }
+    md.push_str("## Sources not used\n\n");
+    let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for sk in &report.skipped {
+        let kind = match sk.reason.split_once(": ") {
+            Some((k, _))
+                if !k.is_empty()
+                    && k.len() <= 24
+                    && k.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
+            {
+                k
+            }
+            _ if is_local_file(&sk.location) => "file",
+            _ => "other",
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(
+        md,
+        "{} sources could not be used ({}). None of them is cited, and none counts for or \
+         against any claim.\n",
+        report.skipped.len(),
+        counts.join(", ")
+    );
+    for sk in report.skipped.iter().take(200) {
+        let _ = writeln!(
+            md,
+            "- `{}`: {}",
+            sk.location.replace('`', "'"),
+            esc(&sk.reason)
+        );
+    }
+    if report.skipped.len() > 200 {
+        let _ = writeln!(
+            md,
+            "- and {} more (see the JSON audit)",
+            report.skipped.len() - 200
+        );
+    }
+    md.push('\n');
 }
 
 /// Parse the Markdown back and check it: every citation link points at an existing source

@@ -9,7 +9,7 @@ mod writer;
 
 pub use extractor::OfflineExtractor;
 pub use judge::{judge_sentence, Judgement};
-pub use planner::OfflinePlanner;
+pub use planner::{plan as offline_plan, OfflinePlanner};
 pub use reviewer::{Formulation, OfflineReviewer};
 pub use writer::OfflineWriter;
 
@@ -27,6 +27,9 @@ pub fn engine(reviewers: usize) -> Engine {
             .map(|r| Box::new(r) as Box<dyn super::Reviewer>)
             .collect(),
         writer: Box::new(OfflineWriter),
+        notes: super::Notes::default(),
+        accounting: None,
+        prompt_hashes: Default::default(),
     }
 }
 

@@ -23,6 +23,7 @@ pub enum Formulation {
     Skeptic,
 }
 
+#[derive(Debug, Clone)]
 pub struct OfflineReviewer {
     name: String,
     formulation: Formulation,
@@ -86,6 +87,18 @@ impl OfflineReviewer {
             }
         }
         req
+    }
+
+    /// The passages this reviewer's formulation retrieves for a claim (model-backed reviewers
+    /// reuse it, so every reviewer of a panel keeps its own view of the evidence).
+    pub fn evidence(
+        &self,
+        question: &str,
+        claim: &Claim,
+        retriever: &Retriever,
+    ) -> Result<Vec<crate::artifact::Hit>, crate::index::IndexError> {
+        let terms = ClaimTerms::new(&claim.text, &|s| retriever.idf(s));
+        retriever.search(self.request(question, claim, &terms))
     }
 
     fn judge(&self, question: &str, claim: &Claim, retriever: &Retriever) -> Vote {

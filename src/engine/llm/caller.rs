@@ -1,0 +1,209 @@
+//! The LLM engine's one door to models: every role's call goes through here, to the scheduler of
+//! the model's provider (rate limits, retries, budget, ledger), with JSON parsing and one repair.
+
+use super::prompts::{Prompts, Rendered};
+use crate::artifact::{Estimate, Plan, Spend};
+use crate::config::{Config, ProviderKind};
+use crate::engine::{Accounting, Notes};
+use crate::llm::{
+    complete_json, tokens, Anthropic, Budget, CompletionModel, CompletionRequest, Ledger,
+    LlmError, OpenAiCompatible, PriceTable, Scheduler, SchedulerConfig,
+};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Caller {
+    schedulers: BTreeMap<String, Arc<Scheduler>>,
+    config: Config,
+    prompts: Prompts,
+    ledger: Ledger,
+    budget: Budget,
+    prices: PriceTable,
+    notes: Notes,
+}
+
+impl Caller {
+    /// One scheduler per configured provider, all sharing one ledger and one budget.
+    pub fn new(config: Config, prompts: Prompts, notes: Notes) -> Caller {
+        let ledger = Ledger::new();
+        let budget = Budget {
+            max_tokens: config.budget.tokens,
+            max_usd: config.budget.usd,
+        };
+        let prices = config.price_table();
+        let schedulers = config
+            .providers
+            .iter()
+            .map(|(name, p)| {
+                let base = p.base_url.clone().unwrap_or_default();
+                let timeout = Duration::from_secs(p.timeout_secs.max(1));
+                let model: Arc<dyn CompletionModel> = match p.kind {
+                    ProviderKind::Openai => Arc::new(
+                        OpenAiCompatible::new(base, p.api_key.clone(), name.clone())
+                            .with_http_timeout(timeout),
+                    ),
+                    ProviderKind::Anthropic => Arc::new(
+                        Anthropic::new(p.api_key.clone().unwrap_or_default())
+                            .with_base_url(base)
+                            .with_http_timeout(timeout),
+                    ),
+                };
+                let cfg = SchedulerConfig {
+                    max_concurrency: p.max_concurrency,
+                    requests_per_minute: p.requests_per_minute,
+                    tokens_per_minute: p.tokens_per_minute.map(u64::from),
+                    call_timeout: timeout,
+                    max_attempts: p.max_attempts,
+                    ..SchedulerConfig::default()
+                };
+                let scheduler = Scheduler::new(model, cfg)
+                    .with_ledger(ledger.clone(), prices.clone())
+                    .with_budget(budget);
+                (name.clone(), Arc::new(scheduler))
+            })
+            .collect();
+        Caller {
+            schedulers,
+            config,
+            prompts,
+            ledger,
+            budget,
+            prices,
+            notes,
+        }
+    }
+
+    pub fn prompts(&self) -> &Prompts {
+        &self.prompts
+    }
+
+    pub fn note(&self, note: String) {
+        self.notes.push(note);
+    }
+
+    fn provider_of<'a>(&self, model_spec: &'a str) -> Option<(&'a str, &'a str)> {
+        self.config.split_model(model_spec).ok()
+    }
+
+    pub fn context_window(&self, model_spec: &str) -> usize {
+        self.provider_of(model_spec)
+            .and_then(|(p, _)| self.config.providers.get(p))
+            .map(|p| p.context_window as usize)
+            .unwrap_or(8192)
+    }
+
+    pub fn estimate_tokens(&self, text: &str) -> usize {
+        tokens::estimate_tokens(text) as usize
+    }
+
+    /// One structured call: the stable prompt as system, the data as user, JSON back (one
+    /// repair request when the reply does not parse). Failures are typed; callers decide what
+    /// an unusable reply means for their items (never a refutation).
+    pub async fn call_json<T: DeserializeOwned + Send>(
+        &self,
+        role: &str,
+        model_spec: &str,
+        prompt: &Rendered,
+        schema: &serde_json::Value,
+        max_tokens: u32,
+    ) -> Result<T, LlmError> {
+        let Some((provider, model)) = self.provider_of(model_spec) else {
+            return Err(LlmError::Permanent {
+                provider: "config".into(),
+                detail: format!("model {model_spec:?} names no configured provider"),
+            });
+        };
+        let Some(scheduler) = self.schedulers.get(provider) else {
+            return Err(LlmError::Permanent {
+                provider: provider.into(),
+                detail: "provider not configured".into(),
+            });
+        };
+        let supports_schema = self
+            .config
+            .providers
+            .get(provider)
+            .is_some_and(|p| p.json_schema);
+        let req = CompletionRequest {
+            role: role.into(),
+            model: model.into(),
+            system: prompt.system.clone(),
+            user: prompt.user.clone(),
+            max_tokens,
+            temperature: 0.0,
+            json_schema: supports_schema.then(|| schema.clone()),
+        };
+        complete_json::<T>(scheduler.as_ref(), &req, 1)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    fn price_of(&self, model_spec: &str, input: u64, output: u64) -> f64 {
+        let model = self.provider_of(model_spec).map(|(_, m)| m).unwrap_or(model_spec);
+        self.prices
+            .get(model)
+            .map(|p| p.worst_case(input, output))
+            .unwrap_or(0.0)
+    }
+}
+
+/// Tokens a passage takes in a prompt, on average (the estimate runs before any text is chosen).
+const PASSAGE_TOKENS: u64 = 220;
+
+impl Accounting for Caller {
+    fn estimate(&self, plan: &Plan, passages: usize, claims: usize, reviewers: usize) -> Estimate {
+        let roles = &self.config.roles;
+        let mut e = Estimate::default();
+        let mut add = |spec: &str, calls: u64, input: u64, output: u64| {
+            e.calls += calls;
+            e.input_tokens += input;
+            e.output_tokens += output;
+            e.cost_usd += self.price_of(spec, input, output);
+        };
+        let planner = roles.planner.as_deref().unwrap_or_default();
+        add(planner, 1, 500 + self.estimate_tokens(&plan.question) as u64, 600);
+        let extractor = roles.extractor.as_deref().unwrap_or_default();
+        let window = self.context_window(extractor).saturating_sub(2100).max(500) as u64;
+        let ext_tokens = passages as u64 * PASSAGE_TOKENS;
+        let ext_calls = ext_tokens.div_ceil(window).max(1);
+        add(extractor, ext_calls, ext_tokens + 600 * ext_calls, 1200 * ext_calls);
+        for i in 0..reviewers {
+            let spec = roles
+                .reviewers
+                .get(i % roles.reviewers.len().max(1))
+                .map(String::as_str)
+                .unwrap_or_default();
+            let window = self.context_window(spec).saturating_sub(1000).max(500) as u64;
+            let tokens = claims as u64 * (4 * PASSAGE_TOKENS + 40);
+            let calls = tokens.div_ceil(window).max((claims as u64).div_ceil(12)).max(1);
+            add(spec, calls, tokens + 500 * calls, 120 * claims as u64);
+        }
+        let writer = roles.writer.as_deref().unwrap_or_default();
+        add(writer, 1, 400 + 40 * claims as u64, 2000);
+        e
+    }
+
+    fn spend(&self) -> Spend {
+        let t = self.ledger.totals();
+        Spend {
+            calls: t.calls,
+            failed_calls: t.failed_calls,
+            input_uncached: t.input_uncached,
+            cache_read: t.cache_read,
+            cache_write: t.cache_write,
+            output: t.output,
+            cost_usd: t.cost_usd,
+            budget_tokens: self.budget.max_tokens,
+            budget_usd: self.budget.max_usd,
+            exhausted: t.refused_calls > 0,
+            entries: self
+                .ledger
+                .entries()
+                .into_iter()
+                .filter_map(|e| serde_json::to_value(e).ok())
+                .collect(),
+        }
+    }
+}
