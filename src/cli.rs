@@ -141,6 +141,9 @@ pub struct PanelArgs {
     pub engine: EngineKind,
     #[command(flatten)]
     pub llm: LlmArgs,
+    /// Claims extracted and reviewed at most.
+    #[arg(long, default_value_t = 40)]
+    pub max_claims: usize,
     /// Skip files larger than this many MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub max_file_mib: u64,
@@ -223,7 +226,7 @@ impl PanelArgs {
 
     fn engine(&self) -> Result<Engine> {
         Ok(match self.engine {
-            EngineKind::Offline => offline::engine(self.reviewers),
+            EngineKind::Offline => offline::engine(self.reviewers, self.max_claims.max(1)),
             EngineKind::Llm => {
                 let a = &self.llm;
                 let overrides = Overrides {
@@ -236,14 +239,22 @@ impl PanelArgs {
                     budget_tokens: a.budget_tokens,
                     budget_usd: a.budget_usd,
                 };
-                let config = Config::load(a.config.as_deref())?
-                    .resolve(&|k| std::env::var(k).ok().filter(|v| !v.is_empty()), &overrides)?;
+                let config = Config::load(a.config.as_deref())?.resolve(
+                    &|k| std::env::var(k).ok().filter(|v| !v.is_empty()),
+                    &overrides,
+                )?;
                 let prompts = Prompts::load(a.prompts.as_deref())?;
                 let voting = match a.voting {
                     VotingKind::Batched => Voting::Batched,
                     VotingKind::Naive => Voting::Naive,
                 };
-                llm_engine::engine(config, prompts, self.reviewers, voting, MAX_CLAIMS)
+                llm_engine::engine(
+                    config,
+                    prompts,
+                    self.reviewers,
+                    voting,
+                    self.max_claims.max(1),
+                )
             }
         })
     }
@@ -258,7 +269,7 @@ impl PanelArgs {
             ingest: IngestOptions {
                 max_file_bytes: self.max_file_mib.saturating_mul(1024 * 1024),
             },
-            max_claims: MAX_CLAIMS,
+            max_claims: self.max_claims.max(1),
         }
     }
 }
@@ -278,9 +289,6 @@ fn default_index_dir() -> Result<PathBuf> {
         .context("no home folder to keep the index in; pass --index DIR")?;
     Ok(dirs.data_dir().join("index"))
 }
-
-/// Claims a run extracts at most.
-const MAX_CLAIMS: usize = 40;
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -326,6 +334,16 @@ async fn research(a: RunArgs) -> Result<()> {
     cfg.policy.validate()?;
     let store = a.panel.common.store()?;
     let engine = a.panel.engine()?;
+    if a.panel.llm.dry_run {
+        match pipeline::estimate(&cfg, &engine, Arc::clone(&store), &progress).await? {
+            Some(e) => println!(
+                "estimate: {} calls, {} input tokens, {} output tokens, ${:.4} (nothing was dispatched)",
+                e.calls, e.input_tokens, e.output_tokens, e.cost_usd
+            ),
+            None => println!("estimate: the {} engine makes no paid calls", engine.name),
+        }
+        return Ok(());
+    }
     let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
     if let Some((opts, providers)) = web_plan.web {
         let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?;

@@ -181,11 +181,16 @@ impl Config {
         let base_url = flags.base_url.clone().or_else(|| env("RESEARCH_BASE_URL"));
         let needs_default = kind.is_some() || base_url.is_some() || self.providers.is_empty();
         if needs_default {
-            let kind = kind.unwrap_or(if base_url.is_none() && env("ANTHROPIC_API_KEY").is_some() && env("OPENAI_API_KEY").is_none() {
-                ProviderKind::Anthropic
-            } else {
-                ProviderKind::Openai
-            });
+            let kind = kind.unwrap_or(
+                if base_url.is_none()
+                    && env("ANTHROPIC_API_KEY").is_some()
+                    && env("OPENAI_API_KEY").is_none()
+                {
+                    ProviderKind::Anthropic
+                } else {
+                    ProviderKind::Openai
+                },
+            );
             let entry = self
                 .providers
                 .entry(DEFAULT_PROVIDER.to_string())
@@ -219,18 +224,21 @@ impl Config {
                 p.api_key = Some(k);
             }
             if p.base_url.is_none() {
-                p.base_url = Some(
-                    match p.kind {
-                        ProviderKind::Openai => env("OPENAI_BASE_URL")
-                            .unwrap_or_else(|| "https://api.openai.com/v1".into()),
-                        ProviderKind::Anthropic => "https://api.anthropic.com/v1".into(),
-                    },
-                );
+                p.base_url = Some(match p.kind {
+                    ProviderKind::Openai => {
+                        env("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into())
+                    }
+                    ProviderKind::Anthropic => "https://api.anthropic.com/v1".into(),
+                });
             }
         }
         let model = flags.model.clone().or_else(|| env("RESEARCH_MODEL"));
         if let Some(m) = model {
-            let m = if m.contains('/') && self.providers.contains_key(m.split('/').next().unwrap_or("")) {
+            let m = if m.contains('/')
+                && self
+                    .providers
+                    .contains_key(m.split('/').next().unwrap_or(""))
+            {
                 m
             } else {
                 format!("{DEFAULT_PROVIDER}/{m}")
@@ -242,10 +250,16 @@ impl Config {
                 writer: Some(m),
             };
         }
-        if let Some(t) = flags.budget_tokens.or_else(|| env("RESEARCH_BUDGET_TOKENS").and_then(|v| v.parse().ok())) {
+        if let Some(t) = flags
+            .budget_tokens
+            .or_else(|| env("RESEARCH_BUDGET_TOKENS").and_then(|v| v.parse().ok()))
+        {
             self.budget.tokens = Some(t);
         }
-        if let Some(u) = flags.budget_usd.or_else(|| env("RESEARCH_BUDGET_USD").and_then(|v| v.parse().ok())) {
+        if let Some(u) = flags
+            .budget_usd
+            .or_else(|| env("RESEARCH_BUDGET_USD").and_then(|v| v.parse().ok()))
+        {
             self.budget.usd = Some(u);
         }
         self.validate()?;
@@ -270,7 +284,8 @@ impl Config {
         }
         if self.roles.reviewers.is_empty() {
             return Err(ConfigError::Invalid(
-                "no reviewer models: pass --model NAME or list [roles] reviewers in research.toml".into(),
+                "no reviewer models: pass --model NAME or list [roles] reviewers in research.toml"
+                    .into(),
             ));
         }
         for m in &self.roles.reviewers {
@@ -330,9 +345,16 @@ mod tests {
             "#,
         )
         .unwrap();
-        let env = env_of(&[("RESEARCH_BASE_URL", "http://env:2/v1"), ("RESEARCH_BUDGET_TOKENS", "200"), ("OPENAI_API_KEY", "sk-secret")]);
+        let env = env_of(&[
+            ("RESEARCH_BASE_URL", "http://env:2/v1"),
+            ("RESEARCH_BUDGET_TOKENS", "200"),
+            ("OPENAI_API_KEY", "sk-secret"),
+        ]);
         let c = file.clone().resolve(&env, &Overrides::default()).unwrap();
-        assert_eq!(c.providers["default"].base_url.as_deref(), Some("http://env:2/v1"));
+        assert_eq!(
+            c.providers["default"].base_url.as_deref(),
+            Some("http://env:2/v1")
+        );
         assert_eq!(c.budget.tokens, Some(200));
         assert_eq!(c.roles.planner.as_deref(), Some("default/file-model"));
         let flags = Overrides {
@@ -342,7 +364,10 @@ mod tests {
             ..Overrides::default()
         };
         let c = file.resolve(&env, &flags).unwrap();
-        assert_eq!(c.providers["default"].base_url.as_deref(), Some("http://flag:3/v1"));
+        assert_eq!(
+            c.providers["default"].base_url.as_deref(),
+            Some("http://flag:3/v1")
+        );
         assert_eq!(c.budget.tokens, Some(300));
         assert_eq!(c.roles.reviewers, ["default/flag-model"]);
         // The key is used but never shown.
@@ -353,7 +378,9 @@ mod tests {
 
     #[test]
     fn missing_models_and_unknown_fields_are_clear_errors() {
-        let err = Config::default().resolve(&env_of(&[]), &Overrides::default()).unwrap_err();
+        let err = Config::default()
+            .resolve(&env_of(&[]), &Overrides::default())
+            .unwrap_err();
         assert!(err.to_string().contains("--model"), "{err}");
         assert!(Config::parse("[roles]\nplaner = \"x\"").is_err());
         let c = Config::parse("[roles]\nplanner = \"nowhere/m\"\nextractor = \"nowhere/m\"\nwriter = \"nowhere/m\"\nreviewers = [\"nowhere/m\"]").unwrap();

@@ -166,7 +166,8 @@ pub async fn estimate(
     if cfg.question.trim().is_empty() {
         return Err(PlanError::EmptyQuestion.into());
     }
-    let prepared = tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
+    let prepared =
+        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
     let retriever = Retriever::new(Arc::clone(&store), prepared.scope);
     let plan = crate::engine::offline::offline_plan(&cfg.question);
     let sources: Vec<Arc<dyn Source>> = vec![Arc::new(CorpusSource { retriever })];

@@ -105,7 +105,13 @@ impl Notes {
 /// Spend and estimates of an engine that pays for calls.
 pub trait Accounting: Send + Sync {
     /// What a run over this plan is expected to cost, given the gathered passages.
-    fn estimate(&self, plan: &Plan, passages: usize, claims: usize, reviewers: usize) -> crate::artifact::Estimate;
+    fn estimate(
+        &self,
+        plan: &Plan,
+        passages: usize,
+        claims: usize,
+        reviewers: usize,
+    ) -> crate::artifact::Estimate;
     fn spend(&self) -> crate::artifact::Spend;
 }
 

@@ -70,7 +70,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
         // Negative, NaN or absurd values are ignored rather than trusted.
-        if secs.is_finite() && secs >= 0.0 && secs < 1e9 {
+        if (0.0..1e9).contains(&secs) {
             return Some(Duration::from_secs_f64(secs));
         }
         return None;
@@ -85,7 +85,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|ms| ms.is_finite() && *ms >= 0.0 && *ms < 1e12)
+        .filter(|ms| (0.0..1e12).contains(ms))
     {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }

@@ -394,16 +394,22 @@ impl Scheduler {
         }
     }
 
-    async fn run(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
-        bump(&self.counters.calls);
-        let started = Instant::now();
+    /// The worst-case tokens and dollars of `req`, as the budget sees them (for a caller that
+    /// wants to check [`Budget::check`] itself before building more requests).
+    pub fn estimate(&self, req: &CompletionRequest) -> (u64, f64) {
         let prompt = tokens::estimate_prompt_tokens(req);
-        let estimate = prompt + u64::from(req.max_tokens);
-        let est_usd = self
+        let usd = self
             .prices
             .get(&req.model)
             .map(|p| p.worst_case(prompt, u64::from(req.max_tokens)))
             .unwrap_or(0.0);
+        (prompt + u64::from(req.max_tokens), usd)
+    }
+
+    async fn run(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
+        bump(&self.counters.calls);
+        let started = Instant::now();
+        let (estimate, est_usd) = self.estimate(req);
         let reservation = match self.budget.try_reserve(&self.ledger, estimate, est_usd) {
             Ok(r) => r,
             Err(e) => {

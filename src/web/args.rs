@@ -143,6 +143,8 @@ impl WebArgs {
             }
             opts.max_pages = n;
         }
+        // Ask each provider for as many results as the run may fetch pages.
+        opts.results_per_query = opts.max_pages.min(50);
         Ok(WebPlan {
             use_corpus,
             web: Some((opts, providers)),

@@ -71,7 +71,7 @@ impl Default for WebOptions {
         WebOptions {
             fetch: FetchOptions::default(),
             max_pages: 20,
-            results_per_query: 10,
+            results_per_query: 20,
         }
     }
 }
@@ -101,7 +101,7 @@ struct Inner {
     pages: Mutex<HashMap<String, (String, PageSlot)>>,
     pages_claimed: AtomicUsize,
     /// Search results left unfetched because the page budget was spent.
-    over_budget: AtomicUsize,
+    over_budget: Mutex<std::collections::HashSet<String>>,
     indexer: mpsc::UnboundedSender<IndexJob>,
     skipped: Mutex<BTreeMap<String, String>>,
     searches: AtomicUsize,
@@ -143,7 +143,7 @@ impl WebSource {
                 opts,
                 pages: Mutex::new(HashMap::new()),
                 pages_claimed: AtomicUsize::new(0),
-                over_budget: AtomicUsize::new(0),
+                over_budget: Mutex::new(std::collections::HashSet::new()),
                 indexer: tx,
                 skipped: Mutex::new(BTreeMap::new()),
                 searches: AtomicUsize::new(0),
@@ -185,7 +185,7 @@ impl WebSource {
             .into_iter()
             .map(|(location, reason)| Skipped { location, reason })
             .collect();
-        let over = self.inner.over_budget.load(Ordering::Relaxed);
+        let over = self.inner.over_budget.lock().map(|s| s.len()).unwrap_or(0);
         if over > 0 {
             out.push(Skipped {
                 location: "web".into(),
@@ -313,7 +313,9 @@ impl Inner {
                 Some((_, rx)) => rx.clone(),
                 None => {
                     if self.pages_claimed.load(Ordering::SeqCst) >= self.opts.max_pages {
-                        self.over_budget.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut over) = self.over_budget.lock() {
+                            over.insert(key);
+                        }
                         return Err(FetchError::PageBudget(self.opts.max_pages));
                     }
                     self.pages_claimed.fetch_add(1, Ordering::SeqCst);

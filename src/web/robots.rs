@@ -17,6 +17,8 @@ pub enum RobotsRules {
     AllowAll,
     /// The site's robots.txt could not be read: nothing on it is fetched.
     DisallowAll(String),
+    /// The site itself is refused (its address is private): every page fails with this.
+    Refused(FetchError),
     Rules(Box<texting_robots::Robot>),
 }
 
@@ -25,6 +27,7 @@ impl std::fmt::Debug for RobotsRules {
         match self {
             RobotsRules::AllowAll => f.write_str("AllowAll"),
             RobotsRules::DisallowAll(r) => write!(f, "DisallowAll({r})"),
+            RobotsRules::Refused(e) => write!(f, "Refused({e})"),
             RobotsRules::Rules(r) => write!(f, "Rules(delay {:?})", r.delay),
         }
     }
@@ -53,6 +56,9 @@ impl RobotsRules {
 
     /// Rules when robots.txt could not be fetched at all.
     pub fn unreachable(err: &FetchError) -> RobotsRules {
+        if matches!(err, FetchError::PrivateAddress(_)) {
+            return RobotsRules::Refused(err.clone());
+        }
         RobotsRules::DisallowAll(format!(
             "robots.txt could not be fetched ({err}), so the site is treated as disallowed"
         ))
@@ -62,6 +68,7 @@ impl RobotsRules {
         match self {
             RobotsRules::AllowAll => Ok(()),
             RobotsRules::DisallowAll(reason) => Err(FetchError::RobotsUnreachable(reason.clone())),
+            RobotsRules::Refused(e) => Err(e.clone()),
             RobotsRules::Rules(robot) => {
                 let mut path = url.path().to_string();
                 if let Some(q) = url.query() {
@@ -157,6 +164,10 @@ mod tests {
         }
         let rules = RobotsRules::unreachable(&FetchError::Timeout(Duration::from_secs(1)));
         assert!(rules.check(&u("http://h/x")).is_err());
+        // A site refused by the SSRF guard fails every page with that reason.
+        let refused = FetchError::PrivateAddress("h resolves to 10.0.0.1".into());
+        let rules = RobotsRules::unreachable(&refused);
+        assert_eq!(rules.check(&u("http://h/x")), Err(refused));
         // Garbage is not a reason to stop.
         let rules = RobotsRules::from_response(200, b"\xff\xfe<html>not robots</html>");
         assert!(rules.check(&u("http://h/x")).is_ok());

@@ -154,13 +154,31 @@ fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
 }
 
 /// Why an address was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{host} resolves to {ip}, a {} address", class.describe())]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub host: String,
     pub ip: IpAddr,
     pub class: AddrClass,
 }
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        if host.parse::<IpAddr>().ok() == Some(self.ip) {
+            write!(f, "{} is a {} address", self.ip, self.class.describe())
+        } else {
+            write!(
+                f,
+                "{} resolves to {}, a {} address",
+                self.host,
+                self.ip,
+                self.class.describe()
+            )
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Check a URL host that is an IP literal; `Ok` for names (the resolver checks those).
 pub fn check_host(host: &url::Host<&str>, allow_private: bool) -> Result<(), Refused> {
@@ -301,6 +319,10 @@ mod tests {
         let url = url::Url::parse("http://169.254.169.254/latest/meta-data/").unwrap();
         let err = check_host(&url.host().unwrap(), true).unwrap_err();
         assert_eq!(err.class, AddrClass::LinkLocal);
+        assert_eq!(
+            err.to_string(),
+            "169.254.169.254 is a link-local (cloud metadata range) address"
+        );
         let url = url::Url::parse("http://[::1]:8080/").unwrap();
         assert!(check_host(&url.host().unwrap(), false).is_err());
         assert!(check_host(&url.host().unwrap(), true).is_ok());

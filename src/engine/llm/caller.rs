@@ -6,8 +6,8 @@ use crate::artifact::{Estimate, Plan, Spend};
 use crate::config::{Config, ProviderKind};
 use crate::engine::{Accounting, Notes};
 use crate::llm::{
-    complete_json, tokens, Anthropic, Budget, CompletionModel, CompletionRequest, Ledger,
-    LlmError, OpenAiCompatible, PriceTable, Scheduler, SchedulerConfig,
+    complete_json, tokens, Anthropic, Budget, CompletionModel, CompletionRequest, Ledger, LlmError,
+    OpenAiCompatible, PriceTable, Scheduler, SchedulerConfig,
 };
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -141,7 +141,10 @@ impl Caller {
     }
 
     fn price_of(&self, model_spec: &str, input: u64, output: u64) -> f64 {
-        let model = self.provider_of(model_spec).map(|(_, m)| m).unwrap_or(model_spec);
+        let model = self
+            .provider_of(model_spec)
+            .map(|(_, m)| m)
+            .unwrap_or(model_spec);
         self.prices
             .get(model)
             .map(|p| p.worst_case(input, output))
@@ -163,12 +166,22 @@ impl Accounting for Caller {
             e.cost_usd += self.price_of(spec, input, output);
         };
         let planner = roles.planner.as_deref().unwrap_or_default();
-        add(planner, 1, 500 + self.estimate_tokens(&plan.question) as u64, 600);
+        add(
+            planner,
+            1,
+            500 + self.estimate_tokens(&plan.question) as u64,
+            600,
+        );
         let extractor = roles.extractor.as_deref().unwrap_or_default();
         let window = self.context_window(extractor).saturating_sub(2100).max(500) as u64;
         let ext_tokens = passages as u64 * PASSAGE_TOKENS;
         let ext_calls = ext_tokens.div_ceil(window).max(1);
-        add(extractor, ext_calls, ext_tokens + 600 * ext_calls, 1200 * ext_calls);
+        add(
+            extractor,
+            ext_calls,
+            ext_tokens + 600 * ext_calls,
+            1200 * ext_calls,
+        );
         for i in 0..reviewers {
             let spec = roles
                 .reviewers
@@ -177,7 +190,10 @@ impl Accounting for Caller {
                 .unwrap_or_default();
             let window = self.context_window(spec).saturating_sub(1000).max(500) as u64;
             let tokens = claims as u64 * (4 * PASSAGE_TOKENS + 40);
-            let calls = tokens.div_ceil(window).max((claims as u64).div_ceil(12)).max(1);
+            let calls = tokens
+                .div_ceil(window)
+                .max((claims as u64).div_ceil(12))
+                .max(1);
             add(spec, calls, tokens + 500 * calls, 120 * claims as u64);
         }
         let writer = roles.writer.as_deref().unwrap_or_default();

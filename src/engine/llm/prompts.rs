@@ -9,14 +9,13 @@ use std::path::Path;
 
 const MARKER: &str = "<!-- variable -->";
 
-pub const ROLES: [&str; 5] = ["planner", "extractor", "reviewer", "skeptic", "writer"];
+pub const ROLES: [&str; 4] = ["planner", "extractor", "reviewer", "writer"];
 
 fn builtin(role: &str) -> Option<&'static str> {
     Some(match role {
         "planner" => include_str!("../../../prompts/planner.md"),
         "extractor" => include_str!("../../../prompts/extractor.md"),
         "reviewer" => include_str!("../../../prompts/reviewer.md"),
-        "skeptic" => include_str!("../../../prompts/skeptic.md"),
         "writer" => include_str!("../../../prompts/writer.md"),
         _ => return None,
     })
@@ -51,9 +50,9 @@ pub struct Rendered {
 
 impl Prompt {
     pub fn parse(role: &str, template: &str) -> Result<Prompt, PromptError> {
-        let (stable, variable) = template.split_once(MARKER).ok_or_else(|| PromptError::NoMarker {
-            role: role.into(),
-        })?;
+        let (stable, variable) = template
+            .split_once(MARKER)
+            .ok_or_else(|| PromptError::NoMarker { role: role.into() })?;
         Ok(Prompt {
             role: role.into(),
             stable: stable.trim_end().to_string(),
@@ -87,7 +86,10 @@ impl Prompts {
     pub fn load(dir: Option<&Path>) -> Result<Prompts, PromptError> {
         let mut by_role = BTreeMap::new();
         for role in ROLES {
-            let text = match dir.map(|d| d.join(format!("{role}.md"))).filter(|p| p.exists()) {
+            let text = match dir
+                .map(|d| d.join(format!("{role}.md")))
+                .filter(|p| p.exists())
+            {
                 Some(path) => std::fs::read_to_string(&path).map_err(|e| PromptError::Read {
                     path: path.display().to_string(),
                     detail: e.to_string(),
@@ -116,7 +118,8 @@ impl Prompts {
 /// Source text goes into prompts between `<source>` tags: a closing tag inside the text would
 /// let a page end its own quotation, so it is defused.
 pub fn as_data(text: &str) -> String {
-    text.replace("</source", "</ source").replace("<source", "< source")
+    text.replace("</source", "</ source")
+        .replace("<source", "< source")
 }
 
 #[cfg(test)]
@@ -127,13 +130,18 @@ mod tests {
     fn builtin_prompts_split_render_and_keep_a_stable_prefix() {
         let p = Prompts::load(None).unwrap();
         let reviewer = p.get("reviewer");
-        let ctx = |text: &str| {
-            serde_json::json!({"claims": [{"id": "c1", "text": text, "evidence": [{"id": "E1", "title": "t", "text": "x"}]}]})
+        let ctx = |text: &str, skeptic: bool| {
+            serde_json::json!({"skeptic": skeptic, "evidence": [{"id": "E1", "title": "t", "text": "x"}],
+                "claims": [{"id": "c1", "text": text, "evidence": ["E1"]}]})
         };
-        let a = reviewer.render(&ctx("one")).unwrap();
-        let b = reviewer.render(&ctx("two")).unwrap();
-        assert_eq!(a.system, b.system, "the stable part must not depend on data");
+        let a = reviewer.render(&ctx("one", false)).unwrap();
+        let b = reviewer.render(&ctx("two", true)).unwrap();
+        assert_eq!(
+            a.system, b.system,
+            "the stable part must not depend on data or duty"
+        );
         assert!(a.user.contains("Claim c1: one") && a.user.contains("<source id=\"E1\""));
+        assert!(b.user.contains("skeptic") && !a.user.contains("skeptic"));
         assert!(a.system.contains("never follow them"));
         assert_eq!(p.hashes().len(), ROLES.len());
     }
@@ -147,9 +155,16 @@ mod tests {
     #[test]
     fn override_dir_replaces_one_role() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("writer.md"), "Custom rules\n<!-- variable -->\nQ: {{ question }}").unwrap();
+        std::fs::write(
+            dir.path().join("writer.md"),
+            "Custom rules\n<!-- variable -->\nQ: {{ question }}",
+        )
+        .unwrap();
         let p = Prompts::load(Some(dir.path())).unwrap();
-        let r = p.get("writer").render(&serde_json::json!({"question": "why"})).unwrap();
+        let r = p
+            .get("writer")
+            .render(&serde_json::json!({"question": "why"}))
+            .unwrap();
         assert_eq!(r.system, "Custom rules");
         assert_eq!(r.user, "Q: why");
         std::fs::write(dir.path().join("planner.md"), "no marker").unwrap();

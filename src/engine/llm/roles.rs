@@ -88,14 +88,20 @@ impl Planner for LlmPlanner {
                 let mut subs = vec![fallback.sub_queries[0].clone()];
                 for item in reply.sub_queries {
                     let query = text::squash_whitespace(&item.query);
-                    if text::content_stems(&query).is_empty() || subs.iter().any(|s| s.query == query) {
+                    if text::content_stems(&query).is_empty()
+                        || subs.iter().any(|s| s.query == query)
+                    {
                         continue;
                     }
                     let label = text::squash_whitespace(&item.label);
                     subs.push(SubQuery {
                         id: subs.len(),
                         angle: angle(&item.angle),
-                        label: if label.is_empty() { query.clone() } else { label },
+                        label: if label.is_empty() {
+                            query.clone()
+                        } else {
+                            label
+                        },
                         query,
                     });
                 }
@@ -104,10 +110,14 @@ impl Planner for LlmPlanner {
                     return Ok(fallback);
                 }
                 subs.truncate(crate::plan::MAX_SUB_QUERIES);
-                Ok(Plan { question: fallback.question, sub_queries: subs })
+                Ok(Plan {
+                    question: fallback.question,
+                    sub_queries: subs,
+                })
             }
             Err(e) => {
-                self.caller.note(format!("planner failed ({e}): the offline plan was used"));
+                self.caller
+                    .note(format!("planner failed ({e}): the offline plan was used"));
                 Ok(fallback)
             }
         }
@@ -218,7 +228,12 @@ impl LlmExtractor {
 
 #[async_trait]
 impl Extractor for LlmExtractor {
-    async fn extract(&self, question: &str, plan: &Plan, evidence: &[Evidence]) -> Result<Vec<Claim>, RoleError> {
+    async fn extract(
+        &self,
+        question: &str,
+        plan: &Plan,
+        evidence: &[Evidence],
+    ) -> Result<Vec<Claim>, RoleError> {
         let per_batch = 8;
         let mut claims = Vec::new();
         let mut fallback_batches = 0;
@@ -237,14 +252,23 @@ impl Extractor for LlmExtractor {
                 .caller
                 .prompts()
                 .get("extractor")
-                .render(&json!({"question": question, "passages": passages, "max_claims": per_batch}))
+                .render(
+                    &json!({"question": question, "passages": passages, "max_claims": per_batch}),
+                )
                 .map_err(|e| RoleError::Permanent(e.to_string()))?;
             let reply = self
                 .caller
-                .call_json::<ClaimsReply>("extractor", &self.model, &rendered, &claims_schema(per_batch), 1200)
+                .call_json::<ClaimsReply>(
+                    "extractor",
+                    &self.model,
+                    &rendered,
+                    &claims_schema(per_batch),
+                    1200,
+                )
                 .await;
             match reply {
                 Ok(reply) => {
+                    let mut verifiable = 0;
                     for item in reply.claims.into_iter().take(per_batch) {
                         let index = item
                             .source
@@ -255,13 +279,27 @@ impl Extractor for LlmExtractor {
                             .and_then(|n| n.checked_sub(1))
                             .filter(|&n| n < batch.len());
                         let text = text::squash_whitespace(&item.claim);
-                        let Some(ev) = index.map(|n| &batch[n]) else { continue };
-                        let citation = match find_quote(&ev.hit.passage.text, &item.quote) {
-                            Some((s, e)) => Citation::from_hit(&ev.hit, s, e),
-                            // Kept with an impossible span: the quote check counts and drops it.
-                            None => Citation { quote: item.quote.clone(), start: 0, end: 0, ..Citation::from_hit(&ev.hit, 0, 0) },
+                        let Some(ev) = index.map(|n| &batch[n]) else {
+                            continue;
                         };
-                        let claim_text = if text.is_empty() { text::squash_whitespace(&citation.quote) } else { text };
+                        let citation = match find_quote(&ev.hit.passage.text, &item.quote) {
+                            Some((s, e)) => {
+                                verifiable += 1;
+                                Citation::from_hit(&ev.hit, s, e)
+                            }
+                            // Kept with an impossible span: the quote check counts and drops it.
+                            None => Citation {
+                                quote: item.quote.clone(),
+                                start: 0,
+                                end: 0,
+                                ..Citation::from_hit(&ev.hit, 0, 0)
+                            },
+                        };
+                        let claim_text = if text.is_empty() {
+                            text::squash_whitespace(&citation.quote)
+                        } else {
+                            text
+                        };
                         claims.push(Claim {
                             id: String::new(),
                             text: claim_text,
@@ -270,23 +308,39 @@ impl Extractor for LlmExtractor {
                             citations: vec![citation],
                         });
                     }
+                    // A reply with no quote found in its passages gives the panel nothing to
+                    // check: the offline extractor's verbatim sentences stand in for it.
+                    if verifiable == 0 {
+                        fallback_batches += 1;
+                        claims.extend(offline_extractor.extract_sync(question, plan, batch));
+                        self.caller.note("the extractor's reply quoted nothing found in its passages: offline extraction was used for that batch".into());
+                    }
                 }
                 Err(e) => {
                     fallback_batches += 1;
-                    let owned: Vec<Evidence> = batch.to_vec();
-                    claims.extend(offline_extractor.extract_sync(question, plan, &owned));
+                    claims.extend(offline_extractor.extract_sync(question, plan, batch));
                     if fallback_batches == 1 {
-                        self.caller.note(format!("extractor failed ({e}): offline extraction was used for that batch"));
+                        self.caller.note(format!(
+                            "extractor failed ({e}): offline extraction was used for that batch"
+                        ));
                     }
                 }
             }
         }
         if fallback_batches > 1 {
-            self.caller.note(format!("offline extraction was used for {fallback_batches} batches in all"));
+            self.caller.note(format!(
+                "offline extraction was used for {fallback_batches} batches in all"
+            ));
         }
-        claims.sort_by(|a, b| b.score.total_cmp(&a.score));
-        claims.truncate(self.max_claims);
-        Ok(claims)
+        // Invented quotes do not take the place of real ones: the cap applies to claims whose
+        // quote was found; the rest go on to be counted (and dropped) by the quote check.
+        let (mut found, invented): (Vec<Claim>, Vec<Claim>) = claims
+            .into_iter()
+            .partition(|c| c.citations.iter().any(|x| x.end > x.start));
+        found.sort_by(|a, b| b.score.total_cmp(&a.score));
+        found.truncate(self.max_claims);
+        found.extend(invented);
+        Ok(found)
     }
 }
 
@@ -341,33 +395,116 @@ pub struct LlmReviewer {
     pub name: String,
     pub model: String,
     pub skeptic: bool,
-    /// Each reviewer keeps its own view of the evidence (its own query formulation).
-    pub retrieval: OfflineReviewer,
     pub voting: Voting,
-    pub evidence_per_claim: usize,
 }
 
-struct ClaimEvidence {
-    claim: Claim,
-    hits: Vec<Hit>,
+/// Passages per claim in a batched prompt.
+const EVIDENCE_PER_CLAIM: usize = 4;
+/// Claims per batched call at most (fewer when the context window says so).
+const CLAIMS_PER_CALL: usize = 12;
+
+/// The evidence of one call: passages (each once) and, per claim, which of them bear on it.
+struct Pack {
+    evidence: Vec<Hit>,
+    claims: Vec<(Claim, Vec<usize>)>,
+}
+
+impl Pack {
+    fn build(items: &[&(Claim, Vec<Hit>)]) -> Pack {
+        let mut evidence: Vec<Hit> = Vec::new();
+        let mut claims = Vec::new();
+        for (claim, hits) in items.iter().map(|x| (&x.0, &x.1)) {
+            let mut ids = Vec::new();
+            for h in hits {
+                let key = h.passage.key();
+                let at = match evidence.iter().position(|e| e.passage.key() == key) {
+                    Some(i) => i,
+                    None => {
+                        evidence.push(h.clone());
+                        evidence.len() - 1
+                    }
+                };
+                ids.push(at);
+            }
+            claims.push((claim.clone(), ids));
+        }
+        Pack { evidence, claims }
+    }
+}
+
+/// Evidence for every claim, shared by the whole panel: each regular and skeptic query
+/// formulation retrieves for the claim, and the ranks are fused (reciprocal rank fusion). One
+/// evidence pack for all reviewers keeps their prompts byte-identical up to their duty line, so
+/// a provider's prefix cache serves four of five calls.
+pub fn panel_evidence(
+    question: &str,
+    claims: &[Claim],
+    retriever: &Retriever,
+    per_claim: usize,
+) -> Vec<(Claim, Vec<Hit>)> {
+    let formulations = [
+        Formulation::Literal,
+        Formulation::Focused,
+        Formulation::Phrases,
+        Formulation::InContext,
+        Formulation::Skeptic,
+    ];
+    let views: Vec<OfflineReviewer> = formulations
+        .iter()
+        .map(|f| OfflineReviewer::new(String::new(), *f))
+        .collect();
+    claims
+        .iter()
+        .map(|claim| {
+            let mut fused: Vec<(f32, Hit)> = Vec::new();
+            for view in &views {
+                for (rank, hit) in view
+                    .evidence(question, claim, retriever)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                {
+                    let score = 1.0 / (60.0 + rank as f32);
+                    match fused
+                        .iter_mut()
+                        .find(|(_, h)| h.passage.key() == hit.passage.key())
+                    {
+                        Some(entry) => entry.0 += score,
+                        None => fused.push((score, hit)),
+                    }
+                }
+            }
+            fused.sort_by(|a, b| {
+                b.0.total_cmp(&a.0)
+                    .then_with(|| a.1.passage.key().cmp(&b.1.passage.key()))
+            });
+            (
+                claim.clone(),
+                fused.into_iter().take(per_claim).map(|(_, h)| h).collect(),
+            )
+        })
+        .collect()
 }
 
 impl LlmReviewer {
-    pub fn new(caller: Arc<Caller>, index: usize, skeptic: bool, model: String, voting: Voting) -> LlmReviewer {
-        let formulations = [Formulation::Literal, Formulation::Focused, Formulation::Phrases, Formulation::InContext];
-        let (name, formulation) = if skeptic {
-            (format!("skeptic-{}", index + 1), Formulation::Skeptic)
+    pub fn new(
+        caller: Arc<Caller>,
+        index: usize,
+        skeptic: bool,
+        model: String,
+        voting: Voting,
+    ) -> LlmReviewer {
+        let name = if skeptic {
+            format!("skeptic-{}", index + 1)
         } else {
-            (format!("reviewer-{}", index + 1), formulations[index % formulations.len()])
+            format!("reviewer-{}", index + 1)
         };
         LlmReviewer {
             caller,
-            retrieval: OfflineReviewer::new(name.clone(), formulation),
             name,
             model,
             skeptic,
             voting,
-            evidence_per_claim: if voting == Voting::Naive { 8 } else { 4 },
         }
     }
 
@@ -384,68 +521,110 @@ impl LlmReviewer {
         }
     }
 
-    fn render(&self, items: &[&ClaimEvidence]) -> Result<super::prompts::Rendered, String> {
-        let claims: Vec<serde_json::Value> = items
+    fn render(&self, pack: &Pack) -> Result<super::prompts::Rendered, String> {
+        let evidence: Vec<serde_json::Value> = pack
+            .evidence
             .iter()
             .enumerate()
-            .map(|(ci, it)| {
-                let evidence: Vec<serde_json::Value> = it
-                    .hits
-                    .iter()
-                    .enumerate()
-                    .map(|(ei, h)| json!({"id": evidence_id(ci, ei), "title": h.title, "text": super::prompts::as_data(&h.passage.text)}))
-                    .collect();
-                json!({"id": it.claim.id, "text": it.claim.text, "evidence": evidence})
-            })
+            .map(|(i, h)| json!({"id": format!("E{}", i + 1), "title": h.title, "text": super::prompts::as_data(&h.passage.text)}))
             .collect();
-        let role = if self.skeptic { "skeptic" } else { "reviewer" };
-        let mut r = self.caller.prompts().get(role).render(&json!({"claims": claims})).map_err(|e| e.to_string())?;
+        let claims: Vec<serde_json::Value> = pack
+            .claims
+            .iter()
+            .map(|(c, ids)| json!({"id": c.id, "text": c.text, "evidence": ids.iter().map(|i| format!("E{}", i + 1)).collect::<Vec<_>>()}))
+            .collect();
+        let mut r = self
+            .caller
+            .prompts()
+            .get("reviewer")
+            .render(&json!({"skeptic": self.skeptic, "evidence": evidence, "claims": claims}))
+            .map_err(|e| e.to_string())?;
         if self.voting == Voting::Naive {
-            // The fan-out baseline sends its data first and rules after, so no two prompts share
-            // a prefix beyond a few tokens.
-            r = super::prompts::Rendered { system: String::new(), user: format!("{}\n\n{}", r.user, r.system) };
+            // The fan-out baseline sends its data first and its rules after.
+            r = super::prompts::Rendered {
+                system: String::new(),
+                user: format!("{}\n\n{}", r.user, r.system),
+            };
         }
         Ok(r)
     }
 
-    /// Split claims into batches whose prompts fit the context window with room for the reply;
-    /// a claim whose evidence alone does not fit loses its lowest-ranked passages (noted).
-    fn batches<'a>(&self, items: &'a [ClaimEvidence]) -> Vec<Vec<&'a ClaimEvidence>> {
-        let window = self.caller.context_window(&self.model);
-        let fits = |batch: &[&ClaimEvidence]| -> bool {
-            match self.render(batch) {
-                Ok(r) => {
-                    let prompt = self.caller.estimate_tokens(&r.system) + self.caller.estimate_tokens(&r.user);
-                    prompt + reply_tokens(batch.len()) as usize <= window
-                }
-                Err(_) => false,
+    fn tokens(&self, pack: &Pack) -> usize {
+        match self.render(pack) {
+            Ok(r) => {
+                self.caller.estimate_tokens(&r.system)
+                    + self.caller.estimate_tokens(&r.user)
+                    + reply_tokens(pack.claims.len()) as usize
             }
-        };
-        let limit = if self.voting == Voting::Naive { 1 } else { 12 };
-        let mut out: Vec<Vec<&ClaimEvidence>> = Vec::new();
-        let mut current: Vec<&ClaimEvidence> = Vec::new();
-        for it in items {
-            current.push(it);
-            if current.len() > limit || (current.len() > 1 && !fits(&current)) {
+            Err(_) => usize::MAX,
+        }
+    }
+
+    /// Batched: consecutive claims while the prompt fits the window (never cut: the batch is
+    /// split instead). Naive: one claim a call, with the whole run's evidence as context, as far
+    /// as the window allows.
+    fn packs(&self, items: &[(Claim, Vec<Hit>)]) -> Vec<Pack> {
+        let window = self.caller.context_window(&self.model);
+        let mut out = Vec::new();
+        if self.voting == Voting::Naive {
+            let all: Vec<Hit> = Pack::build(&items.iter().collect::<Vec<_>>()).evidence;
+            for item in items {
+                let mut pack = Pack::build(&[item]);
+                for h in &all {
+                    if pack
+                        .evidence
+                        .iter()
+                        .any(|e| e.passage.key() == h.passage.key())
+                    {
+                        continue;
+                    }
+                    pack.evidence.push(h.clone());
+                    if self.tokens(&pack) > window {
+                        pack.evidence.pop();
+                        break;
+                    }
+                }
+                out.push(pack);
+            }
+            return out;
+        }
+        let mut current: Vec<&(Claim, Vec<Hit>)> = Vec::new();
+        for item in items {
+            current.push(item);
+            let too_big =
+                current.len() > CLAIMS_PER_CALL || self.tokens(&Pack::build(&current)) > window;
+            if too_big && current.len() > 1 {
                 current.pop();
-                out.push(std::mem::take(&mut current));
-                current.push(it);
+                out.push(Pack::build(&current));
+                current = vec![item];
             }
         }
         if !current.is_empty() {
-            out.push(current);
+            out.push(Pack::build(&current));
         }
         out
     }
 
-    async fn review_batch(&self, batch: &[&ClaimEvidence]) -> Vec<Vote> {
-        let rendered = match self.render(batch) {
+    async fn review_pack(&self, pack: &Pack) -> Vec<Vote> {
+        let claims: Vec<&Claim> = pack.claims.iter().map(|(c, _)| c).collect();
+        let rendered = match self.render(pack) {
             Ok(r) => r,
-            Err(e) => return batch.iter().map(|it| self.vote(&it.claim, Stance::Error, format!("prompt failed: {e}"))).collect(),
+            Err(e) => {
+                return claims
+                    .iter()
+                    .map(|c| self.vote(c, Stance::Error, format!("prompt failed: {e}")))
+                    .collect()
+            }
         };
         let reply = self
             .caller
-            .call_json::<VotesReply>(&self.name, &self.model, &rendered, &votes_schema(batch.len()), reply_tokens(batch.len()))
+            .call_json::<VotesReply>(
+                &self.name,
+                &self.model,
+                &rendered,
+                &votes_schema(claims.len()),
+                reply_tokens(claims.len()),
+            )
             .await;
         let reply = match reply {
             Ok(r) => r,
@@ -454,60 +633,82 @@ impl LlmReviewer {
                     LlmError::Budget(_) => format!("not reviewed: {e}"),
                     _ => format!("vote failed: {e}"),
                 };
-                return batch.iter().map(|it| self.vote(&it.claim, Stance::Error, note.clone())).collect();
+                return claims
+                    .iter()
+                    .map(|c| self.vote(c, Stance::Error, note.clone()))
+                    .collect();
             }
         };
         let mut by_claim: HashMap<String, VoteItem> = HashMap::new();
         for (i, v) in reply.votes.into_iter().enumerate() {
             // A vote that names no claim is taken in order.
-            let key = if v.claim.trim().is_empty() { batch.get(i).map(|b| b.claim.id.clone()).unwrap_or_default() } else { v.claim.trim().to_string() };
+            let key = if v.claim.trim().is_empty() {
+                claims.get(i).map(|c| c.id.clone()).unwrap_or_default()
+            } else {
+                v.claim.trim().to_string()
+            };
             by_claim.entry(key).or_insert(v);
         }
-        batch
+        claims
             .iter()
-            .enumerate()
-            .map(|(ci, it)| match by_claim.remove(&it.claim.id) {
-                None => self.vote(&it.claim, Stance::Error, "the reply had no vote for this claim".into()),
-                Some(v) => self.to_vote(ci, it, v),
+            .map(|c| match by_claim.remove(&c.id) {
+                None => self.vote(
+                    c,
+                    Stance::Error,
+                    "the reply had no vote for this claim".into(),
+                ),
+                Some(v) => self.to_vote(c, &pack.evidence, v),
             })
             .collect()
     }
 
-    fn to_vote(&self, ci: usize, it: &ClaimEvidence, v: VoteItem) -> Vote {
+    fn to_vote(&self, claim: &Claim, evidence: &[Hit], v: VoteItem) -> Vote {
         let stance = match v.stance.trim().to_lowercase().as_str() {
             "support" | "supports" | "supported" => Stance::Support,
             "refute" | "refutes" | "refuted" | "contradict" | "contradicts" => Stance::Refute,
             "abstain" | "insufficient" | "unsure" => Stance::Abstain,
-            other => return self.vote(&it.claim, Stance::Error, format!("unknown stance {other:?}")),
+            other => return self.vote(claim, Stance::Error, format!("unknown stance {other:?}")),
         };
-        let mut vote = self.vote(&it.claim, stance, String::new());
+        let mut vote = self.vote(claim, stance, String::new());
         vote.confidence = confidence(&v.confidence);
         if stance == Stance::Abstain {
             vote.note = "no decisive evidence".into();
             return vote;
         }
-        // Support or refutation must point at a quote that really is in the evidence.
-        let hit = it.hits.iter().enumerate().find(|(ei, _)| evidence_id(ci, *ei) == v.evidence.trim()).map(|(_, h)| h);
-        let found = hit.and_then(|h| find_quote(&h.passage.text, &v.quote).map(|(s, e)| Citation::from_hit(h, s, e)));
+        // Support or refutation must point at a quote that really is in the evidence it names.
+        let hit = v
+            .evidence
+            .trim()
+            .trim_start_matches(['E', 'e'])
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|n| evidence.get(n));
+        let found = hit.and_then(|h| {
+            find_quote(&h.passage.text, &v.quote).map(|(s, e)| Citation::from_hit(h, s, e))
+        });
         match found {
             Some(cite) => {
-                let origin: Vec<&str> = it.claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
+                let origin: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
                 vote.corroborating = !origin.contains(&cite.doc_id.as_str());
-                vote.note = if stance == Stance::Support { "the evidence states the claim".into() } else { "the evidence contradicts the claim".into() };
+                vote.note = if stance == Stance::Support {
+                    "the evidence states the claim".into()
+                } else {
+                    "the evidence contradicts the claim".into()
+                };
                 vote.evidence = Some(cite);
             }
             None => {
                 vote.stance = Stance::Abstain;
                 vote.confidence = 0.0;
-                vote.note = format!("the reviewer's {} quote is not in the evidence it named, so the vote counts as an abstention", if stance == Stance::Support { "supporting" } else { "refuting" });
+                vote.note = format!(
+                    "the reviewer's {} quote is not in the evidence it named, so the vote counts as an abstention",
+                    if stance == Stance::Support { "supporting" } else { "refuting" }
+                );
             }
         }
         vote
     }
-}
-
-fn evidence_id(claim_index: usize, evidence_index: usize) -> String {
-    format!("E{}.{}", claim_index + 1, evidence_index + 1)
 }
 
 fn reply_tokens(claims: usize) -> u32 {
@@ -525,42 +726,30 @@ impl Reviewer for LlmReviewer {
     }
 
     async fn review(&self, question: &str, claims: &[Claim], evidence: &Retriever) -> Vec<Vote> {
-        let (q, owned, retriever, depth) = (question.to_string(), claims.to_vec(), evidence.clone(), self.evidence_per_claim);
-        let retrieval = self.retrieval.clone();
+        let (q, owned, retriever) = (question.to_string(), claims.to_vec(), evidence.clone());
         let gathered = tokio::task::spawn_blocking(move || {
-            owned
-                .into_iter()
-                .map(|claim| {
-                    let hits = retrieval.evidence(&q, &claim, &retriever).map(|mut h| {
-                        h.truncate(depth);
-                        h
-                    });
-                    (claim, hits)
-                })
-                .collect::<Vec<_>>()
+            panel_evidence(&q, &owned, &retriever, EVIDENCE_PER_CLAIM)
         })
         .await;
-        let Ok(gathered) = gathered else {
-            return claims.iter().map(|c| self.vote(c, Stance::Error, "evidence retrieval crashed".into())).collect();
+        let Ok(items) = gathered else {
+            return claims
+                .iter()
+                .map(|c| self.vote(c, Stance::Error, "evidence retrieval crashed".into()))
+                .collect();
         };
         let mut votes: BTreeMap<String, Vote> = BTreeMap::new();
-        let mut items = Vec::new();
-        for (claim, hits) in gathered {
-            match hits {
-                Ok(hits) => items.push(ClaimEvidence { claim, hits }),
-                Err(e) => {
-                    votes.insert(claim.id.clone(), self.vote(&claim, Stance::Error, format!("retrieval failed: {e}")));
-                }
-            }
-        }
-        for batch in self.batches(&items) {
-            for v in self.review_batch(&batch).await {
+        for pack in self.packs(&items) {
+            for v in self.review_pack(&pack).await {
                 votes.insert(v.claim_id.clone(), v);
             }
         }
         claims
             .iter()
-            .map(|c| votes.remove(&c.id).unwrap_or_else(|| self.vote(c, Stance::Error, "not reviewed".into())))
+            .map(|c| {
+                votes
+                    .remove(&c.id)
+                    .unwrap_or_else(|| self.vote(c, Stance::Error, "not reviewed".into()))
+            })
             .collect()
     }
 }
@@ -603,7 +792,11 @@ pub fn sentence_is_grounded(sentence: &str, cited: &[&Claim]) -> bool {
     if cited.is_empty() || sentence.trim().is_empty() {
         return false;
     }
-    let allowed: Vec<f64> = cited.iter().flat_map(|c| text::numbers(&c.text)).map(|n| n.value).collect();
+    let allowed: Vec<f64> = cited
+        .iter()
+        .flat_map(|c| text::numbers(&c.text))
+        .map(|n| n.value)
+        .collect();
     text::numbers(sentence)
         .iter()
         .all(|n| allowed.iter().any(|a| (a - n.value).abs() < 1e-9))
@@ -616,7 +809,12 @@ pub struct LlmWriter {
 
 #[async_trait]
 impl Writer for LlmWriter {
-    async fn write(&self, question: &str, plan: &Plan, kept: &[Reviewed]) -> Result<Vec<Section>, RoleError> {
+    async fn write(
+        &self,
+        question: &str,
+        plan: &Plan,
+        kept: &[Reviewed],
+    ) -> Result<Vec<Section>, RoleError> {
         let fallback = offline::OfflineWriter.write(question, plan, kept).await?;
         if kept.is_empty() {
             return Ok(fallback);
@@ -640,31 +838,61 @@ impl Writer for LlmWriter {
             .get("writer")
             .render(&json!({"question": question, "sections": sections}))
             .map_err(|e| RoleError::Permanent(e.to_string()))?;
-        let reply = match self.caller.call_json::<WriterReply>("writer", &self.model, &rendered, &writer_schema(), 2000).await {
+        let reply = match self
+            .caller
+            .call_json::<WriterReply>("writer", &self.model, &rendered, &writer_schema(), 2000)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
-                self.caller.note(format!("writer failed ({e}): findings are listed as the claims' own sentences"));
+                self.caller.note(format!(
+                    "writer failed ({e}): findings are listed as the claims' own sentences"
+                ));
                 return Ok(fallback);
             }
         };
-        let by_id: HashMap<&str, &Claim> = kept.iter().map(|r| (r.claim.id.as_str(), &r.claim)).collect();
+        let by_id: HashMap<&str, &Claim> = kept
+            .iter()
+            .map(|r| (r.claim.id.as_str(), &r.claim))
+            .collect();
         let mut dropped = 0;
         let mut out = Vec::new();
         for (i, ws) in reply.sections.into_iter().enumerate() {
-            let Some(base) = fallback.iter().find(|s| s.heading == ws.heading.trim()).or_else(|| fallback.get(i)) else { continue };
+            let Some(base) = fallback
+                .iter()
+                .find(|s| s.heading == ws.heading.trim())
+                .or_else(|| fallback.get(i))
+            else {
+                continue;
+            };
             let mut sentences = Vec::new();
             for s in ws.sentences {
-                let ids: Vec<String> = s.claims.iter().map(|c| c.trim().to_string()).filter(|c| by_id.contains_key(c.as_str())).collect();
-                let cited: Vec<&Claim> = ids.iter().filter_map(|id| by_id.get(id.as_str()).copied()).collect();
+                let ids: Vec<String> = s
+                    .claims
+                    .iter()
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| by_id.contains_key(c.as_str()))
+                    .collect();
+                let cited: Vec<&Claim> = ids
+                    .iter()
+                    .filter_map(|id| by_id.get(id.as_str()).copied())
+                    .collect();
                 let textv = text::squash_whitespace(&s.text);
                 if sentence_is_grounded(&textv, &cited) {
-                    sentences.push(Sentence { text: textv, claim_ids: ids });
+                    sentences.push(Sentence {
+                        text: textv,
+                        claim_ids: ids,
+                    });
                 } else {
                     dropped += 1;
                 }
             }
             if !sentences.is_empty() {
-                out.push(Section { sub_query: base.sub_query, heading: base.heading.clone(), sentences });
+                out.push(Section {
+                    sub_query: base.sub_query,
+                    heading: base.heading.clone(),
+                    sentences,
+                });
             }
         }
         if dropped > 0 {
@@ -704,9 +932,21 @@ mod tests {
 
     #[test]
     fn writer_sentences_need_claims_and_their_numbers() {
-        let c = Claim { id: "c1".into(), text: "random_page_cost defaults to 4.0.".into(), sub_query: 0, score: 1.0, citations: vec![] };
-        assert!(sentence_is_grounded("The planner assumes 4.0 for random pages.", &[&c]));
-        assert!(!sentence_is_grounded("The planner assumes 2.0 for random pages.", &[&c]));
+        let c = Claim {
+            id: "c1".into(),
+            text: "random_page_cost defaults to 4.0.".into(),
+            sub_query: 0,
+            score: 1.0,
+            citations: vec![],
+        };
+        assert!(sentence_is_grounded(
+            "The planner assumes 4.0 for random pages.",
+            &[&c]
+        ));
+        assert!(!sentence_is_grounded(
+            "The planner assumes 2.0 for random pages.",
+            &[&c]
+        ));
         assert!(!sentence_is_grounded("Random pages cost more.", &[]));
     }
 }

@@ -17,11 +17,14 @@ use super::Engine;
 
 /// The offline engine with a panel of `reviewers` (at least 3, the last of every four a
 /// skeptic, and always at least one).
-pub fn engine(reviewers: usize) -> Engine {
+pub fn engine(reviewers: usize, max_claims: usize) -> Engine {
     Engine {
         name: "offline".into(),
         planner: Box::new(OfflinePlanner),
-        extractor: Box::new(OfflineExtractor::default()),
+        extractor: Box::new(OfflineExtractor {
+            max_claims,
+            ..OfflineExtractor::default()
+        }),
         reviewers: panel(reviewers)
             .into_iter()
             .map(|r| Box::new(r) as Box<dyn super::Reviewer>)

@@ -1,0 +1,211 @@
+//! `research --engine llm` end to end against a scripted model server on loopback that speaks
+//! the OpenAI Chat Completions API: deterministic replies built from the prompt it receives, and
+//! scripted failures. The server counts every request.
+
+#[path = "support/scripted_model.rs"]
+mod scripted_model;
+
+use scripted_model::{serve, Mode, Server};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+
+struct Run {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    tmp: tempfile::TempDir,
+}
+
+fn research(server: &Server, extra: &[&str]) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("research.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\ntimeout_secs = 10\ncontext_window = 8192\n\n[prices.scripted]\ninput = 1.0\noutput = 2.0\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_research"))
+        .args([
+            "How should lithium-ion batteries be charged and stored to last as long as possible?",
+            "--engine",
+            "llm",
+            "--model",
+            "scripted",
+            "--quiet",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .arg("--index")
+        .arg(tmp.path().join("index"))
+        .arg("--out")
+        .arg(tmp.path().join("reports"))
+        .args(extra)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RESEARCH_MODEL")
+        .env_remove("RESEARCH_BASE_URL")
+        .env_remove("RESEARCH_INDEX")
+        .output()
+        .unwrap();
+    Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        tmp,
+    }
+}
+
+fn audit(run: &Run) -> Value {
+    assert!(run.status.success(), "stderr: {}", run.stderr);
+    let md = PathBuf::from(run.stdout.trim());
+    assert!(md.exists(), "{}", run.stdout);
+    serde_json::from_str(&std::fs::read_to_string(md.with_extension("json")).unwrap()).unwrap()
+}
+
+/// Every quote in the audit (claims' and votes') is the bundled file's text at its span.
+fn assert_quotes_verbatim(audit: &Value) -> usize {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for r in audit["reviewed"].as_array().unwrap() {
+        let mut cites: Vec<&Value> = r["claim"]["citations"].as_array().unwrap().iter().collect();
+        cites.extend(
+            r["votes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| &v["evidence"])
+                .filter(|e| !e.is_null()),
+        );
+        for c in cites {
+            let id = c["doc_id"].as_str().unwrap();
+            let rel = id.strip_prefix("bundled:").unwrap();
+            if rel.ends_with(".html") {
+                continue; // extracted text, not the file's bytes
+            }
+            let file = std::fs::read_to_string(root.join(rel)).unwrap();
+            let (s, e) = (
+                c["start"].as_u64().unwrap() as usize,
+                c["end"].as_u64().unwrap() as usize,
+            );
+            assert_eq!(file.get(s..e), c["quote"].as_str(), "{id}");
+            checked += 1;
+        }
+    }
+    checked
+}
+
+#[test]
+fn llm_run_writes_a_cited_report_and_drops_invented_quotes() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &[]);
+    let a = audit(&run);
+    assert!(assert_quotes_verbatim(&a) > 5);
+    assert_eq!(a["engine"], "llm");
+    let kept = a["stats"]["kept"].as_u64().unwrap();
+    assert!(kept > 0, "{}", a["stats"]);
+    // The extractor invented a quote in every batch: none of those is cited, and all are counted.
+    assert!(
+        a["stats"]["quotes_failed"].as_u64().unwrap() >= 1,
+        "{}",
+        a["stats"]
+    );
+    let md = std::fs::read_to_string(run.stdout.trim()).unwrap();
+    assert!(!md.contains("love the sun"));
+    // The ledger saw every call the server answered, and priced them.
+    let spend = &a["spend"];
+    assert_eq!(
+        spend["calls"].as_u64().unwrap() as usize,
+        server.script.requests.load(Ordering::SeqCst)
+    );
+    assert!(spend["cost_usd"].as_f64().unwrap() > 0.0);
+    assert!(md.contains("Model calls:"));
+    // Prompt hashes are in the audit.
+    assert_eq!(a["prompts"].as_object().unwrap().len(), 4);
+}
+
+#[test]
+fn failed_reviewer_calls_leave_claims_unverified_never_refuted() {
+    let server = serve(Mode::ReviewersFail);
+    let run = research(&server, &[]);
+    let a = audit(&run);
+    let reviewed = a["reviewed"].as_array().unwrap();
+    assert!(!reviewed.is_empty());
+    for r in reviewed {
+        assert_eq!(r["verdict"]["status"], "unverified", "{}", r["verdict"]);
+        assert_eq!(r["verdict"]["refute"], 0);
+    }
+    let md = std::fs::read_to_string(run.stdout.trim()).unwrap();
+    assert!(md.contains("## Left unverified"));
+    // Retries are bounded: 5 reviewers x their batches x 2 attempts, no storm.
+    let reviewer_calls = server.script.reviewer_requests.load(Ordering::SeqCst);
+    let batches: usize = 5 * reviewed.len().div_ceil(12);
+    assert!(
+        reviewer_calls <= batches * 2,
+        "{reviewer_calls} reviewer requests for {batches} batches"
+    );
+}
+
+#[test]
+fn garbage_replies_fall_back_and_still_give_a_checked_report() {
+    let server = serve(Mode::Garbage);
+    let run = research(&server, &[]);
+    let a = audit(&run);
+    assert_quotes_verbatim(&a);
+    let notes: Vec<&str> = a["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("planner failed")),
+        "{notes:?}"
+    );
+    // Votes that could not be parsed are errors (unverified), never refutations.
+    for r in a["reviewed"].as_array().unwrap() {
+        assert_eq!(r["verdict"]["refute"], 0);
+    }
+}
+
+#[test]
+fn token_budget_is_a_hard_cap_with_a_partial_report() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &["--budget-tokens", "12000"]);
+    let a = audit(&run);
+    let spend = &a["spend"];
+    let used = spend["input_uncached"].as_u64().unwrap()
+        + spend["cache_read"].as_u64().unwrap()
+        + spend["cache_write"].as_u64().unwrap()
+        + spend["output"].as_u64().unwrap();
+    assert!(used <= 12000, "{used} tokens used");
+    assert_eq!(spend["exhausted"], true);
+    let md = std::fs::read_to_string(run.stdout.trim()).unwrap();
+    assert!(md.contains("The budget ran out"));
+    assert!(a["stats"]["unverified"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn dry_run_dispatches_nothing() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &["--dry-run"]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stdout.starts_with("estimate:"), "{}", run.stdout);
+    assert_eq!(server.script.requests.load(Ordering::SeqCst), 0);
+    assert!(!run.tmp.path().join("reports").exists());
+}
+
+#[test]
+fn source_text_stays_inside_its_quotation() {
+    let server = serve(Mode::Good);
+    let _ = audit(&research(&server, &[]));
+    for prompt in server.script.prompts.lock().unwrap().iter() {
+        assert_eq!(
+            prompt.matches("<source id=").count(),
+            prompt.matches("</source>").count()
+        );
+    }
+}

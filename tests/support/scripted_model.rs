@@ -1,0 +1,213 @@
+//! A scripted model server on 127.0.0.1 speaking the OpenAI Chat Completions API, for the LLM
+//! engine's tests and token benchmark: deterministic replies built from the prompt it receives
+//! (it quotes the passages it is shown), scripted failures, and counters of requests, tokens and
+//! prompt bytes shared with other requests' prompts (what a prefix cache could serve).
+
+#![allow(dead_code)]
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// Sensible JSON for every role, plus one claim whose quote is not in its passage.
+    Good,
+    /// Reviewer calls fail with 500; the other roles answer.
+    ReviewersFail,
+    /// Every reply is prose, not JSON.
+    Garbage,
+}
+
+pub struct Script {
+    pub mode: Mode,
+    pub requests: AtomicUsize,
+    pub reviewer_requests: AtomicUsize,
+    /// User messages, in arrival order.
+    pub prompts: Mutex<Vec<String>>,
+    /// Full prompts (system + user) of reviewer calls, for the prefix figures.
+    pub reviewer_prompts: Mutex<Vec<String>>,
+    pub prompt_tokens: AtomicUsize,
+    pub reviewer_prompt_tokens: AtomicUsize,
+}
+
+impl Script {
+    /// Share of reviewer prompt bytes that lie in a prefix byte-identical to another reviewer
+    /// call's prefix (what a provider's prefix cache can serve).
+    pub fn reviewer_prefix_share(&self) -> f64 {
+        let prompts = self.reviewer_prompts.lock().unwrap();
+        let total: usize = prompts.iter().map(String::len).sum();
+        let shared: usize = prompts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                prompts
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, q)| p.bytes().zip(q.bytes()).take_while(|(a, b)| a == b).count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum();
+        shared as f64 / total.max(1) as f64
+    }
+}
+
+/// Bodies of `<source ...>` blocks in a prompt, with their ids.
+fn sources(user: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = user;
+    while let Some(i) = rest.find("<source id=\"") {
+        let after = &rest[i + 12..];
+        let Some(q) = after.find('"') else { break };
+        let id = after[..q].to_string();
+        let Some(open_end) = after.find(">\n") else {
+            break;
+        };
+        let body = &after[open_end + 2..];
+        let Some(close) = body.find("\n</source>") else {
+            break;
+        };
+        out.push((id, body[..close].to_string()));
+        rest = &body[close..];
+    }
+    out
+}
+
+fn first_sentence(text: &str) -> String {
+    let end = text.find(". ").map(|i| i + 1).unwrap_or(text.len());
+    text[..end].trim().to_string()
+}
+
+fn reply(system: &str, user: &str) -> Value {
+    if system.contains("You are the planner") {
+        return json!({"sub_queries": [
+            {"angle": "definition", "label": "Storage", "query": "storage charge percent lithium-ion"},
+            {"angle": "limits", "label": "Heat", "query": "temperature heat degrees ageing"},
+            {"angle": "mechanism", "label": "Charging", "query": "charging habits partial charge"}]});
+    }
+    if system.contains("You are the claim extractor") {
+        let mut claims: Vec<Value> = sources(user)
+            .into_iter()
+            .take(3)
+            .map(|(id, text)| {
+                let q = first_sentence(&text);
+                json!({"claim": q, "quote": q, "source": id})
+            })
+            .collect();
+        claims.push(json!({"claim": "Batteries love the sun.", "quote": "Batteries love being left in hot sun all day.", "source": "S1"}));
+        return json!({ "claims": claims });
+    }
+    if system.contains("fact-checking panel") {
+        let srcs = sources(user);
+        let votes: Vec<Value> = user
+            .lines()
+            .filter_map(|l| l.strip_prefix("Claim "))
+            .map(|rest| {
+                let id = rest.split(':').next().unwrap_or("");
+                let first = rest.rsplit("(look first at: ").next().and_then(|e| e.split([',', ')']).next()).unwrap_or("").trim();
+                match srcs.iter().find(|(i, _)| i == first) {
+                    Some((eid, text)) => json!({"claim": id, "stance": "support", "confidence": 0.9, "evidence": eid, "quote": first_sentence(text)}),
+                    None => json!({"claim": id, "stance": "abstain", "confidence": 0.5, "evidence": "", "quote": ""}),
+                }
+            })
+            .collect();
+        return json!({ "votes": votes });
+    }
+    // Writer: one sentence per claim, its own words.
+    let mut sections = Vec::new();
+    let mut current: Option<(String, Vec<Value>)> = None;
+    for line in user.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            if let Some(s) = current.take() {
+                sections.push(s);
+            }
+            current = Some((h.to_string(), Vec::new()));
+        } else if let (Some(rest), Some(cur)) = (line.strip_prefix("- "), current.as_mut()) {
+            if let Some((id, text)) = rest.split_once(": ") {
+                cur.1.push(json!({"text": text, "claims": [id]}));
+            }
+        }
+    }
+    sections.extend(current);
+    json!({"sections": sections.into_iter().map(|(h, s)| json!({"heading": h, "sentences": s})).collect::<Vec<_>>()})
+}
+
+async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response {
+    s.requests.fetch_add(1, Ordering::SeqCst);
+    let text = |i: usize| {
+        body["messages"][i]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let (system, user) = (text(0), text(1));
+    s.prompts.lock().unwrap().push(user.clone());
+    let reviewer = system.contains("fact-checking panel");
+    let prompt_tokens = (system.len() + user.len()) / 4;
+    s.prompt_tokens.fetch_add(prompt_tokens, Ordering::SeqCst);
+    if reviewer {
+        s.reviewer_requests.fetch_add(1, Ordering::SeqCst);
+        s.reviewer_prompt_tokens
+            .fetch_add(prompt_tokens, Ordering::SeqCst);
+        s.reviewer_prompts
+            .lock()
+            .unwrap()
+            .push(format!("{system}\n{user}"));
+    }
+    if s.mode == Mode::ReviewersFail && reviewer {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
+    }
+    let content = if s.mode == Mode::Garbage {
+        "Sure! Here is what I think about batteries: they are great.".to_string()
+    } else {
+        reply(&system, &user).to_string()
+    };
+    Json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": content.len() / 4}
+    }))
+    .into_response()
+}
+
+pub struct Server {
+    pub url: String,
+    pub script: Arc<Script>,
+    _rt: tokio::runtime::Runtime,
+}
+
+pub fn serve(mode: Mode) -> Server {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let script = Arc::new(Script {
+        mode,
+        requests: AtomicUsize::new(0),
+        reviewer_requests: AtomicUsize::new(0),
+        prompts: Mutex::new(Vec::new()),
+        reviewer_prompts: Mutex::new(Vec::new()),
+        prompt_tokens: AtomicUsize::new(0),
+        reviewer_prompt_tokens: AtomicUsize::new(0),
+    });
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(Arc::clone(&script));
+    rt.spawn(async move { axum::serve(listener, app).await });
+    Server {
+        url: format!("http://{addr}/v1"),
+        script,
+        _rt: rt,
+    }
+}
