@@ -15,6 +15,7 @@ const QUESTION: &str =
 
 struct Figures {
     kept: u64,
+    statuses: String,
     reviewer_calls: usize,
     reviewer_tokens: usize,
     all_tokens: usize,
@@ -57,6 +58,13 @@ fn run(voting: &str) -> Figures {
     let s = &server.script;
     Figures {
         kept: audit["stats"]["kept"].as_u64().unwrap_or(0),
+        statuses: format!(
+            "{} kept, {} disputed, {} dropped, {} unverified",
+            audit["stats"]["kept"],
+            audit["stats"]["disputed"],
+            audit["stats"]["dropped"],
+            audit["stats"]["unverified"]
+        ),
         reviewer_calls: s.reviewer_requests.load(Ordering::SeqCst),
         reviewer_tokens: s.reviewer_prompt_tokens.load(Ordering::SeqCst),
         all_tokens: s.prompt_tokens.load(Ordering::SeqCst),
@@ -90,6 +98,7 @@ fn main() {
             100.0 * f.prefix_share
         );
     }
+    println!("naive: {}; batched: {}", naive.statuses, batched.statuses);
     let ratio = per(batched.reviewer_tokens, batched.kept) / per(naive.reviewer_tokens, naive.kept);
     println!(
         "batched / naive reviewer tokens per kept claim: {ratio:.3}x (target <= 0.2x: {})",

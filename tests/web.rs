@@ -699,3 +699,29 @@ async fn the_page_budget_caps_a_run() {
         skipped[0].reason
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charsets_come_from_the_header_or_the_meta_tag() {
+    let server = webserver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let web = web_source(&server, Arc::clone(&store), fast(true));
+    let id = web.fetch_one(&server.url("/latin1.html")).await.unwrap();
+    let doc = store.document(&id).unwrap().unwrap();
+    assert!(
+        doc.text.contains("Le café crème est servi chaud"),
+        "{}",
+        doc.text
+    );
+    assert_eq!(doc.title, "Café");
+    let id = web
+        .fetch_one(&server.url("/meta-charset.html"))
+        .await
+        .unwrap();
+    let doc = store.document(&id).unwrap().unwrap();
+    assert!(
+        doc.text.contains("“Smart quotes” and an en dash – survive"),
+        "{}",
+        doc.text
+    );
+}

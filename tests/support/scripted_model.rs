@@ -86,6 +86,9 @@ fn first_sentence(text: &str) -> String {
 }
 
 fn reply(system: &str, user: &str) -> Value {
+    // The naive baseline sends its rules after the data, in the user message.
+    let rules = format!("{system}\n{user}");
+    let system = rules.as_str();
     if system.contains("You are the planner") {
         return json!({"sub_queries": [
             {"angle": "definition", "label": "Storage", "query": "storage charge percent lithium-ion"},
@@ -95,7 +98,7 @@ fn reply(system: &str, user: &str) -> Value {
     if system.contains("You are the claim extractor") {
         let mut claims: Vec<Value> = sources(user)
             .into_iter()
-            .take(3)
+            .take(8)
             .map(|(id, text)| {
                 let q = first_sentence(&text);
                 json!({"claim": q, "quote": q, "source": id})
@@ -141,15 +144,21 @@ fn reply(system: &str, user: &str) -> Value {
 
 async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
-    let text = |i: usize| {
-        body["messages"][i]["content"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+    let text = |role: &str| -> String {
+        body["messages"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter(|x| x["role"] == role)
+                    .filter_map(|x| x["content"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
     };
-    let (system, user) = (text(0), text(1));
+    let (system, user) = (text("system"), text("user"));
     s.prompts.lock().unwrap().push(user.clone());
-    let reviewer = system.contains("fact-checking panel");
+    let reviewer = system.contains("fact-checking panel") || user.contains("fact-checking panel");
     let prompt_tokens = (system.len() + user.len()) / 4;
     s.prompt_tokens.fetch_add(prompt_tokens, Ordering::SeqCst);
     if reviewer {

@@ -498,6 +498,19 @@ async fn respond(sock: &mut TcpStream, head: &Head, st: &State, host: &str, hit:
             .await
         }
         "/wrong-type" => send(sock, 200, &[("Content-Type", "text/html".into())], &st.png).await,
+        "/latin1.html" => {
+            // Latin-1 bytes, declared only in the Content-Type header.
+            let body = b"<html><head><title>Caf\xe9</title></head><body><p>Le caf\xe9 cr\xe8me \
+                         est servi chaud, avec une tranche de g\xe2teau.</p></body></html>";
+            let ct = "text/html; charset=ISO-8859-1".to_string();
+            send(sock, 200, &[("Content-Type", ct)], body).await
+        }
+        "/meta-charset.html" => {
+            // windows-1252 declared only in a <meta> tag.
+            let body = b"<html><head><meta charset=\"windows-1252\"><title>Quotes</title></head>\
+                         <body><p>\x93Smart quotes\x94 and an en dash \x96 survive decoding.</p></body></html>";
+            send(sock, 200, &[("Content-Type", "text/html".into())], body).await
+        }
         "/image" => send(sock, 200, &[("Content-Type", "image/png".into())], &st.png).await,
         "/truncated" => {
             let h = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n";
