@@ -9,12 +9,14 @@ use research::eval;
 use research::gather::AgentBudget;
 use research::index::Store;
 use research::ingest::IngestOptions;
+use research::journal::{Journal, RunJournal, RunStatus};
+use research::pipeline::RunError;
 use research::pipeline::{self, Corpora, RunConfig};
 use research::progress::Progress;
 use research::review::Policy;
 use research::verify;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,57 @@ pub enum Command {
     Index(IndexCommand),
     /// Quality figures on a labelled question set or verdict set.
     Eval(EvalArgs),
+    /// Continue a killed or stopped run: finished steps and paid calls are not repeated.
+    Resume {
+        /// The run's id (see `research runs`).
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-run review and report of a journaled run with no network at all, e.g. under another
+    /// voting policy. Writes a new report.
+    Replay {
+        id: String,
+        /// Support votes needed to keep a claim.
+        #[arg(long)]
+        quorum: Option<usize>,
+        /// Distinct documents that must support a kept claim.
+        #[arg(long)]
+        min_sources: Option<usize>,
+        /// Folder for the new report (default: the run's own).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List runs (id, question, status, started, duration, tokens, cost), or show one.
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// One run: its command line, journaled steps, calls and failures.
+    Show { id: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum ProgressKind {
+    /// Spinners and lines for a person (only when stderr is a terminal).
+    Human,
+    /// One JSON event a line on stderr, for other tools.
+    Json,
+}
+
+/// How a question run uses the journal.
+enum JournalMode {
+    New,
+    Resume(String),
+    Replay(String),
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +214,9 @@ pub struct RunArgs {
     /// Passages each gathering agent may bring back.
     #[arg(long, default_value_t = 24)]
     pub passages_per_agent: usize,
+    /// Progress on stderr: for a person, or JSON events for tools.
+    #[arg(long, value_enum, default_value_t = ProgressKind::Human)]
+    pub progress: ProgressKind,
     /// Seconds each gathering agent may take.
     #[arg(long, default_value_t = 30)]
     pub agent_deadline: u64,
@@ -225,6 +281,10 @@ impl PanelArgs {
     }
 
     fn engine(&self) -> Result<Engine> {
+        self.engine_with(None)
+    }
+
+    fn engine_with(&self, journal: Option<Arc<RunJournal>>) -> Result<Engine> {
         Ok(match self.engine {
             EngineKind::Offline => offline::engine(self.reviewers, self.max_claims.max(1)),
             EngineKind::Llm => {
@@ -254,6 +314,7 @@ impl PanelArgs {
                     self.reviewers,
                     voting,
                     self.max_claims.max(1),
+                    journal,
                 )
             }
         })
@@ -270,6 +331,7 @@ impl PanelArgs {
                 max_file_bytes: self.max_file_mib.saturating_mul(1024 * 1024),
             },
             max_claims: self.max_claims.max(1),
+            journal: None,
         }
     }
 }
@@ -292,21 +354,33 @@ fn default_index_dir() -> Result<PathBuf> {
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => research(cli.run).await,
+        None => research_run(cli.run, JournalMode::New).await,
+        Some(Command::Resume { id, common }) => resume_cmd(id, common).await,
+        Some(Command::Replay {
+            id,
+            quorum,
+            min_sources,
+            out,
+            common,
+        }) => replay_cmd(id, quorum, min_sources, out, common).await,
+        Some(Command::Runs { show, common }) => runs_cmd(show, common),
         Some(Command::Verify(a)) => verify_cmd(a).await,
         Some(Command::Index(c)) => index_cmd(c),
         Some(Command::Eval(a)) => eval_cmd(a).await,
     }
 }
 
-async fn research(a: RunArgs) -> Result<()> {
+async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     let Some(question) = a.question.clone() else {
         bail!("no question given: research \"your question\" [--corpus DIR] (see research --help)");
     };
     if question.trim().is_empty() {
         bail!("the question is empty: ask something, e.g. research \"How do replication slots work?\"");
     }
-    let progress = Progress::new(a.panel.common.quiet);
+    let progress = match a.progress {
+        ProgressKind::Json => Progress::json(),
+        ProgressKind::Human => Progress::new(a.panel.common.quiet),
+    };
     // research.toml's [web] table is read only when a web flag asks for the web.
     let w = &a.web;
     let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
@@ -328,13 +402,16 @@ async fn research(a: RunArgs) -> Result<()> {
         deadline: Duration::from_secs(a.agent_deadline.max(1)),
     };
     let mut cfg = a.panel.config(question, a.out.clone(), budget);
+    if let JournalMode::Replay(_) = mode {
+        cfg.policy = a.panel.policy();
+    }
     if !web_plan.use_corpus {
         cfg.corpora = Corpora::None;
     }
     cfg.policy.validate()?;
     let store = a.panel.common.store()?;
-    let engine = a.panel.engine()?;
     if a.panel.llm.dry_run {
+        let engine = a.panel.engine()?;
         match pipeline::estimate(&cfg, &engine, Arc::clone(&store), &progress).await? {
             Some(e) => println!(
                 "estimate: {} calls, {} input tokens, {} output tokens, ${:.4} (nothing was dispatched)",
@@ -344,12 +421,64 @@ async fn research(a: RunArgs) -> Result<()> {
         }
         return Ok(());
     }
+    let journals = Arc::new(Journal::open(store.dir())?);
+    let journal = Arc::new(match &mode {
+        JournalMode::New => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            journals.start(&cfg.question, &args)?
+        }
+        JournalMode::Resume(id) => journals.resume(id)?,
+        JournalMode::Replay(id) => journals.replay(id)?,
+    });
+    journal.emit_json_events(a.progress == ProgressKind::Json);
+    progress.note(&format!("run {}", journal.id));
+    watch_ctrl_c(Arc::clone(&journal));
+    cfg.journal = Some(Arc::clone(&journal));
+    let engine = a.panel.engine_with(Some(Arc::clone(&journal)))?;
     let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
     if let Some((opts, providers)) = web_plan.web {
         let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?;
         extra.push(Arc::new(web));
     }
-    let outcome = pipeline::run_with(&cfg, &engine, store, &progress, &extra).await?;
+    let started = std::time::Instant::now();
+    let result = pipeline::run_with(&cfg, &engine, store, &progress, &extra).await;
+    let spend = engine
+        .accounting
+        .as_ref()
+        .map(|acc| acc.spend())
+        .unwrap_or_default();
+    let tokens = spend.input_uncached + spend.cache_read + spend.cache_write + spend.output;
+    let seconds = started.elapsed().as_secs_f64();
+    let outcome = match result {
+        Ok(o) => {
+            journal.finish(
+                RunStatus::Done,
+                Some(&o.written.markdown),
+                tokens,
+                spend.cost_usd,
+                None,
+                seconds,
+            )?;
+            o
+        }
+        Err(e) => {
+            let status = if matches!(e, RunError::Interrupted(_)) {
+                RunStatus::Stopped
+            } else {
+                RunStatus::Failed
+            };
+            // The run's own error matters more than a failure to note it.
+            let _ = journal.finish(
+                status,
+                None,
+                tokens,
+                spend.cost_usd,
+                Some(&e.to_string()),
+                seconds,
+            );
+            return Err(e.into());
+        }
+    };
     let s = &outcome.report.stats;
     progress.note(&format!(
         "{} kept, {} disputed, {} dropped, {} unverified; also {} and {}",
@@ -501,6 +630,170 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
             );
         }
         std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// First Ctrl-C: stop dispatching and end after the current step, journaled, with the resume
+/// command. Second: exit at once (every journal write is a transaction, so it stays consistent).
+fn watch_ctrl_c(journal: Arc<RunJournal>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        journal.interrupt();
+        eprintln!(
+            "research: stopping after the current step (Ctrl-C again to quit now); continue later with: research resume {}",
+            journal.id
+        );
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "research: stopped; continue with: research resume {}",
+                journal.id
+            );
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Re-parse a journaled run's command line.
+fn journaled_run_args(journals: &Journal, id: &str) -> Result<RunArgs> {
+    let args = journals.args(id)?;
+    let cli =
+        Cli::try_parse_from(std::iter::once("research".to_string()).chain(args)).map_err(|e| {
+            anyhow::anyhow!(
+                "run {id}: its command line no longer parses: {}",
+                e.to_string().lines().next().unwrap_or("")
+            )
+        })?;
+    match cli.command {
+        None => Ok(cli.run),
+        Some(_) => bail!("run {id} is not a research run"),
+    }
+}
+
+async fn resume_cmd(id: String, common: Common) -> Result<()> {
+    let store = common.store()?;
+    let journals = Journal::open(store.dir())?;
+    if let Some(run) = journals.list()?.into_iter().find(|r| r.id == id) {
+        if run.status == RunStatus::Done {
+            if let Some(report) = run.report.filter(|r| Path::new(r).exists()) {
+                println!("{report}");
+                return Ok(());
+            }
+        }
+    }
+    let mut a = journaled_run_args(&journals, &id)?;
+    a.panel.common.index = Some(store.dir().to_path_buf());
+    a.panel.common.quiet |= common.quiet;
+    drop(store);
+    research_run(a, JournalMode::Resume(id)).await
+}
+
+async fn replay_cmd(
+    id: String,
+    quorum: Option<usize>,
+    min_sources: Option<usize>,
+    out: Option<PathBuf>,
+    common: Common,
+) -> Result<()> {
+    let store = common.store()?;
+    let journals = Journal::open(store.dir())?;
+    let mut a = journaled_run_args(&journals, &id)?;
+    a.panel.common.index = Some(store.dir().to_path_buf());
+    a.panel.common.quiet |= common.quiet;
+    if quorum.is_some() {
+        a.panel.quorum = quorum;
+    }
+    if let Some(m) = min_sources {
+        a.panel.min_sources = m;
+    }
+    if let Some(o) = out {
+        a.out = o;
+    }
+    drop(store);
+    research_run(a, JournalMode::Replay(id)).await
+}
+
+fn runs_cmd(show: Option<RunsCommand>, common: Common) -> Result<()> {
+    let store = common.store()?;
+    let journals = Journal::open(store.dir())?;
+    let mut out = std::io::stdout().lock();
+    match show {
+        None => {
+            writeln!(
+                out,
+                "{:<22} {:<8} {:<20} {:>9} {:>9} {:>9}  question",
+                "id", "status", "started", "seconds", "tokens", "cost"
+            )?;
+            for r in journals.list()? {
+                let started: String = r.started.chars().take(19).collect();
+                writeln!(
+                    out,
+                    "{:<22} {:<8} {:<20} {:>9} {:>9} {:>9}  {}",
+                    r.id,
+                    format!("{:?}", r.status).to_lowercase(),
+                    started.replace('T', " "),
+                    r.seconds
+                        .map(|s| format!("{s:.1}"))
+                        .unwrap_or_else(|| "-".into()),
+                    r.tokens,
+                    format!("${:.4}", r.cost_usd),
+                    r.question
+                )?;
+            }
+        }
+        Some(RunsCommand::Show { id }) => {
+            let d = journals.show(&id)?;
+            let s = &d.summary;
+            writeln!(out, "run:       {}", s.id)?;
+            writeln!(out, "question:  {}", s.question)?;
+            writeln!(
+                out,
+                "status:    {}",
+                format!("{:?}", s.status).to_lowercase()
+            )?;
+            writeln!(out, "started:   {}", s.started)?;
+            if let Some(f) = &s.finished {
+                writeln!(out, "finished:  {f}")?;
+            }
+            writeln!(
+                out,
+                "budget:    {} tokens, ${:.4} spent",
+                s.tokens, s.cost_usd
+            )?;
+            writeln!(out, "calls:     {} model calls journaled", d.calls)?;
+            writeln!(
+                out,
+                "failures:  {} failed votes (unverified)",
+                d.failed_votes
+            )?;
+            if let Some(e) = &s.error {
+                writeln!(out, "error:     {e}")?;
+            }
+            if let Some(r) = &s.report {
+                writeln!(out, "report:    {r}")?;
+            }
+            let quoted: Vec<String> = d
+                .args
+                .iter()
+                .map(|a| {
+                    if a.contains(char::is_whitespace) || a.is_empty() {
+                        format!("{a:?}")
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect();
+            writeln!(out, "command:   research {}", quoted.join(" "))?;
+            writeln!(out, "steps:")?;
+            for (seq, key, bytes) in &d.artifacts {
+                writeln!(out, "  {seq:>3}. {key} ({bytes} bytes)")?;
+            }
+            if s.status != RunStatus::Done {
+                writeln!(out, "continue:  research resume {}", s.id)?;
+            }
+        }
     }
     Ok(())
 }

@@ -191,13 +191,15 @@ impl Store {
             source,
         })?;
         let has_meta = dir.join("meta.json").exists();
+        // Files another research process may be creating right now (index, journal, caches,
+        // locks) are ours; anything else means the folder is someone else's.
         let has_other_files = std::fs::read_dir(dir)
             .map_err(|source| IndexError::Create {
                 dir: dir.to_path_buf(),
                 source,
             })?
-            .next()
-            .is_some();
+            .filter_map(Result::ok)
+            .any(|e| !is_our_file(&e.file_name().to_string_lossy()));
         if !has_meta && has_other_files {
             return Err(IndexError::NotAnIndex {
                 dir: dir.to_path_buf(),
@@ -588,6 +590,21 @@ impl Store {
             bytes_on_disk,
         })
     }
+}
+
+/// Names the index folder may hold: tantivy's files (meta, locks, `<uuid>.<ext>` segments) and
+/// the stores kept beside the index (run journal, fetch cache, digest state and lock).
+fn is_our_file(name: &str) -> bool {
+    let segment = name
+        .split_once('.')
+        .is_some_and(|(stem, _)| stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit()));
+    segment
+        || name.starts_with(".tantivy")
+        || name.starts_with(".managed")
+        || name == "meta.json"
+        || ["runs.sqlite", "fetch-cache.sqlite", "digest"]
+            .iter()
+            .any(|p| name.starts_with(p))
 }
 
 fn one_line(e: &dyn std::fmt::Display) -> String {

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod gather;
 pub mod index;
 pub mod ingest;
+pub mod journal;
 pub mod llm;
 pub mod pipeline;
 pub mod plan;

@@ -7,6 +7,12 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Past a file-size limit (ulimit -f) writes should fail with an error we can report, not
+    // kill the process mid-write.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         // --help and --version print as clap formats them; usage errors become one line.
@@ -38,12 +44,20 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let interrupted = e
+                .downcast_ref::<research::pipeline::RunError>()
+                .is_some_and(|r| matches!(r, research::pipeline::RunError::Interrupted(_)));
             let message = format!("{e:#}");
             eprintln!(
                 "research: error: {}",
                 research::text::squash_whitespace(&message)
             );
-            ExitCode::FAILURE
+            // 130: stopped by Ctrl-C, as shells report it.
+            if interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -1,13 +1,14 @@
 //! The pipeline: question -> plan -> gather -> index -> claims -> review -> report, driving
 //! whichever engine it is given through the role traits.
 
-use crate::artifact::{Report, RunStats, Skipped, Status};
+use crate::artifact::{Plan, Report, RunStats, Skipped, Status};
 use crate::bundled;
 use crate::claims::{self, ClaimsError};
 use crate::engine::{Engine, Retriever};
 use crate::gather::{self, AgentBudget, CorpusSource, Source};
 use crate::index::{IndexError, Store};
 use crate::ingest::{self, IngestError, IngestOptions};
+use crate::journal::{JournalError, RunJournal};
 use crate::plan::{self, PlanError};
 use crate::progress::Progress;
 use crate::report::{self, ReportError, Written};
@@ -31,6 +32,36 @@ pub enum RunError {
     Report(#[from] ReportError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("stopped by the user; continue with: research resume {0}")]
+    Interrupted(String),
+}
+
+/// Run one stage through the journal: a stage this run already finished is read back, a new one
+/// is recorded when it completes. Between stages a stop request ends the run cleanly.
+async fn stage<T, F, Fut>(journal: Option<&RunJournal>, key: &str, work: F) -> Result<T, RunError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RunError>>,
+{
+    if let Some(j) = journal {
+        if j.interrupted() {
+            return Err(RunError::Interrupted(j.id.clone()));
+        }
+        if let Some(done) = j.artifact::<T>(key)? {
+            return Ok(done);
+        }
+    }
+    let value = work().await?;
+    if let Some(j) = journal {
+        if j.interrupted() {
+            return Err(RunError::Interrupted(j.id.clone()));
+        }
+        j.record(key, &value)?;
+    }
+    Ok(value)
 }
 
 /// Where evidence comes from in one run.
@@ -45,7 +76,7 @@ pub enum Corpora {
 }
 
 /// The corpora of a run, indexed and ready to search.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Prepared {
     /// Corpus ids to scope retrieval to.
     pub scope: Vec<String>,
@@ -145,6 +176,8 @@ pub struct RunConfig {
     pub ingest: IngestOptions,
     /// Claims extracted at most (a model-backed extractor is capped here too).
     pub max_claims: usize,
+    /// The run's journal: stages already journaled are answered from it, new ones recorded.
+    pub journal: Option<Arc<RunJournal>>,
 }
 
 pub struct RunOutcome {
@@ -207,8 +240,11 @@ pub async fn research_with(
     if cfg.question.trim().is_empty() {
         return Err(PlanError::EmptyQuestion.into());
     }
-    let prepared =
-        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
+    let journal = cfg.journal.as_deref();
+    let prepared: Prepared = stage(journal, "prepared", || async {
+        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))
+    })
+    .await?;
     let corpus_retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone());
     // Reviewers search the corpora and whatever the other sources store during the run.
     let mut scope = prepared.scope.clone();
@@ -219,11 +255,14 @@ pub async fn research_with(
     }
     let retriever = Retriever::new(Arc::clone(&store), scope);
 
-    let stage = progress.stage("planning");
-    let plan = plan::plan(engine.planner.as_ref(), &cfg.question).await?;
-    stage.done(format!("plan: {} sub-queries", plan.sub_queries.len()));
+    let spinner = progress.stage("planning");
+    let plan: Plan = stage(journal, "plan", || async {
+        Ok(plan::plan(engine.planner.as_ref(), &cfg.question).await?)
+    })
+    .await?;
+    spinner.done(format!("plan: {} sub-queries", plan.sub_queries.len()));
 
-    let stage = progress.stage("gathering");
+    let spinner = progress.stage("gathering");
     let mut sources: Vec<Arc<dyn Source>> = Vec::new();
     if cfg.corpora != Corpora::None {
         sources.push(Arc::new(CorpusSource {
@@ -231,8 +270,11 @@ pub async fn research_with(
         }));
     }
     sources.extend(extra.iter().cloned());
-    let gathered = gather::gather(&plan.sub_queries, &sources, cfg.budget).await;
-    stage.done(format!(
+    let gathered: gather::GatherOutcome = stage(journal, "gather", || async {
+        Ok(gather::gather(&plan.sub_queries, &sources, cfg.budget).await)
+    })
+    .await?;
+    spinner.done(format!(
         "{} passages from {} agents{}",
         gathered.evidence.len(),
         gathered.agents,
@@ -243,46 +285,64 @@ pub async fn research_with(
         }
     ));
 
-    let stage = progress.stage("extracting claims");
-    let extracted = claims::extract(
-        engine.extractor.as_ref(),
-        &store,
-        &plan.question,
-        &plan,
-        &gathered.evidence,
-    )
+    let spinner = progress.stage("extracting claims");
+    let extracted: claims::ClaimsOutcome = stage(journal, "claims", || async {
+        Ok(claims::extract(
+            engine.extractor.as_ref(),
+            &store,
+            &plan.question,
+            &plan,
+            &gathered.evidence,
+        )
+        .await?)
+    })
     .await?;
-    stage.done(format!("{} claims", extracted.claims.len()));
+    spinner.done(format!("{} claims", extracted.claims.len()));
 
-    let stage = progress.stage(&format!(
+    let spinner = progress.stage(&format!(
         "{} reviewers voting on {} claims",
         engine.reviewers.len(),
         extracted.claims.len()
     ));
-    let reviewed = review::review(
+    let reviewed = review::review_journaled(
         &engine.reviewers,
         &cfg.policy,
         &plan.question,
         &extracted.claims,
         &retriever,
+        journal,
     )
-    .await;
+    .await?;
+    if let Some(j) = journal.filter(|j| j.interrupted()) {
+        return Err(RunError::Interrupted(j.id.clone()));
+    }
     let kept: Vec<_> = reviewed
         .iter()
         .filter(|r| r.verdict.status == Status::Kept)
         .cloned()
         .collect();
-    stage.done(format!("{} kept of {}", kept.len(), reviewed.len()));
+    spinner.done(format!("{} kept of {}", kept.len(), reviewed.len()));
 
-    let sections = match engine.writer.write(&plan.question, &plan, &kept).await {
-        Ok(s) => s,
-        Err(e) => {
-            progress.note(&format!(
-                "writer failed ({e}); findings listed without prose"
-            ));
-            Vec::new()
-        }
-    };
+    // Keyed by the kept claims, so a replay under another policy writes afresh.
+    let kept_ids: Vec<&str> = kept.iter().map(|r| r.claim.id.as_str()).collect();
+    let key = format!(
+        "sections/{}",
+        &blake3::hash(kept_ids.join(",").as_bytes()).to_hex()[..16]
+    );
+    let sections: Vec<crate::artifact::Section> = stage(journal, &key, || async {
+        Ok(
+            match engine.writer.write(&plan.question, &plan, &kept).await {
+                Ok(s) => s,
+                Err(e) => {
+                    progress.note(&format!(
+                        "writer failed ({e}); findings listed without prose"
+                    ));
+                    Vec::new()
+                }
+            },
+        )
+    })
+    .await?;
     let mut skipped = prepared.skipped;
     skipped.extend(gathered.skipped.iter().cloned());
     skipped.extend(gathered.failures.iter().map(|f| Skipped {

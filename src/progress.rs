@@ -1,29 +1,59 @@
 //! Progress on stderr for long steps: spinners while a stage works, quiet when stderr is not a
-//! terminal or with --quiet. Nothing here ever writes to stdout (stdout carries the report path).
+//! terminal or with --quiet; or, with `--progress json`, one JSON event a line for other tools.
+//! Nothing here ever writes to stdout (stdout carries the report path).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Hidden,
+    Human,
+    Json,
+}
 
 #[derive(Clone)]
 pub struct Progress {
-    enabled: bool,
+    mode: Mode,
+    started: Instant,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
+        let mode = if !quiet && std::io::stderr().is_terminal() {
+            Mode::Human
+        } else {
+            Mode::Hidden
+        };
         Progress {
-            enabled: !quiet && std::io::stderr().is_terminal(),
+            mode,
+            started: Instant::now(),
+        }
+    }
+
+    /// One JSON object a line on stderr: stage starts and ends, notes.
+    pub fn json() -> Progress {
+        Progress {
+            mode: Mode::Json,
+            started: Instant::now(),
         }
     }
 
     pub fn hidden() -> Progress {
-        Progress { enabled: false }
+        Progress {
+            mode: Mode::Hidden,
+            started: Instant::now(),
+        }
+    }
+
+    fn event(&self, value: serde_json::Value) {
+        eprintln!("{value}");
     }
 
     /// A spinner for one stage; finish it with [`Stage::done`].
     pub fn stage(&self, message: &str) -> Stage {
-        let bar = if self.enabled {
+        let bar = if self.mode == Mode::Human {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
@@ -34,20 +64,35 @@ impl Progress {
         } else {
             ProgressBar::hidden()
         };
+        if self.mode == Mode::Json {
+            self.event(
+                serde_json::json!({"event": "stage", "state": "started", "stage": message,
+                "elapsed_ms": self.started.elapsed().as_millis() as u64}),
+            );
+        }
         bar.set_message(message.to_string());
-        Stage { bar }
+        Stage {
+            bar,
+            progress: self.clone(),
+            name: message.to_string(),
+        }
     }
 
     /// A line of information for a person watching (not shown when quiet).
     pub fn note(&self, message: &str) {
-        if self.enabled {
-            eprintln!("{message}");
+        match self.mode {
+            Mode::Human => eprintln!("{message}"),
+            Mode::Json => self.event(serde_json::json!({"event": "note", "message": message,
+                "elapsed_ms": self.started.elapsed().as_millis() as u64})),
+            Mode::Hidden => {}
         }
     }
 }
 
 pub struct Stage {
     bar: ProgressBar,
+    progress: Progress,
+    name: String,
 }
 
 impl Stage {
@@ -56,10 +101,18 @@ impl Stage {
     }
 
     pub fn done(self, message: String) {
-        if self.bar.is_hidden() {
-            return;
+        match self.progress.mode {
+            Mode::Human => {
+                self.bar.finish_and_clear();
+                eprintln!("✓ {message}");
+            }
+            Mode::Json => {
+                self.progress
+                    .event(serde_json::json!({"event": "stage", "state": "done",
+                "stage": self.name, "detail": message,
+                "elapsed_ms": self.progress.started.elapsed().as_millis() as u64}))
+            }
+            Mode::Hidden => {}
         }
-        self.bar.finish_and_clear();
-        eprintln!("✓ {message}");
     }
 }

@@ -25,24 +25,54 @@ pub fn tokens(text: &str) -> Vec<Token<'_>> {
         let joiner = (c == '.' || c == '-' || c == '\'')
             && start.is_some()
             && iter.peek().is_some_and(|&(_, n)| n.is_alphanumeric());
-        if word_char || joiner {
+        // A thousands separator inside a number: "1,000" and "10,000,000" stay whole.
+        let thousands = c == ','
+            && start.is_some_and(|s| text[s..i].bytes().all(|b| b.is_ascii_digit() || b == b','))
+            && is_digit_group(&bytes[i + 1..]);
+        if word_char || joiner || thousands {
             if start.is_none() {
                 start = Some(i);
             }
         } else if let Some(s) = start.take() {
-            out.push(Token {
-                text: &text[s..i],
-                start: s,
-            });
+            push_token(text, s, i, &mut out);
         }
     }
     if let Some(s) = start {
-        out.push(Token {
-            text: &text[s..bytes.len()],
-            start: s,
-        });
+        push_token(text, s, bytes.len(), &mut out);
     }
     out
+}
+
+/// Exactly three ASCII digits, then no further digit.
+fn is_digit_group(rest: &[u8]) -> bool {
+    rest.len() >= 3
+        && rest[..3].iter().all(u8::is_ascii_digit)
+        && !rest.get(3).is_some_and(u8::is_ascii_digit)
+}
+
+/// Push `text[s..e]`; a compiler define flag (`-DSQLITE_ENABLE_JSON1`) is the macro it defines
+/// (`SQLITE_ENABLE_JSON1`), so a flag and the option's name match.
+fn push_token<'a>(text: &'a str, mut s: usize, e: usize, out: &mut Vec<Token<'a>>) {
+    let word = &text[s..e];
+    let mut back = text[..s].chars().rev();
+    let before = back.next();
+    let before_dash = back.next();
+    if before == Some('-')
+        && before_dash.is_none_or(|c| c.is_whitespace() || "`'\"([".contains(c))
+        && word.len() > 2
+        && word.starts_with('D')
+        && word[1..].starts_with(|c: char| c.is_ascii_uppercase())
+        && word[1..].contains('_')
+        && word[1..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        s += 1;
+    }
+    out.push(Token {
+        text: &text[s..e],
+        start: s,
+    });
 }
 
 fn stemmer() -> &'static Stemmer {
@@ -335,6 +365,33 @@ pub fn negated_stems(text: &str) -> Vec<String> {
     out
 }
 
+/// The word each negation attaches to: the first content stem after "not", "no", "never"...
+/// in the same clause ("no longer" skips "longer"). "no new replication connections" negates
+/// "new", not "connections": a polarity conflict needs the negated head itself to be shared.
+pub fn negation_heads(text: &str) -> Vec<String> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    let mut open = false;
+    let mut prev_end = 0;
+    for t in &toks {
+        if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
+            open = false;
+        }
+        prev_end = t.start + t.text.len();
+        let lower = t.text.to_lowercase();
+        if is_negation(&lower) {
+            open = true;
+            continue;
+        }
+        if !open || is_stopword(&lower) || lower.len() < 2 || lower == "longer" {
+            continue;
+        }
+        out.push(stem(&lower));
+        open = false;
+    }
+    out
+}
+
 /// A number mentioned in a text, with the content stem just after it (its unit or what it
 /// counts) and just before it (what it is the value of), to tell "4.0" of one setting from
 /// "4.0" of another.
@@ -363,6 +420,86 @@ pub fn numbers(text: &str) -> Vec<Number> {
         let after = neighbour(&mut ((i + 1)..toks.len().min(i + 3)));
         let before = neighbour(&mut (i.saturating_sub(3)..i).rev());
         out.push(Number {
+            value,
+            raw: t.text.to_string(),
+            after,
+            before,
+        });
+    }
+    out
+}
+
+/// A number with the words that say what it measures: the content stems of the words just
+/// after it (its unit or what it counts: "100 *connections*") and just before it (what it is
+/// the value of), within its clause. Value words ("default", "maximum", "set to") are left out:
+/// they say what kind of value it is, not what it measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantity {
+    pub value: f64,
+    pub raw: String,
+    pub after: Vec<String>,
+    pub before: Vec<String>,
+}
+
+/// Words that qualify a value rather than name what it measures.
+pub const VALUE_WORDS: &[&str] = &[
+    "default",
+    "defaults",
+    "maximum",
+    "minimum",
+    "max",
+    "min",
+    "limit",
+    "limited",
+    "total",
+    "set",
+    "equal",
+    "equals",
+    "around",
+    "approximately",
+    "least",
+    "exceed",
+    "exceeds",
+];
+
+/// Numbers of a text with what each measures (see [`Quantity`]).
+pub fn quantities(text: &str) -> Vec<Quantity> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    let clause_break = |a: usize, b: usize| {
+        let (a, b) = (a.min(b), a.max(b));
+        text[a..b].contains([',', ';', ':', '(', ')', '.', '!', '?'])
+    };
+    let describe = |j: usize| -> Option<String> {
+        let w = toks[j].text.to_lowercase();
+        if is_stopword(&w) || w.len() < 2 || parse_number(&w).is_some() {
+            return None;
+        }
+        if VALUE_WORDS.contains(&w.as_str()) {
+            return None;
+        }
+        Some(stem(&w))
+    };
+    for (i, t) in toks.iter().enumerate() {
+        let Some(value) = parse_number(&t.text.to_lowercase()) else {
+            continue;
+        };
+        let end = t.start + t.text.len();
+        let mut after = Vec::new();
+        for j in (i + 1)..toks.len().min(i + 4) {
+            if clause_break(end, toks[j].start) {
+                break;
+            }
+            after.extend(describe(j));
+        }
+        let mut before = Vec::new();
+        for j in (i.saturating_sub(3)..i).rev() {
+            if clause_break(toks[j].start + toks[j].text.len(), t.start) {
+                break;
+            }
+            before.extend(describe(j));
+        }
+        out.push(Quantity {
             value,
             raw: t.text.to_string(),
             after,

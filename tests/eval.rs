@@ -30,6 +30,7 @@ fn base() -> RunConfig {
         budget: AgentBudget::default(),
         ingest: IngestOptions::default(),
         max_claims: 40,
+        journal: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn config(question: &str, corpus: PathBuf, out: &Path) -> RunConfig {
         budget: AgentBudget::default(),
         ingest: IngestOptions::default(),
         max_claims: 40,
+        journal: None,
     }
 }
 

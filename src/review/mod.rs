@@ -156,7 +156,44 @@ pub async fn review(
     claims: &[Claim],
     retriever: &Retriever,
 ) -> Vec<Reviewed> {
-    let ballots = futures_join_all(reviewers, question, claims, retriever).await;
+    let ballots = futures_join_all(reviewers, question, claims, retriever, None).await;
+    aggregate_ballots(reviewers, policy, claims, ballots)
+}
+
+/// [`review`] through a run journal: a reviewer whose votes this run already recorded is not
+/// asked again; each reviewer's votes are recorded as soon as it finishes.
+pub async fn review_journaled(
+    reviewers: &[Box<dyn Reviewer>],
+    policy: &Policy,
+    question: &str,
+    claims: &[Claim],
+    retriever: &Retriever,
+    journal: Option<&crate::journal::RunJournal>,
+) -> Result<Vec<Reviewed>, crate::journal::JournalError> {
+    let mut done: Vec<Option<Vec<Vote>>> = Vec::with_capacity(reviewers.len());
+    for r in reviewers {
+        done.push(match journal {
+            Some(j) => j.artifact::<Vec<Vote>>(&format!("votes/{}", r.name()))?,
+            None => None,
+        });
+    }
+    let ballots = futures_join_all(
+        reviewers,
+        question,
+        claims,
+        retriever,
+        Some((&done, journal)),
+    )
+    .await;
+    Ok(aggregate_ballots(reviewers, policy, claims, ballots))
+}
+
+fn aggregate_ballots(
+    reviewers: &[Box<dyn Reviewer>],
+    policy: &Policy,
+    claims: &[Claim],
+    ballots: Vec<Vec<Vote>>,
+) -> Vec<Reviewed> {
     claims
         .iter()
         .enumerate()
@@ -189,16 +226,30 @@ pub async fn review(
         .collect()
 }
 
+type Journaled<'a> = (
+    &'a [Option<Vec<Vote>>],
+    Option<&'a crate::journal::RunJournal>,
+);
+
 async fn futures_join_all(
     reviewers: &[Box<dyn Reviewer>],
     question: &str,
     claims: &[Claim],
     retriever: &Retriever,
+    journaled: Option<Journaled<'_>>,
 ) -> Vec<Vec<Vote>> {
     // Reviewers are independent: run them side by side, collect in panel order.
-    let futures = reviewers
-        .iter()
-        .map(|r| r.review(question, claims, retriever));
+    let futures = reviewers.iter().enumerate().map(|(i, r)| async move {
+        if let Some(votes) = journaled.and_then(|(done, _)| done.get(i).cloned().flatten()) {
+            return votes;
+        }
+        let votes = r.review(question, claims, retriever).await;
+        if let Some(j) = journaled.and_then(|(_, j)| j) {
+            // A failure to journal only costs a repeat after a crash; the votes stand.
+            let _ = j.record(&format!("votes/{}", r.name()), &votes);
+        }
+        votes
+    });
     let mut out = Vec::with_capacity(reviewers.len());
     let handles: Vec<_> = futures.collect();
     for f in handles {

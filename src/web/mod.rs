@@ -506,9 +506,9 @@ impl Source for WebSource {
             .await
             .map_err(|_| fail("search did not answer before the agent's deadline".into()))?
             .map_err(fail)?;
-        let take = self.inner.opts.max_pages.max(1);
+        // Every result is offered; past the run's page budget, results are only counted.
         let mut tasks = tokio::task::JoinSet::new();
-        for r in results.into_iter().take(take) {
+        for r in results {
             let inner = Arc::clone(&self.inner);
             tasks.spawn(async move {
                 let out = Inner::page(&inner, &r.url, Some(deadline)).await;

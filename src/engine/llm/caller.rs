@@ -5,17 +5,20 @@ use super::prompts::{Prompts, Rendered};
 use crate::artifact::{Estimate, Plan, Spend};
 use crate::config::{Config, ProviderKind};
 use crate::engine::{Accounting, Notes};
+use crate::journal::RunJournal;
 use crate::llm::{
     complete_json, tokens, Anthropic, Budget, CompletionModel, CompletionRequest, Ledger, LlmError,
     OpenAiCompatible, PriceTable, Scheduler, SchedulerConfig,
 };
+use crate::llm::{Completion, LedgerEntry};
+use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Caller {
-    schedulers: BTreeMap<String, Arc<Scheduler>>,
+    schedulers: BTreeMap<String, Arc<dyn CompletionModel>>,
     config: Config,
     prompts: Prompts,
     ledger: Ledger,
@@ -25,8 +28,14 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// One scheduler per configured provider, all sharing one ledger and one budget.
-    pub fn new(config: Config, prompts: Prompts, notes: Notes) -> Caller {
+    /// One scheduler per configured provider, all sharing one ledger and one budget; with a
+    /// run journal, calls the run already completed are answered from it.
+    pub fn new(
+        config: Config,
+        prompts: Prompts,
+        notes: Notes,
+        journal: Option<Arc<RunJournal>>,
+    ) -> Caller {
         let ledger = Ledger::new();
         let budget = Budget {
             max_tokens: config.budget.tokens,
@@ -58,12 +67,24 @@ impl Caller {
                     max_attempts: p.max_attempts,
                     ..SchedulerConfig::default()
                 };
-                let scheduler = Scheduler::new(model, cfg)
-                    .with_ledger(ledger.clone(), prices.clone())
-                    .with_budget(budget);
-                (name.clone(), Arc::new(scheduler))
+                let scheduler: Arc<dyn CompletionModel> = Arc::new(
+                    Scheduler::new(model, cfg)
+                        .with_ledger(ledger.clone(), prices.clone())
+                        .with_budget(budget),
+                );
+                let model = match &journal {
+                    Some(j) => Arc::new(JournaledModel {
+                        inner: scheduler,
+                        journal: Arc::clone(j),
+                    }) as Arc<dyn CompletionModel>,
+                    None => scheduler,
+                };
+                (name.clone(), model)
             })
             .collect();
+        if let Some(j) = &journal {
+            restore_ledger(j, &ledger, &prices);
+        }
         Caller {
             schedulers,
             config,
@@ -221,5 +242,89 @@ impl Accounting for Caller {
                 .filter_map(|e| serde_json::to_value(e).ok())
                 .collect(),
         }
+    }
+}
+
+/// Answers calls this run already completed from its journal, sends the rest, and journals each
+/// reply as it arrives.
+struct JournaledModel {
+    inner: Arc<dyn CompletionModel>,
+    journal: Arc<RunJournal>,
+}
+
+/// A completed call as journaled.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JournaledCall {
+    role: String,
+    model: String,
+    provider: String,
+    completion: Completion,
+}
+
+/// Put a resumed run's completed calls back in the ledger, so its spend and budget count them
+/// once whether or not a later stage asks for them again.
+fn restore_ledger(journal: &RunJournal, ledger: &Ledger, prices: &PriceTable) {
+    for body in journal.calls() {
+        let Ok(call) = serde_json::from_str::<JournaledCall>(&body) else {
+            continue;
+        };
+        let cost = prices.cost(&call.model, &call.completion.usage);
+        ledger.record(LedgerEntry {
+            role: call.role,
+            model: call.model,
+            provider: call.provider,
+            usage: call.completion.usage,
+            latency_ms: call.completion.latency.as_millis() as u64,
+            cost_usd: cost.unwrap_or(0.0),
+            ok: true,
+            error: None,
+            attempts: 0,
+            priced: cost.is_some(),
+        });
+    }
+}
+
+#[async_trait]
+impl CompletionModel for JournaledModel {
+    fn provider(&self) -> &str {
+        self.inner.provider()
+    }
+
+    async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
+        let key = blake3::hash(serde_json::to_string(req).unwrap_or_default().as_bytes())
+            .to_hex()
+            .to_string();
+        // Calls this run completed before are in the ledger already (see `Caller::new`).
+        if let Some(done) = self
+            .journal
+            .call(&key)
+            .and_then(|b| serde_json::from_str::<JournaledCall>(&b).ok())
+        {
+            return Ok(done.completion);
+        }
+        let refuse = |detail: &str| LlmError::Permanent {
+            provider: self.inner.provider().to_string(),
+            detail: detail.into(),
+        };
+        if self.journal.is_replay() {
+            return Err(refuse(
+                "replay makes no model calls and this one is not in the journal",
+            ));
+        }
+        if self.journal.interrupted() {
+            return Err(refuse("stopped by the user"));
+        }
+        let done = self.inner.complete(req).await?;
+        let call = JournaledCall {
+            role: req.role.clone(),
+            model: req.model.clone(),
+            provider: self.inner.provider().to_string(),
+            completion: done.clone(),
+        };
+        if let Ok(body) = serde_json::to_string(&call) {
+            // Not journaling only means the call would be paid again after a crash.
+            let _ = self.journal.record_call(&key, &body);
+        }
+        Ok(done)
     }
 }

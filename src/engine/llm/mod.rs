@@ -21,11 +21,12 @@ pub fn engine(
     reviewers: usize,
     voting: Voting,
     max_claims: usize,
+    journal: Option<Arc<crate::journal::RunJournal>>,
 ) -> Engine {
     let notes = Notes::default();
     let roles = config.roles.clone();
     let hashes = prompts.hashes();
-    let caller = Arc::new(Caller::new(config, prompts, notes.clone()));
+    let caller = Arc::new(Caller::new(config, prompts, notes.clone(), journal));
     let n = reviewers.max(3);
     let skeptics = (n / 4).max(1);
     let jury = if roles.reviewers.is_empty() {

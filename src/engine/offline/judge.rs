@@ -1,13 +1,28 @@
 //! Lexical judging of a claim against one evidence sentence: does the sentence state the claim
 //! (its content terms, its numbers, its polarity), contradict it (same subject, a different
-//! number for the same quantity, or the opposite polarity), or neither?
+//! number for the same quantity, or the opposite polarity), say it held only in the past (an
+//! outdated statement: "Prior to version 3.38.0, ..."), or neither?
+//!
+//! A sentence is judged with its context: the words of its heading and of the sentences that
+//! introduce it in its passage (a manual's "max_connections (integer)" before "The default is
+//! typically 100 connections") count towards the subject, a little less than its own words.
 
 use crate::text;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Judgement {
-    Supports { confidence: f32 },
-    Contradicts { confidence: f32, why: String },
+    Supports {
+        confidence: f32,
+    },
+    Contradicts {
+        confidence: f32,
+        why: String,
+    },
+    /// The sentence states the claim as something that held only before a change ("Prior to
+    /// version 3.38.0, ...", "no longer"): the claim is outdated.
+    Outdated {
+        confidence: f32,
+    },
     Unrelated,
 }
 
@@ -17,10 +32,131 @@ pub struct ClaimTerms {
     pub words: Vec<(String, f32)>,
     pub numbers: Vec<text::Number>,
     pub negated: Vec<String>,
+    /// The words the claim's negations attach to.
+    pub heads: Vec<String>,
+    pub quantities: Vec<text::Quantity>,
+    /// The claim states something as required ("needs", "requires", "must").
+    pub requires: bool,
+    /// The claim denies a requirement ("is not required", "does not need").
+    pub requirement_denied: bool,
+    /// The claim itself speaks of the past ("before version 3", "no longer").
+    pub past: bool,
+    /// Value words the claim uses ("default", "maximum"...).
+    pub value_words: Vec<String>,
+}
+
+/// Phrases with a plain equivalent, applied to claims and sentences alike before comparing.
+const PHRASES: &[(&str, &str)] = &[
+    ("out of the box", "by default"),
+    ("out-of-the-box", "by default"),
+    ("by design", "by default"),
+    ("compile flag", "compile-time option"),
+    ("compile-time flag", "compile-time option"),
+    ("build flag", "compile-time option"),
+];
+
+fn normalise(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.to_lowercase();
+    if !PHRASES.iter().any(|(p, _)| lower.contains(p)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = lower;
+    for (p, r) in PHRASES {
+        out = out.replace(p, r);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+const REQUIREMENT: &[&str] = &[
+    "need",
+    "needs",
+    "needed",
+    "require",
+    "requires",
+    "required",
+    "necessary",
+    "mandatory",
+    "must",
+];
+
+/// (states a requirement, denies one): "needs X" / "X is not required", "no longer necessary".
+fn requirement(text: &str) -> (bool, bool) {
+    let toks = text::tokens(text);
+    let mut states = false;
+    let mut denies = false;
+    for (i, t) in toks.iter().enumerate() {
+        let w = t.text.to_lowercase();
+        if !REQUIREMENT.contains(&w.as_str()) {
+            continue;
+        }
+        let negated = toks[i.saturating_sub(3)..i].iter().any(|p| {
+            let p = p.text.to_lowercase();
+            text::is_negation(&p) || p == "never"
+        });
+        if negated {
+            denies = true;
+        } else {
+            states = true;
+        }
+    }
+    (states, denies)
+}
+
+/// Whether a sentence presents what it says as past: "Prior to version 3.38.0, ...", "Before
+/// release 2.0 ...", "Until 2021 ...", "... no longer ...", "formerly", "used to".
+pub fn is_past(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    if lower.contains("no longer")
+        || lower.contains("formerly")
+        || lower.contains(" used to ")
+        || lower.contains("not anymore")
+        || lower.contains("any more")
+    {
+        return true;
+    }
+    let toks = text::tokens(&lower);
+    for (i, t) in toks.iter().take(12).enumerate() {
+        let marker = match t.text {
+            "prior" => toks.get(i + 1).is_some_and(|n| n.text == "to"),
+            "before" | "until" | "till" | "pre" => true,
+            _ => false,
+        };
+        if !marker {
+            continue;
+        }
+        let dated = toks.iter().skip(i + 1).take(4).any(|n| {
+            n.text.starts_with(|c: char| c.is_ascii_digit())
+                || matches!(n.text, "version" | "versions" | "release" | "releases")
+        });
+        if dated {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a sentence states the current state after a change: "as of version 3.38.0",
+/// "since 3.38.0", "beginning with", "starting with", "now", "by default".
+pub fn is_current(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    [
+        "as of ",
+        "since ",
+        "beginning with",
+        "starting with",
+        "from version",
+        " now ",
+        " are now",
+        " is now",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
 }
 
 impl ClaimTerms {
     pub fn new(claim: &str, idf: &dyn Fn(&str) -> f32) -> ClaimTerms {
+        let claim = normalise(claim);
+        let claim = claim.as_ref();
         let numbers = text::numbers(claim);
         let words = text::content_stems(claim)
             .into_iter()
@@ -30,15 +166,34 @@ impl ClaimTerms {
                 (s, w)
             })
             .collect();
+        let (requires, requirement_denied) = requirement(claim);
+        let value_words = text::tokens(claim)
+            .iter()
+            .map(|t| t.text.to_lowercase())
+            .filter(|w| text::VALUE_WORDS.contains(&w.as_str()))
+            .map(|w| text::stem(&w))
+            .collect();
         ClaimTerms {
             words,
             numbers,
             negated: text::negated_stems(claim),
+            heads: text::negation_heads(claim),
+            quantities: text::quantities(claim),
+            requires,
+            requirement_denied,
+            past: is_past(claim),
+            value_words,
         }
     }
 
     /// Share of the claim's (idf-weighted) content words that the sentence contains.
     pub fn coverage(&self, sentence_stems: &[String]) -> f32 {
+        self.coverage_in(sentence_stems, &[])
+    }
+
+    /// [`Self::coverage`] where words found only in the sentence's context count
+    /// [`CONTEXT_WEIGHT`] as much as words of the sentence itself.
+    pub fn coverage_in(&self, sentence_stems: &[String], context: &[String]) -> f32 {
         let total: f32 = self.words.iter().map(|(_, w)| w).sum();
         if total <= 0.0 {
             return 0.0;
@@ -46,8 +201,15 @@ impl ClaimTerms {
         let found: f32 = self
             .words
             .iter()
-            .filter(|(s, _)| sentence_stems.contains(s))
-            .map(|(_, w)| w)
+            .map(|(s, w)| {
+                if sentence_stems.contains(s) {
+                    *w
+                } else if context.contains(s) {
+                    w * CONTEXT_WEIGHT
+                } else {
+                    0.0
+                }
+            })
             .sum();
         found / total
     }
@@ -57,21 +219,45 @@ impl ClaimTerms {
 pub const SUPPORT_COVERAGE: f32 = 0.7;
 /// Coverage needed to say a sentence speaks of the same subject (for contradictions).
 pub const SUBJECT_COVERAGE: f32 = 0.5;
+/// How much a claim word found only in the sentence's context (its heading, the sentences that
+/// introduce it) counts, against 1 for a word of the sentence itself.
+pub const CONTEXT_WEIGHT: f32 = 0.9;
+/// Share of the claim that the sentence itself must hold, whatever its context holds.
+pub const OWN_COVERAGE: f32 = 0.3;
 
 pub fn judge_sentence(claim: &ClaimTerms, sentence: &str) -> Judgement {
+    judge_in_context(claim, sentence, &[])
+}
+
+/// Judge a sentence whose context (heading, introducing sentences) has the stems `context`.
+pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) -> Judgement {
+    let sentence = normalise(sentence);
+    let sentence = sentence.as_ref();
     let stems = text::content_stems(sentence);
-    let coverage = claim.coverage(&stems);
-    if coverage < SUBJECT_COVERAGE {
+    let own = claim.coverage(&stems);
+    let coverage = claim.coverage_in(&stems, context);
+    if coverage < SUBJECT_COVERAGE || (!context.is_empty() && own < OWN_COVERAGE) {
         return Judgement::Unrelated;
     }
     let numbers = text::numbers(sentence);
-    let negated = text::negated_stems(sentence);
+    let quantities = text::quantities(sentence);
     // A number conflict needs the same subject, not just the same unit: "store at 50 percent"
-    // and "charge to 80 percent" are different advice, not a disagreement.
-    if coverage >= SUPPORT_COVERAGE {
-        if let Some(why) = number_conflict(&claim.numbers, &numbers) {
+    // and "charge to 80 percent" are different advice, not a disagreement. A conflict over the
+    // same kind of value ("the default is 100 connections" against "1,000 connections by
+    // default") needs less of the rest of the claim.
+    let shares_value_word = claim
+        .value_words
+        .iter()
+        .any(|v| stems.contains(v) || context.contains(v));
+    if let Some((why, strict)) = number_conflict(&claim.quantities, &quantities, &stems) {
+        let needed = if strict && shares_value_word {
+            SUBJECT_COVERAGE
+        } else {
+            SUPPORT_COVERAGE
+        };
+        if coverage >= needed {
             return Judgement::Contradicts {
-                confidence: coverage * 0.9,
+                confidence: (coverage * 0.9).max(if strict { 0.6 } else { 0.0 }),
                 why,
             };
         }
@@ -80,18 +266,33 @@ pub fn judge_sentence(claim: &ClaimTerms, sentence: &str) -> Judgement {
         .numbers
         .iter()
         .all(|c| numbers.iter().any(|n| same_value(n.value, c.value)));
+    let heads = text::negation_heads(sentence);
+    let negated = text::negated_stems(sentence);
     let shared = |s: &String| stems.contains(s) && claim.words.iter().any(|(w, _)| w == s);
+    // The claim negates a word the evidence states plainly, or the evidence negates the very
+    // word the claim states (the negation's head, not any word in its reach).
     let denied_by_claim = claim
-        .negated
+        .heads
         .iter()
         .any(|s| shared(s) && !negated.contains(s));
-    let denied_by_evidence = negated
+    let denied_by_evidence = heads
         .iter()
         .any(|s| shared(s) && !claim.negated.contains(s));
-    if (denied_by_claim || denied_by_evidence) && coverage >= SUPPORT_COVERAGE {
+    let (requires, requirement_denied) = requirement(sentence);
+    let requirement_conflict = (claim.requires && requirement_denied && !claim.requirement_denied)
+        || (claim.requirement_denied && requires && !requirement_denied);
+    let past = is_past(sentence) && !claim.past;
+    if past && coverage >= SUPPORT_COVERAGE && (numbers_present || requirement_conflict) {
+        return Judgement::Outdated {
+            confidence: coverage * 0.85,
+        };
+    }
+    if (denied_by_claim || denied_by_evidence || requirement_conflict)
+        && coverage >= SUPPORT_COVERAGE
+    {
         return Judgement::Contradicts {
             confidence: coverage * 0.85,
-            why: if denied_by_claim {
+            why: if denied_by_claim || (requirement_conflict && claim.requirement_denied) {
                 "the evidence affirms what the claim denies".into()
             } else {
                 "the evidence denies what the claim affirms".into()
@@ -110,17 +311,33 @@ fn same_value(a: f64, b: f64) -> bool {
     (a - b).abs() <= f64::EPSILON * a.abs().max(b.abs()).max(1.0)
 }
 
-/// A claim number whose quantity (the word next to it) the sentence gives a different value,
-/// while the claim's value appears nowhere in the sentence.
-fn number_conflict(claim: &[text::Number], sentence: &[text::Number]) -> Option<String> {
-    let same_quantity = |a: &text::Number, b: &text::Number| {
-        (a.after.is_some() && a.after == b.after) || (a.before.is_some() && a.before == b.before)
+fn overlaps(a: &[String], b: &[String]) -> bool {
+    a.iter().any(|x| b.contains(x))
+}
+
+/// A claim number whose quantity the sentence gives a different value, while the claim's value
+/// appears nowhere in the sentence. The same quantity: the words after the numbers (the unit,
+/// what is counted) or before them (what it is the value of) overlap; or the sentence's number
+/// is a bare value ("is set to 10 by default") in a sentence that names what the claim's number
+/// counts. The flag says whether the match was by the words around both numbers (strict).
+fn number_conflict(
+    claim: &[text::Quantity],
+    sentence: &[text::Quantity],
+    sentence_stems: &[String],
+) -> Option<(String, bool)> {
+    let strict = |a: &text::Quantity, b: &text::Quantity| {
+        overlaps(&a.after, &b.after) || overlaps(&a.before, &b.before)
+    };
+    let loose = |c: &text::Quantity, n: &text::Quantity| {
+        n.after.is_empty()
+            && n.before.is_empty()
+            && c.after.iter().any(|w| sentence_stems.contains(w))
     };
     // A value inside a range the other side gives ("50" against "40 to 60") is no conflict.
-    let within = |v: f64, of: &text::Number, among: &[text::Number]| {
+    let within = |v: f64, of: &text::Quantity, among: &[text::Quantity]| {
         let values: Vec<f64> = among
             .iter()
-            .filter(|n| same_quantity(n, of))
+            .filter(|n| strict(n, of))
             .map(|n| n.value)
             .collect();
         let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -131,18 +348,27 @@ fn number_conflict(claim: &[text::Number], sentence: &[text::Number]) -> Option<
         if sentence.iter().any(|n| same_value(n.value, c.value)) {
             continue;
         }
-        if let Some(n) = sentence.iter().find(|n| same_quantity(c, n)) {
+        let found = sentence
+            .iter()
+            .find(|n| strict(c, n))
+            .map(|n| (n, true))
+            .or_else(|| sentence.iter().find(|n| loose(c, n)).map(|n| (n, false)));
+        if let Some((n, is_strict)) = found {
             if within(c.value, c, sentence) || within(n.value, n, claim) {
                 continue;
             }
             let quantity = c
                 .after
-                .clone()
-                .or_else(|| c.before.clone())
+                .first()
+                .or_else(|| c.before.first())
+                .cloned()
                 .unwrap_or_default();
-            return Some(format!(
-                "the evidence gives {} where the claim says {} ({quantity})",
-                n.raw, c.raw
+            return Some((
+                format!(
+                    "the evidence gives {} where the claim says {} ({quantity})",
+                    n.raw, c.raw
+                ),
+                is_strict,
             ));
         }
     }

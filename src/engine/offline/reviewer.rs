@@ -1,7 +1,7 @@
 //! An offline reviewer: retrieves its own evidence from the index with its own query
 //! formulation, then judges the claim lexically against every retrieved sentence.
 
-use super::judge::{judge_sentence, ClaimTerms, Judgement};
+use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement};
 use crate::artifact::{Citation, Claim, Stance, Vote};
 use crate::engine::{Retriever, Reviewer};
 use crate::index::SearchRequest;
@@ -29,6 +29,9 @@ pub struct OfflineReviewer {
     formulation: Formulation,
     /// Passages retrieved per claim.
     pub depth: usize,
+    /// Extra query words that steer a second retrieval toward one concern (an angle of
+    /// `research check-plan`: security, performance...). The first retrieval is left as it is.
+    pub steer: Vec<String>,
 }
 
 impl OfflineReviewer {
@@ -42,7 +45,14 @@ impl OfflineReviewer {
             name,
             formulation,
             depth,
+            steer: Vec::new(),
         }
+    }
+
+    /// The same reviewer, with a second retrieval steered by `words`.
+    pub fn with_steer(mut self, words: Vec<String>) -> OfflineReviewer {
+        self.steer = words;
+        self
     }
 
     fn request(&self, question: &str, claim: &Claim, terms: &ClaimTerms) -> SearchRequest {
@@ -113,7 +123,8 @@ impl OfflineReviewer {
             corroborating: false,
             note: "no passage states or contradicts the claim".into(),
         };
-        let hits = match retriever.search(self.request(question, claim, &terms)) {
+        let request = self.request(question, claim, &terms);
+        let mut hits = match retriever.search(request.clone()) {
             Ok(h) => h,
             Err(e) => {
                 vote.stance = Stance::Error;
@@ -121,18 +132,55 @@ impl OfflineReviewer {
                 return vote;
             }
         };
+        if !self.steer.is_empty() {
+            let steered = SearchRequest {
+                text: format!("{} {}", request.text, self.steer.join(" ")),
+                limit: (self.depth / 2).max(2),
+                ..request
+            };
+            match retriever.search(steered) {
+                Ok(more) => {
+                    for h in more {
+                        if !hits.iter().any(|k| k.passage.key() == h.passage.key()) {
+                            hits.push(h);
+                        }
+                    }
+                }
+                Err(e) => {
+                    vote.stance = Stance::Error;
+                    vote.note = format!("retrieval failed: {e}");
+                    return vote;
+                }
+            }
+        }
         let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
         let mut best_support: Option<(f32, Citation, bool)> = None;
         let mut best_conflict: Option<(f32, Citation, String)> = None;
         for hit in &hits {
-            for (s, e) in text::sentences(&hit.passage.text) {
+            let spans = text::sentences(&hit.passage.text);
+            let heading: Vec<String> = hit
+                .passage
+                .heading_path
+                .last()
+                .map(|h| text::content_stems(h))
+                .unwrap_or_default();
+            for (i, &(s, e)) in spans.iter().enumerate() {
                 let cite = Citation::from_hit(hit, s, e);
+                // The sentence's context: its heading, the passage's opening sentence (often the
+                // term it describes) and the sentence just before it.
+                let mut context = heading.clone();
+                for j in [0, i.saturating_sub(1)] {
+                    if j < i {
+                        let (a, b) = spans[j];
+                        context.extend(text::content_stems(&hit.passage.text[a..b]));
+                    }
+                }
                 let is_origin = claim
                     .citations
                     .iter()
                     .any(|c| c.doc_id == cite.doc_id && c.start < cite.end && cite.start < c.end);
                 let corroborating = !origin_docs.contains(&cite.doc_id.as_str());
-                match judge_sentence(&terms, &cite.quote) {
+                match judge_in_context(&terms, &cite.quote, &context) {
                     Judgement::Supports { confidence } => {
                         // Independent documents weigh more than the claim's own source.
                         let weight = if corroborating { 1.0 } else { 0.9 };
@@ -146,6 +194,36 @@ impl OfflineReviewer {
                             && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
                     {
                         best_conflict = Some((confidence, cite, why));
+                    }
+                    // The passage says the claim held only before a change: cite the sentence
+                    // of the same passage that gives the state since then, when there is one.
+                    Judgement::Outdated { confidence }
+                        if !is_origin
+                            && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
+                    {
+                        let current = spans
+                            .iter()
+                            .enumerate()
+                            .filter(|&(j, &(a, b))| {
+                                j != i
+                                    && is_current(&hit.passage.text[a..b])
+                                    && terms.coverage(&text::content_stems(&hit.passage.text[a..b]))
+                                        >= 0.3
+                            })
+                            .max_by(|x, y| {
+                                let cov = |&(a, b): &(usize, usize)| {
+                                    terms.coverage(&text::content_stems(&hit.passage.text[a..b]))
+                                };
+                                cov(x.1).total_cmp(&cov(y.1)).then(y.0.cmp(&x.0))
+                            })
+                            .map(|(_, &(a, b))| Citation::from_hit(hit, a, b));
+                        let why = if current.is_some() {
+                            "the evidence says this held only before a change, and what holds since"
+                        } else {
+                            "the evidence says this held only before a change"
+                        }
+                        .to_string();
+                        best_conflict = Some((confidence, current.unwrap_or(cite), why));
                     }
                     _ => {}
                 }
@@ -192,11 +270,7 @@ impl Reviewer for OfflineReviewer {
     }
 
     async fn review(&self, question: &str, claims: &[Claim], evidence: &Retriever) -> Vec<Vote> {
-        let me = OfflineReviewer {
-            name: self.name.clone(),
-            formulation: self.formulation,
-            depth: self.depth,
-        };
+        let me = self.clone();
         let (question, owned, retriever) =
             (question.to_string(), claims.to_vec(), evidence.clone());
         let result = tokio::task::spawn_blocking(move || {
