@@ -311,6 +311,7 @@ pub async fn research_with(
         &extracted.claims,
         &retriever,
         journal,
+        progress,
     )
     .await?;
     if let Some(j) = journal.filter(|j| j.interrupted()) {

@@ -17,6 +17,7 @@ enum Mode {
 pub struct Progress {
     mode: Mode,
     started: Instant,
+    board: indicatif::MultiProgress,
 }
 
 impl Progress {
@@ -29,6 +30,7 @@ impl Progress {
         Progress {
             mode,
             started: Instant::now(),
+            board: indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
         }
     }
 
@@ -37,6 +39,7 @@ impl Progress {
         Progress {
             mode: Mode::Json,
             started: Instant::now(),
+            board: indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
         }
     }
 
@@ -44,6 +47,7 @@ impl Progress {
         Progress {
             mode: Mode::Hidden,
             started: Instant::now(),
+            board: indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::hidden()),
         }
     }
 
@@ -75,6 +79,35 @@ impl Progress {
             bar,
             progress: self.clone(),
             name: message.to_string(),
+        }
+    }
+
+    /// A live line for one agent (a gatherer or a reviewer): role, target, state, elapsed.
+    pub fn agent(&self, role: &str, target: &str) -> Agent {
+        let bar = if self.mode == Mode::Human {
+            let bar = self.board.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("  {spinner} {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message(format!("{role} {target}: working"));
+        if self.mode == Mode::Json {
+            self.event(
+                serde_json::json!({"event": "agent", "role": role, "target": target,
+                "state": "working", "elapsed_ms": self.started.elapsed().as_millis() as u64}),
+            );
+        }
+        Agent {
+            bar,
+            progress: self.clone(),
+            role: role.to_string(),
+            target: target.to_string(),
+            started: Instant::now(),
         }
     }
 
@@ -114,5 +147,28 @@ impl Stage {
             }
             Mode::Hidden => {}
         }
+    }
+}
+
+/// One agent's live line.
+pub struct Agent {
+    bar: ProgressBar,
+    progress: Progress,
+    role: String,
+    target: String,
+    started: Instant,
+}
+
+impl Agent {
+    /// The agent finished: its final state stays on screen until the stage ends.
+    pub fn done(self, state: &str) {
+        let elapsed = self.started.elapsed();
+        if self.progress.mode == Mode::Json {
+            self.progress
+                .event(serde_json::json!({"event": "agent", "role": self.role,
+                "target": self.target, "state": state, "seconds": elapsed.as_secs_f64(),
+                "elapsed_ms": self.progress.started.elapsed().as_millis() as u64}));
+        }
+        self.bar.finish_and_clear();
     }
 }

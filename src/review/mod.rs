@@ -169,6 +169,7 @@ pub async fn review_journaled(
     claims: &[Claim],
     retriever: &Retriever,
     journal: Option<&crate::journal::RunJournal>,
+    progress: &crate::progress::Progress,
 ) -> Result<Vec<Reviewed>, crate::journal::JournalError> {
     let mut done: Vec<Option<Vec<Vote>>> = Vec::with_capacity(reviewers.len());
     for r in reviewers {
@@ -182,7 +183,7 @@ pub async fn review_journaled(
         question,
         claims,
         retriever,
-        Some((&done, journal)),
+        Some((&done, journal, progress)),
     )
     .await;
     Ok(aggregate_ballots(reviewers, policy, claims, ballots))
@@ -229,6 +230,7 @@ fn aggregate_ballots(
 type Journaled<'a> = (
     &'a [Option<Vec<Vote>>],
     Option<&'a crate::journal::RunJournal>,
+    &'a crate::progress::Progress,
 );
 
 async fn futures_join_all(
@@ -240,11 +242,17 @@ async fn futures_join_all(
 ) -> Vec<Vec<Vote>> {
     // Reviewers are independent: run them side by side, collect in panel order.
     let futures = reviewers.iter().enumerate().map(|(i, r)| async move {
-        if let Some(votes) = journaled.and_then(|(done, _)| done.get(i).cloned().flatten()) {
+        if let Some(votes) = journaled.and_then(|(done, _, _)| done.get(i).cloned().flatten()) {
             return votes;
         }
+        let agent =
+            journaled.map(|(_, _, p)| p.agent(r.name(), &format!("{} claims", claims.len())));
         let votes = r.review(question, claims, retriever).await;
-        if let Some(j) = journaled.and_then(|(_, j)| j) {
+        if let Some(agent) = agent {
+            let failed = votes.iter().filter(|v| v.stance == Stance::Error).count();
+            agent.done(&format!("voted ({failed} failed)"));
+        }
+        if let Some(j) = journaled.and_then(|(_, j, _)| j) {
             // A failure to journal only costs a repeat after a crash; the votes stand.
             let _ = j.record(&format!("votes/{}", r.name()), &votes);
         }
