@@ -2,12 +2,15 @@
 //! the OpenAI Chat Completions API: deterministic replies built from the prompt it receives, and
 //! scripted failures. The server counts every request.
 
+#[path = "support/bundled_audit.rs"]
+mod bundled_audit;
 #[path = "support/scripted_model.rs"]
 mod scripted_model;
 
+use bundled_audit::assert_quotes_verbatim;
 use scripted_model::{serve, Mode, Server};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 
@@ -64,38 +67,6 @@ fn audit(run: &Run) -> Value {
     let md = PathBuf::from(run.stdout.trim());
     assert!(md.exists(), "{}", run.stdout);
     serde_json::from_str(&std::fs::read_to_string(md.with_extension("json")).unwrap()).unwrap()
-}
-
-/// Every quote in the audit (claims' and votes') is the bundled file's text at its span.
-fn assert_quotes_verbatim(audit: &Value) -> usize {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut checked = 0;
-    for r in audit["reviewed"].as_array().unwrap() {
-        let mut cites: Vec<&Value> = r["claim"]["citations"].as_array().unwrap().iter().collect();
-        cites.extend(
-            r["votes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| &v["evidence"])
-                .filter(|e| !e.is_null()),
-        );
-        for c in cites {
-            let id = c["doc_id"].as_str().unwrap();
-            let rel = id.strip_prefix("bundled:").unwrap();
-            if rel.ends_with(".html") {
-                continue; // extracted text, not the file's bytes
-            }
-            let file = std::fs::read_to_string(root.join(rel)).unwrap();
-            let (s, e) = (
-                c["start"].as_u64().unwrap() as usize,
-                c["end"].as_u64().unwrap() as usize,
-            );
-            assert_eq!(file.get(s..e), c["quote"].as_str(), "{id}");
-            checked += 1;
-        }
-    }
-    checked
 }
 
 #[test]

@@ -3,9 +3,13 @@
 //! them and exports RESEARCH_TEST_LLAMA_SERVER and RESEARCH_TEST_GGUF. The run must finish with a
 //! report whose every citation passes the quote check, with failures counted as unverified.
 
+#[path = "support/bundled_audit.rs"]
+mod bundled_audit;
+
+use bundled_audit::assert_quotes_verbatim;
 use serde_json::Value;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -135,29 +139,8 @@ fn a_real_small_model_run_finishes_with_checked_citations() {
         audit["spend"]
     );
     assert!(audit["spend"]["output"].as_u64().unwrap() > 0);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_quotes_verbatim(&audit);
     for r in audit["reviewed"].as_array().unwrap() {
-        let mut cites: Vec<&Value> = r["claim"]["citations"].as_array().unwrap().iter().collect();
-        cites.extend(
-            r["votes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| &v["evidence"])
-                .filter(|e| !e.is_null()),
-        );
-        for c in cites {
-            let id = c["doc_id"].as_str().unwrap();
-            let rel = id.strip_prefix("bundled:").unwrap();
-            if !rel.ends_with(".html") {
-                let file = std::fs::read_to_string(root.join(rel)).unwrap();
-                let (s, e) = (
-                    c["start"].as_u64().unwrap() as usize,
-                    c["end"].as_u64().unwrap() as usize,
-                );
-                assert_eq!(file.get(s..e), c["quote"].as_str(), "{id}");
-            }
-        }
         // A vote that failed is an error (unverified), never a refutation.
         for v in r["votes"].as_array().unwrap() {
             if v["stance"] == "refute" {

@@ -98,13 +98,16 @@ fn reply(system: &str, user: &str) -> Value {
     if system.contains("You are the claim extractor") {
         let mut claims: Vec<Value> = sources(user)
             .into_iter()
-            .take(8)
+            .take(7)
             .map(|(id, text)| {
                 let q = first_sentence(&text);
                 json!({"claim": q, "quote": q, "source": id})
             })
             .collect();
-        claims.push(json!({"claim": "Batteries love the sun.", "quote": "Batteries love being left in hot sun all day.", "source": "S1"}));
+        // First, so the extractor's per-batch cap never hides it.
+        claims.insert(
+            0,
+            json!({"claim": "Batteries love the sun.", "quote": "Batteries love being left in hot sun all day.", "source": "S1"}));
         return json!({ "claims": claims });
     }
     if system.contains("fact-checking panel") {
