@@ -786,6 +786,10 @@ fn runs_cmd(show: Option<RunsCommand>, common: Common) -> Result<()> {
                 })
                 .collect();
             writeln!(out, "command:   research {}", quoted.join(" "))?;
+            writeln!(out, "tasks:")?;
+            for (role, input, status, seconds) in &d.tasks {
+                writeln!(out, "  {role:<12} input {input}  {status}  {seconds:.2}s")?;
+            }
             writeln!(out, "steps:")?;
             for (seq, key, bytes) in &d.artifacts {
                 writeln!(out, "  {seq:>3}. {key} ({bytes} bytes)")?;

@@ -78,6 +78,8 @@ pub struct RunDetail {
     pub artifacts: Vec<(i64, String, usize)>,
     pub calls: u64,
     pub failed_votes: u64,
+    /// (role, input hash, status, seconds) of every agent task.
+    pub tasks: Vec<(String, String, String, f64)>,
 }
 
 /// The journal file of one index folder.
@@ -109,6 +111,9 @@ impl Journal {
              CREATE TABLE IF NOT EXISTS artifacts (
                 run TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
                 at TEXT NOT NULL, PRIMARY KEY (run, key));
+             CREATE TABLE IF NOT EXISTS tasks (
+                run TEXT NOT NULL, role TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL,
+                started TEXT NOT NULL, seconds REAL NOT NULL);
              CREATE TABLE IF NOT EXISTS calls (
                 run TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, at TEXT NOT NULL,
                 PRIMARY KEY (run, hash));",
@@ -261,16 +266,24 @@ impl Journal {
             )
             .map_err(|e| self.write_err(e))?;
         drop(stmt);
+        let mut stmt = conn
+            .prepare("SELECT role, input, status, seconds FROM tasks WHERE run = ?1 ORDER BY rowid")
+            .map_err(|e| self.write_err(e))?;
+        let tasks = stmt
+            .query_map(params![id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(|e| self.write_err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.write_err(e))?;
+        drop(stmt);
         let failed_votes = conn
             .query_row(
-                "SELECT body FROM artifacts WHERE run = ?1 AND key LIKE 'votes/%'",
+                "SELECT coalesce(sum((length(body) - length(replace(body, '\"stance\":\"error\"', ''))) / 16), 0) FROM artifacts WHERE run = ?1 AND key LIKE 'votes/%'",
                 params![id],
-                |r| r.get::<_, String>(0),
+                |r| r.get::<_, i64>(0),
             )
-            .optional()
-            .ok()
-            .flatten()
-            .map(|b| b.matches("\"stance\":\"error\"").count() as u64)
+            .map(|n| n.max(0) as u64)
             .unwrap_or(0);
         Ok(RunDetail {
             summary,
@@ -278,6 +291,7 @@ impl Journal {
             artifacts,
             calls: calls.max(0) as u64,
             failed_votes,
+            tasks,
         })
     }
 }
@@ -391,6 +405,26 @@ impl RunJournal {
         }
         self.event(key);
         Ok(())
+    }
+
+    /// Record one agent task: its role, a hash of its input, how it ended and how long it took.
+    pub fn task(
+        &self,
+        role: &str,
+        input: &str,
+        status: &str,
+        started: chrono::DateTime<chrono::Utc>,
+        seconds: f64,
+    ) {
+        if self.mode == Mode::Replay {
+            return;
+        }
+        let hash = blake3::hash(input.as_bytes()).to_hex()[..16].to_string();
+        // Bookkeeping only: a failure here must not fail the run.
+        let _ = self.journal.conn().execute(
+            "INSERT INTO tasks (run, role, input, status, started, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![self.id, role, hash, status, started.to_rfc3339(), seconds],
+        );
     }
 
     /// A model call this run already completed: its recorded reply.

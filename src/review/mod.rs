@@ -247,10 +247,22 @@ async fn futures_join_all(
         }
         let agent =
             journaled.map(|(_, _, p)| p.agent(r.name(), &format!("{} claims", claims.len())));
+        let started = (chrono::Utc::now(), std::time::Instant::now());
         let votes = r.review(question, claims, retriever).await;
+        let failed = votes.iter().filter(|v| v.stance == Stance::Error).count();
+        let status = format!("voted ({failed} failed)");
         if let Some(agent) = agent {
-            let failed = votes.iter().filter(|v| v.stance == Stance::Error).count();
-            agent.done(&format!("voted ({failed} failed)"));
+            agent.done(&status);
+        }
+        if let Some(j) = journaled.and_then(|(_, j, _)| j) {
+            let input: Vec<&str> = claims.iter().map(|c| c.text.as_str()).collect();
+            j.task(
+                r.name(),
+                &input.join("\n"),
+                &status,
+                started.0,
+                started.1.elapsed().as_secs_f64(),
+            );
         }
         if let Some(j) = journaled.and_then(|(_, j, _)| j) {
             // A failure to journal only costs a repeat after a crash; the votes stand.
