@@ -437,7 +437,8 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     let engine = a.panel.engine_with(Some(Arc::clone(&journal)))?;
     let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
     if let Some((opts, providers)) = web_plan.web {
-        let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?;
+        let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?
+            .with_journal(Arc::clone(&journal));
         extra.push(Arc::new(web));
     }
     let started = std::time::Instant::now();

@@ -201,9 +201,15 @@ pub async fn estimate(
     }
     let prepared =
         tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
-    let retriever = Retriever::new(Arc::clone(&store), prepared.scope);
     let plan = crate::engine::offline::offline_plan(&cfg.question);
-    let sources: Vec<Arc<dyn Source>> = vec![Arc::new(CorpusSource { retriever })];
+    // A web-only run has no corpus to gather from (an empty scope would mean every corpus).
+    let sources: Vec<Arc<dyn Source>> = if cfg.corpora == Corpora::None {
+        Vec::new()
+    } else {
+        vec![Arc::new(CorpusSource {
+            retriever: Retriever::new(Arc::clone(&store), prepared.scope),
+        })]
+    };
     let gathered = gather::gather(&plan.sub_queries, &sources, cfg.budget).await;
     Ok(Some(accounting.estimate(
         &plan,

@@ -439,6 +439,8 @@ pub struct Quantity {
     pub raw: String,
     pub after: Vec<String>,
     pub before: Vec<String>,
+    /// A bound rather than a value: "two or more", "at least 10", "more than 5", "up to 8".
+    pub bound: bool,
 }
 
 /// Words that qualify a value rather than name what it measures.
@@ -499,11 +501,33 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
             }
             before.extend(describe(j));
         }
+        let word = |j: usize| {
+            toks.get(j)
+                .map(|t| t.text.to_lowercase())
+                .unwrap_or_default()
+        };
+        let bound = (word(i + 1) == "or"
+            && matches!(
+                word(i + 2).as_str(),
+                "more" | "fewer" | "less" | "greater" | "higher" | "lower" | "later" | "earlier"
+            ))
+            || (i >= 2
+                && matches!(
+                    (word(i - 2).as_str(), word(i - 1).as_str()),
+                    ("at", "least")
+                        | ("at", "most")
+                        | ("more", "than")
+                        | ("less", "than")
+                        | ("fewer", "than")
+                        | ("up", "to")
+                ))
+            || (i >= 1 && matches!(word(i - 1).as_str(), "over" | "under" | "each" | "every"));
         out.push(Quantity {
             value,
             raw: t.text.to_string(),
             after,
             before,
+            bound,
         });
     }
     out

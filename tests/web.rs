@@ -733,3 +733,108 @@ async fn charsets_come_from_the_header_or_the_meta_tag() {
         doc.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_web_run_resumes_without_fetching_finished_pages_again() {
+    use std::os::unix::process::ExitStatusExt;
+    manual_present();
+    let server = webserver::start().await;
+    *server.state.results.lock().unwrap() = PAGES.iter().map(|p| format!("/pages/{p}")).collect();
+    let index = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let args = web_args(&server, index.path(), out.path());
+    let page_requests = |s: &Server| s.state.count(|r| r.path.starts_with("/pages/"));
+    let search_requests = |s: &Server| s.state.count(|r| r.path.starts_with("/search"));
+
+    // Killed right after the run journaled a few searches and pages.
+    let killed = {
+        let (args, home) = (args.clone(), home.path().to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_research"))
+                .args(&args)
+                .env_remove("RESEARCH_INDEX")
+                .env("XDG_CONFIG_HOME", &home)
+                .env("RESEARCH_TEST_KILL_AFTER_EVENTS", "6")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        killed.status.signal(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+    let pages_before = page_requests(&server);
+    let searches_before = search_requests(&server);
+    assert!(pages_before > 0, "the kill came before any page");
+
+    let runs = research_cmd(
+        &[
+            "runs".into(),
+            "--index".into(),
+            index.path().display().to_string(),
+        ],
+        home.path(),
+    );
+    let id = String::from_utf8_lossy(&runs.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // Pages the killed run journaled as fetched and indexed.
+    let show = research_cmd(
+        &[
+            "runs".into(),
+            "show".into(),
+            id.clone(),
+            "--index".into(),
+            index.path().display().to_string(),
+        ],
+        home.path(),
+    );
+    let journaled = String::from_utf8_lossy(&show.stdout)
+        .lines()
+        .filter(|l| l.contains(". page/"))
+        .count();
+    assert!(journaled > 0, "no page journaled before the kill");
+    let resumed = run_binary(
+        vec![
+            "resume".into(),
+            id,
+            "--index".into(),
+            index.path().display().to_string(),
+        ],
+        home.path(),
+    )
+    .await;
+    assert!(
+        check_citations(&resumed.audit, index.path()) > 0,
+        "{}",
+        resumed.md
+    );
+
+    // The resumed run requests only pages the killed run had not finished: none of the
+    // journaled ones again (not even to revalidate).
+    let after = page_requests(&server) - pages_before;
+    assert!(
+        after <= PAGES.len() - journaled,
+        "{after} page requests after the kill; {journaled} of {} pages were journaled",
+        PAGES.len()
+    );
+    let searches = search_requests(&server);
+    let sub_queries = resumed.audit["plan"]["sub_queries"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        searches <= sub_queries + 1,
+        "{searches} searches for {sub_queries} sub-queries ({searches_before} before the kill)"
+    );
+}

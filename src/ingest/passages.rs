@@ -63,6 +63,12 @@ pub(crate) fn build_passages(doc_id: &str, extracted: &Extracted) -> Vec<Passage
             && i < trimmed.len()
             && trimmed[i].group == first.group
         {
+            // A label ("max_connections (integer)", a term before its definition) opens the
+            // next passage rather than closing this one, so it stays with what it introduces.
+            let next_follows = trimmed.get(i + 1).is_some_and(|n| n.group == first.group);
+            if next_follows && is_label(&text[trimmed[i].start..trimmed[i].end]) {
+                break;
+            }
             end = trimmed[i].end;
             i += 1;
         }
@@ -82,6 +88,12 @@ pub(crate) fn build_passages(doc_id: &str, extracted: &Extracted) -> Vec<Passage
             page: None,
         })
         .collect()
+}
+
+/// A short paragraph without a sentence end: a term, a label or a caption.
+fn is_label(paragraph: &str) -> bool {
+    let p = paragraph.trim();
+    !p.is_empty() && p.len() <= 80 && !p.contains('\n') && !p.ends_with(['.', '!', '?', ';', ','])
 }
 
 /// Narrows `start..end` to exclude surrounding whitespace; `None` when nothing is left.

@@ -37,7 +37,7 @@ impl CitationIndex {
 }
 
 /// Escape text for a CommonMark inline context; newlines become spaces.
-fn esc(text: &str) -> String {
+pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in squash_whitespace(text).chars() {
         if matches!(
@@ -169,43 +169,7 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
         }
     }
 
-    md.push_str("## Sources\n\n");
-    if idx.sources.is_empty() {
-        md.push_str("No source is cited.\n\n");
-    }
-    for (i, c) in idx.sources.iter().enumerate() {
-        let n = i + 1;
-        // The outermost heading is usually the title again.
-        let path: Vec<&String> = c
-            .heading_path
-            .iter()
-            .skip_while(|h| h.trim() == c.title.trim())
-            .collect();
-        let heading = if path.is_empty() {
-            String::new()
-        } else {
-            let joined: Vec<&str> = path.iter().map(|h| h.as_str()).collect();
-            format!(" › {}", esc(&joined.join(" › ")))
-        };
-        // Web sources: when the page was fetched; PDFs: the page the quote is on.
-        let mut place = String::new();
-        if let Some(page) = c.page {
-            let _ = write!(place, " · page {page}");
-        }
-        if let Some(fetched) = &c.fetched {
-            let _ = write!(place, " · fetched {}", esc(fetched));
-        }
-        let _ = writeln!(
-            md,
-            "{n}. <span id=\"src-{n}\"></span>**{}**{heading} · `{}`{place} · blake3 `{}` · bytes {}–{}\n\n   > “{}”\n",
-            esc(&c.title),
-            c.location.replace('`', "'"),
-            &c.doc_hash[..c.doc_hash.len().min(16)],
-            c.start,
-            c.end,
-            esc(&c.quote)
-        );
-    }
+    render_sources(&mut md, &idx.sources);
 
     let unverified: Vec<&Reviewed> = report
         .reviewed
@@ -245,7 +209,7 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
     }
     md.push('\n');
 
-    sources_not_used(&mut md, report);
+    render_skipped(&mut md, &report.skipped);
 
     md.push_str("## About this report\n\n");
     let p = &report.policy;
@@ -343,13 +307,13 @@ fn is_local_file(location: &str) -> bool {
 
 /// `## Sources not used`: every file, page, search or agent that could not be used, counted by
 /// the kind of failure (the `kind:` a web failure's reason starts with) and listed with reasons.
-fn sources_not_used(md: &mut String, report: &Report) {
-    if report.skipped.is_empty() {
+pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
+    if skipped.is_empty() {
         return;
     }
     md.push_str("## Sources not used\n\n");
     let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for sk in &report.skipped {
+    for sk in &skipped {
         let kind = match sk.reason.split_once(": ") {
             Some((k, _))
                 if !k.is_empty()
@@ -368,10 +332,10 @@ fn sources_not_used(md: &mut String, report: &Report) {
         md,
         "{} sources could not be used ({}). None of them is cited, and none counts for or \
          against any claim.\n",
-        report.skipped.len(),
+        skipped.len(),
         counts.join(", ")
     );
-    for sk in report.skipped.iter().take(200) {
+    for sk in skipped.iter().take(200) {
         let _ = writeln!(
             md,
             "- `{}`: {}",
@@ -379,11 +343,11 @@ fn sources_not_used(md: &mut String, report: &Report) {
             esc(&sk.reason)
         );
     }
-    if report.skipped.len() > 200 {
+    if skipped.len() > 200 {
         let _ = writeln!(
             md,
             "- and {} more (see the JSON audit)",
-            report.skipped.len() - 200
+            skipped.len() - 200
         );
     }
     md.push('\n');

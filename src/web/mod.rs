@@ -92,6 +92,8 @@ type PageSlot = tokio::sync::watch::Receiver<Option<PageResult>>;
 type IndexJob = (Document, oneshot::Sender<Result<(), String>>);
 
 struct Inner {
+    /// The run's journal: searches and pages a resumed run already completed are not redone.
+    journal: Option<Arc<crate::journal::RunJournal>>,
     fetcher: Fetcher,
     providers: Vec<Box<dyn SearchProvider>>,
     store: Arc<Store>,
@@ -136,6 +138,7 @@ impl WebSource {
         tokio::spawn(index_loop(Arc::clone(&store), rx));
         Ok(WebSource {
             inner: Arc::new(Inner {
+                journal: None,
                 fetcher,
                 providers,
                 store,
@@ -151,6 +154,15 @@ impl WebSource {
                 unchanged: AtomicUsize::new(0),
             }),
         })
+    }
+
+    /// Journal this run's searches and fetched pages, so a resumed run does not send them again.
+    /// Call before the source is shared (it is a no-op afterwards).
+    pub fn with_journal(mut self, journal: Arc<crate::journal::RunJournal>) -> WebSource {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.journal = Some(journal);
+        }
+        self
     }
 
     pub fn stats(&self) -> WebStats {
@@ -207,6 +219,28 @@ impl WebSource {
     /// Search every provider for one query; results deduplicated by canonical URL, providers
     /// interleaved. Failures of single providers are noted; all failing is an error.
     async fn search(&self, query: &str) -> Result<Vec<SearchResult>, String> {
+        let names: Vec<String> = self.inner.providers.iter().map(|p| p.name()).collect();
+        let key = format!(
+            "search/{}",
+            &blake3::hash(format!("{}\n{query}", names.join(",")).as_bytes()).to_hex()[..16]
+        );
+        if let Some(done) = self
+            .inner
+            .journal
+            .as_ref()
+            .and_then(|j| j.artifact::<Vec<SearchResult>>(&key).ok().flatten())
+        {
+            return Ok(done);
+        }
+        let results = self.search_now(query).await?;
+        if let Some(j) = &self.inner.journal {
+            // Not journaling only means a resumed run searches again.
+            let _ = j.record(&key, &results);
+        }
+        Ok(results)
+    }
+
+    async fn search_now(&self, query: &str) -> Result<Vec<SearchResult>, String> {
         let inner = &self.inner;
         let limit = inner.opts.results_per_query.max(1);
         let mut lists = Vec::new();
@@ -349,7 +383,26 @@ impl Inner {
         }
     }
 
+    /// [`Inner::fetch_now`] through the run journal: a page this run already fetched and
+    /// indexed is its document id again, with no request.
     async fn fetch_and_index(&self, url: &str, key: &str) -> PageResult {
+        let jkey = format!("page/{}", &blake3::hash(key.as_bytes()).to_hex()[..16]);
+        if let Some(done) = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.artifact::<String>(&jkey).ok().flatten())
+        {
+            return Ok(done);
+        }
+        let id = self.fetch_now(url, key).await?;
+        if let Some(j) = &self.journal {
+            // Recorded after the page is committed to the index, so the id always resolves.
+            let _ = j.record(&jkey, &id);
+        }
+        Ok(id)
+    }
+
+    async fn fetch_now(&self, url: &str, key: &str) -> PageResult {
         let parsed = canon::canonical(url).map_err(FetchError::BadUrl)?;
         // Fetch the URL as given (minus its fragment): canonical forms are for identity only.
         let mut target =

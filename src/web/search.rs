@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 /// One search result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchResult {
     pub url: String,
     pub title: String,

@@ -107,6 +107,8 @@ fn requirement(text: &str) -> (bool, bool) {
 pub fn is_past(sentence: &str) -> bool {
     let lower = sentence.to_lowercase();
     if lower.contains("no longer")
+        || lower.contains(" and earlier")
+        || lower.contains(" or earlier")
         || lower.contains("formerly")
         || lower.contains(" used to ")
         || lower.contains("not anymore")
@@ -222,8 +224,11 @@ pub const SUBJECT_COVERAGE: f32 = 0.5;
 /// How much a claim word found only in the sentence's context (its heading, the sentences that
 /// introduce it) counts, against 1 for a word of the sentence itself.
 pub const CONTEXT_WEIGHT: f32 = 0.9;
-/// Share of the claim that the sentence itself must hold, whatever its context holds.
-pub const OWN_COVERAGE: f32 = 0.3;
+/// Share of the claim that a supporting (or outdating) sentence must hold itself, whatever its
+/// context holds.
+pub const OWN_SUPPORT: f32 = 0.4;
+/// Share of the claim that a contradicting sentence must hold itself.
+pub const OWN_CONFLICT: f32 = 0.2;
 
 pub fn judge_sentence(claim: &ClaimTerms, sentence: &str) -> Judgement {
     judge_in_context(claim, sentence, &[])
@@ -236,20 +241,29 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     let stems = text::content_stems(sentence);
     let own = claim.coverage(&stems);
     let coverage = claim.coverage_in(&stems, context);
-    if coverage < SUBJECT_COVERAGE || (!context.is_empty() && own < OWN_COVERAGE) {
+    if coverage < SUBJECT_COVERAGE || own < OWN_CONFLICT {
         return Judgement::Unrelated;
     }
+    let states_enough = own >= OWN_SUPPORT;
     let numbers = text::numbers(sentence);
     let quantities = text::quantities(sentence);
     // A number conflict needs the same subject, not just the same unit: "store at 50 percent"
     // and "charge to 80 percent" are different advice, not a disagreement. A conflict over the
     // same kind of value ("the default is 100 connections" against "1,000 connections by
     // default") needs less of the rest of the claim.
+    // A default is not a maximum: when the claim says which kind of value it gives, the
+    // evidence must speak of the same kind.
     let shares_value_word = claim
         .value_words
         .iter()
         .any(|v| stems.contains(v) || context.contains(v));
-    if let Some((why, strict)) = number_conflict(&claim.quantities, &quantities, &stems) {
+    let same_kind = claim.value_words.is_empty() || shares_value_word;
+    let conflict = if same_kind {
+        number_conflict(&claim.quantities, &quantities, &stems)
+    } else {
+        None
+    };
+    if let Some((why, strict)) = conflict {
         let needed = if strict && shares_value_word {
             SUBJECT_COVERAGE
         } else {
@@ -282,7 +296,11 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     let requirement_conflict = (claim.requires && requirement_denied && !claim.requirement_denied)
         || (claim.requirement_denied && requires && !requirement_denied);
     let past = is_past(sentence) && !claim.past;
-    if past && coverage >= SUPPORT_COVERAGE && (numbers_present || requirement_conflict) {
+    if past
+        && states_enough
+        && coverage >= SUPPORT_COVERAGE
+        && (numbers_present || requirement_conflict)
+    {
         return Judgement::Outdated {
             confidence: coverage * 0.85,
         };
@@ -299,7 +317,7 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             },
         };
     }
-    if coverage >= SUPPORT_COVERAGE && numbers_present {
+    if coverage >= SUPPORT_COVERAGE && numbers_present && states_enough {
         return Judgement::Supports {
             confidence: coverage,
         };
@@ -334,7 +352,7 @@ fn number_conflict(
             && c.after.iter().any(|w| sentence_stems.contains(w))
     };
     // A value inside a range the other side gives ("50" against "40 to 60") is no conflict.
-    let within = |v: f64, of: &text::Quantity, among: &[text::Quantity]| {
+    let within = |v: f64, of: &text::Quantity, among: &[&text::Quantity]| {
         let values: Vec<f64> = among
             .iter()
             .filter(|n| strict(n, of))
@@ -344,17 +362,26 @@ fn number_conflict(
         let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         values.len() >= 2 && lo <= v && v <= hi
     };
-    for c in claim {
+    let sentence: Vec<&text::Quantity> = sentence.iter().filter(|n| !n.bound).collect();
+    for c in claim.iter().filter(|c| !c.bound) {
         if sentence.iter().any(|n| same_value(n.value, c.value)) {
             continue;
         }
         let found = sentence
             .iter()
+            .copied()
             .find(|n| strict(c, n))
             .map(|n| (n, true))
-            .or_else(|| sentence.iter().find(|n| loose(c, n)).map(|n| (n, false)));
+            .or_else(|| {
+                sentence
+                    .iter()
+                    .copied()
+                    .find(|n| loose(c, n))
+                    .map(|n| (n, false))
+            });
         if let Some((n, is_strict)) = found {
-            if within(c.value, c, sentence) || within(n.value, n, claim) {
+            let claim_refs: Vec<&text::Quantity> = claim.iter().collect();
+            if within(c.value, c, &sentence) || within(n.value, n, &claim_refs) {
                 continue;
             }
             let quantity = c
