@@ -40,6 +40,14 @@ pub enum Command {
     Index(IndexCommand),
     /// Quality figures on a labelled question set or verdict set.
     Eval(EvalArgs),
+    /// Cross-check a design plan (Markdown) against your corpora (and the web), angle by angle:
+    /// what it assumes that the sources contradict, cannot confirm, or confirm, and the risks
+    /// each angle raises.
+    CheckPlan(CheckPlanArgs),
+    /// A digest of what your feeds (RSS, Atom, arXiv queries) published since the last digest,
+    /// grouped by topic, key claims voted on. Made for cron and systemd timers (exit 75 when
+    /// another digest runs or no feed could be read).
+    Digest(DigestArgs),
     /// Continue a killed or stopped run: finished steps and paid calls are not repeated.
     Resume {
         /// The run's id (see `research runs`).
@@ -367,6 +375,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Some(Command::Verify(a)) => verify_cmd(a).await,
         Some(Command::Index(c)) => index_cmd(c),
         Some(Command::Eval(a)) => eval_cmd(a).await,
+        Some(Command::CheckPlan(a)) => check_plan_cmd(a).await,
+        Some(Command::Digest(a)) => digest_cmd(a).await,
     }
 }
 
@@ -801,4 +811,229 @@ fn runs_cmd(show: Option<RunsCommand>, common: Common) -> Result<()> {
         }
     }
     Ok(())
+}
+
+// ------------------------------------------------------------------ check-plan and digest
+
+#[derive(Args, Debug)]
+pub struct CheckPlanArgs {
+    /// The design plan to check (Markdown).
+    pub plan: PathBuf,
+    /// Angles to check from, comma-separated (default: all): correctness, performance,
+    /// security, operability, cost, prior-art, and those of --angles-dir.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub angles: Vec<String>,
+    /// A folder of more angles: <name>.md files with a +++ front matter (title, keywords,
+    /// checks) and a prompt. A file named like a built-in angle replaces it.
+    #[arg(long, value_name = "DIR")]
+    pub angles_dir: Option<PathBuf>,
+    /// Folder for the report files.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub panel: PanelArgs,
+    #[command(flatten)]
+    pub web: research::web::args::WebArgs,
+}
+
+async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
+    use research::checkplan;
+    std::fs::metadata(&a.plan)
+        .with_context(|| format!("cannot read the plan {}", a.plan.display()))?;
+    let progress = Progress::new(a.panel.common.quiet);
+    let w = &a.web;
+    let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
+        Some(Config::load(a.panel.llm.config.as_deref())?.web)
+    } else {
+        None
+    };
+    let web_plan = w
+        .resolve(file_web.as_ref(), !a.panel.corpus.is_empty(), &|k| {
+            std::env::var(k).ok()
+        })
+        .map_err(anyhow::Error::msg)?;
+    if a.panel.corpus.is_empty() && web_plan.web.is_none() {
+        bail!(
+            "check-plan needs sources to check the plan against: --corpus DIR (repeatable), \
+             and/or --web with a --search provider"
+        );
+    }
+    let mut dirs = Vec::new();
+    if let Some(p) = &a.panel.llm.prompts {
+        let d = p.join("angles");
+        if d.is_dir() {
+            dirs.push(d);
+        }
+    }
+    dirs.extend(a.angles_dir.clone());
+    let angles = checkplan::angles::select(checkplan::angles::load(&dirs)?, &a.angles)?;
+    let policy = a.panel.policy();
+    policy.validate()?;
+    let store = a.panel.common.store()?;
+    let engine = a.panel.engine()?;
+    let corpora = if a.panel.corpus.is_empty() || !web_plan.use_corpus {
+        Corpora::None
+    } else {
+        Corpora::Paths(a.panel.corpus.clone())
+    };
+    let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
+    if let Some((opts, providers)) = web_plan.web {
+        let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?;
+        extra.push(Arc::new(web));
+    }
+    let cfg = checkplan::CheckConfig {
+        plan: a.plan.clone(),
+        corpora,
+        out_dir: a.out.clone(),
+        policy,
+        ingest: IngestOptions {
+            max_file_bytes: a.panel.max_file_mib.saturating_mul(1024 * 1024),
+        },
+        angles,
+        max_items: a.panel.max_claims.max(1),
+        budget: AgentBudget::default(),
+    };
+    let (report, written) = checkplan::run(&cfg, &engine, store, &progress, &extra).await?;
+    let s = &report.stats;
+    progress.note(&format!(
+        "{} statements: {} contradicted, {} disputed, {} unverifiable, {} confirmed; {} risks; also {} and {}",
+        s.items,
+        s.contradicted,
+        s.disputed,
+        s.unverifiable,
+        s.confirmed,
+        s.risks,
+        written.html.display(),
+        written.audit.display()
+    ));
+    println!("{}", written.markdown.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct DigestArgs {
+    /// The feed configuration (TOML: [[feed]] tables with name, url | path | arxiv, topics;
+    /// [topics.NAME] tables with keywords).
+    #[arg(long, default_value = "corpora/feeds.toml", value_name = "FILE")]
+    pub feeds: PathBuf,
+    /// What is new: `last` (items no earlier digest recorded) or a date, e.g. 2026-11-01
+    /// (items published or updated since then).
+    #[arg(long, default_value = "last", value_name = "last|DATE", value_parser = research::digest::parse_since)]
+    pub since: research::digest::Since,
+    /// Folder for the digest files.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Log file, appended: a line per run and per feed error (default: digest.log beside the
+    /// index folder).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Do not fetch the articles and PDFs items link to: claims come from feed summaries.
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Entries read from each feed at most (a feed's max_items wins).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub max_items: usize,
+    /// Articles fetched at most in one digest.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub max_articles: usize,
+    /// Key claims taken from each item.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub claims_per_item: usize,
+    /// Let article fetches reach loopback and private-network addresses (never link-local or
+    /// cloud metadata addresses).
+    #[arg(long)]
+    pub allow_private: bool,
+    /// Seconds one request may take, body included.
+    #[arg(long, default_value_t = 20, value_name = "SECS")]
+    pub fetch_timeout: u64,
+    /// Minimum pause between two requests to one host, in milliseconds.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub host_delay: u64,
+    #[command(flatten)]
+    pub panel: PanelArgs,
+}
+
+async fn digest_cmd(a: DigestArgs) -> Result<()> {
+    use research::digest;
+    let index_dir = match &a.panel.common.index {
+        Some(d) => d.clone(),
+        None => default_index_dir()?,
+    };
+    let log_path = a.log.clone().unwrap_or_else(|| {
+        index_dir
+            .parent()
+            .map(|p| p.join("digest.log"))
+            .unwrap_or_else(|| PathBuf::from("digest.log"))
+    });
+    let log = digest::Log::open(&log_path)?;
+    let outcome = async {
+        let feeds = digest::FeedsConfig::load(&a.feeds, a.max_items.max(1))?;
+        let policy = a.panel.policy();
+        policy.validate()?;
+        if a.fetch_timeout == 0 {
+            bail!("--fetch-timeout must be at least 1 second");
+        }
+        let progress = Progress::new(a.panel.common.quiet);
+        let store = a.panel.common.store()?;
+        let engine = a.panel.engine()?;
+        let cfg = digest::DigestConfig {
+            feeds,
+            since: a.since,
+            out_dir: a.out.clone(),
+            policy,
+            corpora: if a.panel.corpus.is_empty() {
+                Corpora::None
+            } else {
+                Corpora::Paths(a.panel.corpus.clone())
+            },
+            ingest: IngestOptions {
+                max_file_bytes: a.panel.max_file_mib.saturating_mul(1024 * 1024),
+            },
+            fetch_articles: !a.no_fetch,
+            fetch: research::web::fetch::FetchOptions {
+                allow_private: a.allow_private,
+                timeout: Duration::from_secs(a.fetch_timeout),
+                host_interval: Duration::from_millis(a.host_delay),
+                ..research::web::fetch::FetchOptions::default()
+            },
+            max_articles: a.max_articles.max(1),
+            claims_per_item: a.claims_per_item.max(1),
+        };
+        let outcome = digest::run(&cfg, &engine, store, &progress, &log).await?;
+        let c = &outcome.report.counts;
+        progress.note(&format!(
+            "{} items seen, {} new, {} updated, {} skipped; {} feeds failed; also {} and {}",
+            c.seen,
+            c.new,
+            c.updated,
+            c.skipped.values().sum::<usize>(),
+            c.feed_errors,
+            outcome.written.html.display(),
+            outcome.written.audit.display()
+        ));
+        Ok::<_, anyhow::Error>(outcome)
+    }
+    .await;
+    match outcome {
+        Ok(o) => {
+            println!("{}", o.written.markdown.display());
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(d) = e.downcast_ref::<digest::DigestError>() {
+                if d.is_temporary() {
+                    // EX_TEMPFAIL: cron and systemd see a failure worth retrying later.
+                    eprintln!(
+                        "research: error: {}",
+                        research::text::squash_whitespace(&format!("{e:#}"))
+                    );
+                    std::process::exit(i32::from(digest::EXIT_TEMPFAIL));
+                }
+            } else {
+                // Errors before the digest started (configuration, index) go to the log too.
+                log.line(&format!("failed: {e:#}"));
+            }
+            Err(e)
+        }
+    }
 }

@@ -4,8 +4,10 @@
 
 pub mod artifact;
 pub mod bundled;
+pub mod checkplan;
 pub mod claims;
 pub mod config;
+pub mod digest;
 pub mod engine;
 pub mod eval;
 pub mod gather;

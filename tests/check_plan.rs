@@ -1,21 +1,408 @@
-use research::index::{SearchRequest, Store};
+//! `research check-plan` as a user runs it, on a real plan against real corpora: Debian's
+//! PostgreSQL and SQLite manuals (apt-get install postgresql-doc-15 sqlite3-doc, as .ci/run
+//! does). The plan makes three wrong assumptions the manuals contradict (PostgreSQL's default
+//! connection limit, SQLite's default attached-database limit, SQLite's JSON functions needing
+//! a compile-time option) and one right one; every quote in the report must be found verbatim
+//! in the manual file it cites, and every plan quote at its line of the plan.
 
-#[test]
-#[ignore]
-fn debug_passages() {
-    let store = Store::open(std::path::Path::new("/tmp/cp/idx-both")).unwrap();
-    let q = std::env::var("Q").unwrap();
-    let hits = store
-        .search(&SearchRequest {
-            text: q,
-            limit: 5,
-            ..Default::default()
-        })
-        .unwrap();
-    for h in hits {
-        println!(
-            "== {} {:?} #{} {}\n{}\n",
-            h.location, h.passage.heading_path, h.passage.ordinal, h.score, h.passage.text
+use research::ingest::{self, format_for_path};
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PG: &str = "/usr/share/doc/postgresql-doc-15/html";
+const SQLITE: &str = "/usr/share/doc/sqlite3";
+
+const PLAN: &str = "# Metrics ingest service: design
+
+The ingest service stores metrics for many tenants.
+
+## Storage
+
+- PostgreSQL accepts 1,000 concurrent connections out of the box, so every ingest worker keeps
+  its own connection.
+- The PostgreSQL server listens on TCP port 5432 by default.
+- One SQLite connection can attach 50 databases by default, so each tenant's file is attached
+  to the reporting connection.
+- SQLite's JSON functions need the `-DSQLITE_ENABLE_JSON1` compile-time option, so we ship our
+  own SQLite build.
+
+## Open questions
+
+- Do we need a connection pooler?
+
+```sh
+psql -c 'SHOW max_connections'
+```
+";
+
+fn manuals() -> (PathBuf, PathBuf) {
+    for (p, pkg) in [(PG, "postgresql-doc-15"), (SQLITE, "sqlite3-doc")] {
+        assert!(
+            Path::new(p).is_dir(),
+            "{p} is missing: install it with `apt-get install {pkg}` (.ci/run does)"
         );
     }
+    (PathBuf::from(PG), PathBuf::from(SQLITE))
+}
+
+fn research(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_research"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RESEARCH_INDEX")
+        .output()
+        .expect("the research binary runs")
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// One line `research: error: ...` on stderr, a non-zero exit that is not a panic.
+fn one_line_error(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{}", describe(out));
+    assert!(
+        matches!(out.status.code(), Some(c) if c != 101),
+        "{}",
+        describe(out)
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", describe(out));
+    lines[0]
+        .strip_prefix("research: error: ")
+        .unwrap_or_else(|| panic!("{}", describe(out)))
+        .to_string()
+}
+
+/// The report path printed on stdout (its only line).
+fn report_path(out: &Output, cwd: &Path) -> PathBuf {
+    assert!(out.status.success(), "{}", describe(out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", describe(out));
+    let p = cwd.join(lines[0]);
+    assert!(p.is_file(), "{}", describe(out));
+    p
+}
+
+/// Every quote the audit shows (evidence of votes, risks), re-read from the manual file.
+fn assert_quotes_verbatim(audit: &Value) -> usize {
+    let mut n = 0;
+    for angle in audit["angles"].as_array().unwrap() {
+        let mut cites: Vec<&Value> = angle["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["citation"])
+            .collect();
+        for c in angle["checks"].as_array().unwrap() {
+            for v in c["reviewed"]["votes"].as_array().unwrap() {
+                if !v["evidence"].is_null() {
+                    cites.push(&v["evidence"]);
+                }
+            }
+        }
+        for c in cites {
+            let doc_id = c["doc_id"].as_str().unwrap();
+            let path = Path::new(doc_id);
+            let doc = ingest::document_from_bytes(
+                doc_id,
+                doc_id,
+                "",
+                format_for_path(path).unwrap(),
+                &fs::read(path).unwrap(),
+                None,
+            )
+            .unwrap();
+            assert_eq!(doc.hash, c["doc_hash"].as_str().unwrap(), "{doc_id}");
+            let (s, e) = (
+                c["start"].as_u64().unwrap() as usize,
+                c["end"].as_u64().unwrap() as usize,
+            );
+            assert_eq!(doc.text.get(s..e), c["quote"].as_str(), "{doc_id}");
+            n += 1;
+        }
+    }
+    n
+}
+
+/// (outcome, refuting quotes with their files) of the statement on `line`, across angles.
+fn statement(audit: &Value, line: u64) -> (String, Vec<(String, String)>) {
+    let item = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["line"] == line)
+        .unwrap_or_else(|| panic!("no statement on line {line}: {:#}", audit["items"]));
+    let id = item["id"].as_str().unwrap();
+    let mut outcomes = Vec::new();
+    let mut against = Vec::new();
+    for angle in audit["angles"].as_array().unwrap() {
+        for c in angle["checks"].as_array().unwrap() {
+            if c["item"] != id {
+                continue;
+            }
+            outcomes.push(c["outcome"].as_str().unwrap().to_string());
+            for v in c["reviewed"]["votes"].as_array().unwrap() {
+                if v["stance"] == "refute" && !v["evidence"].is_null() {
+                    against.push((
+                        v["evidence"]["quote"].as_str().unwrap().to_string(),
+                        v["evidence"]["location"].as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    let overall = ["contradicted", "disputed", "confirmed"]
+        .iter()
+        .find(|o| outcomes.iter().any(|x| x == *o))
+        .map(|o| o.to_string())
+        .unwrap_or_else(|| "unverifiable".into());
+    (overall, against)
+}
+
+#[test]
+fn wrong_assumptions_of_a_plan_are_contradicted_with_the_manuals_quotes() {
+    let (pg, sqlite) = manuals();
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(cwd.join("design.md"), PLAN).unwrap();
+    let args = [
+        "check-plan",
+        "design.md",
+        "--corpus",
+        pg.to_str().unwrap(),
+        "--corpus",
+        sqlite.to_str().unwrap(),
+        "--index",
+        "index",
+        "--out",
+        "reports",
+        "--angles",
+        "correctness,performance,security",
+    ];
+    let started = std::time::Instant::now();
+    let out = research(cwd, &args);
+    let md_path = report_path(&out, cwd);
+    assert!(
+        started.elapsed().as_secs() < 300,
+        "took {:?}",
+        started.elapsed()
+    );
+    let name = md_path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("check-design-") && name.ends_with(".md"),
+        "{name}"
+    );
+    let audit: Value =
+        serde_json::from_str(&fs::read_to_string(md_path.with_extension("json")).unwrap()).unwrap();
+    assert!(md_path.with_extension("html").is_file());
+
+    // The plan quotes: verbatim at their span and on their line.
+    for it in audit["items"].as_array().unwrap() {
+        let (s, e) = (
+            it["start"].as_u64().unwrap() as usize,
+            it["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(PLAN.get(s..e), it["quote"].as_str(), "{it}");
+        let line = PLAN
+            .lines()
+            .nth(it["line"].as_u64().unwrap() as usize - 1)
+            .unwrap();
+        let first = it["quote"].as_str().unwrap().lines().next().unwrap();
+        assert!(line.contains(first), "{it}");
+    }
+    let texts: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("pooler") || t.contains("SHOW")),
+        "questions and code are not statements: {texts:?}"
+    );
+
+    // Each wrong assumption: contradicted, with the manual's sentence from the right page.
+    for (line, quote, page) in [
+        (
+            7,
+            "The default is typically 100 connections",
+            "runtime-config-connection.html",
+        ),
+        (10, "is set to 10 by default", "limits.html"),
+        (12, "built into SQLite by default", "json1.html"),
+    ] {
+        let (outcome, against) = statement(&audit, line);
+        assert_eq!(outcome, "contradicted", "line {line}: {against:?}");
+        assert!(
+            against
+                .iter()
+                .any(|(q, loc)| q.contains(quote) && loc.ends_with(page)),
+            "line {line}: no contradicting quote with {quote:?} from {page}: {against:?}"
+        );
+    }
+    // The right one is confirmed, by the manual's sentence.
+    let (outcome, against) = statement(&audit, 9);
+    assert_eq!(outcome, "confirmed", "{against:?}");
+
+    let md = fs::read_to_string(&md_path).unwrap();
+    for needle in [
+        "**Line 7:** “PostgreSQL accepts 1,000 concurrent connections out of the box” — contradicted",
+        "“The default is typically 100 connections",
+        "### Contradicted",
+        "### Unverifiable",
+        "### Confirmed",
+        "### Open risks",
+        "## Sources",
+    ] {
+        assert!(md.contains(needle), "{needle:?} missing from\n{md}");
+    }
+    // Per angle: contradicted first, then unverifiable, then confirmed, then risks.
+    let correctness = &md[md.find("## Correctness").unwrap()..];
+    let order: Vec<usize> = [
+        "### Contradicted",
+        "### Unverifiable",
+        "### Confirmed",
+        "### Open risks",
+    ]
+    .iter()
+    .map(|h| correctness.find(h).unwrap())
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert!(assert_quotes_verbatim(&audit) >= 10);
+
+    // Again: a second report beside the first, which is left as it was.
+    let first = fs::read(&md_path).unwrap();
+    let again = research(cwd, &args);
+    let second = report_path(&again, cwd);
+    assert_ne!(second, md_path);
+    assert_eq!(fs::read(&md_path).unwrap(), first);
+}
+
+#[test]
+fn a_user_angle_file_adds_an_angle() {
+    let (pg, _) = manuals();
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(
+        cwd.join("plan.md"),
+        "# Plan\n\n- The PostgreSQL server listens on TCP port 5432 by default.\n",
+    )
+    .unwrap();
+    fs::create_dir(cwd.join("angles")).unwrap();
+    fs::write(
+        cwd.join("angles/network.md"),
+        "+++\ntitle = \"Networking\"\nkeywords = [\"port\", \"listen\", \"socket\"]\nchecks = [\"server listens on TCP port address\"]\n+++\nReview the plan's network assumptions.\n",
+    )
+    .unwrap();
+    let out = research(
+        cwd,
+        &[
+            "check-plan",
+            "plan.md",
+            "--corpus",
+            pg.to_str().unwrap(),
+            "--angles-dir",
+            "angles",
+            "--angles",
+            "network",
+            "--index",
+            "index",
+            "--out",
+            "reports",
+        ],
+    );
+    let md = fs::read_to_string(report_path(&out, cwd)).unwrap();
+    assert!(md.contains("## Networking"), "{md}");
+    assert!(!md.contains("## Security"), "{md}");
+    assert!(
+        md.contains(
+            "| 3 | The PostgreSQL server listens on TCP port 5432 by default. | confirmed |"
+        ),
+        "{md}"
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let (pg, _) = manuals();
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(
+        cwd.join("empty.md"),
+        "# Only a title\n\n```\ncode that is long enough\n```\n",
+    )
+    .unwrap();
+    fs::write(
+        cwd.join("plan.md"),
+        "The server listens on port 5432 by default.\n",
+    )
+    .unwrap();
+    fs::create_dir(cwd.join("bad-angles")).unwrap();
+    fs::write(cwd.join("bad-angles/broken.md"), "no front matter here\n").unwrap();
+    let pg = pg.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["check-plan", "missing.md", "--corpus", pg], "missing.md"),
+        (
+            &["check-plan", "empty.md", "--corpus", pg],
+            "nothing to check",
+        ),
+        (&["check-plan", "plan.md"], "--corpus"),
+        (
+            &[
+                "check-plan",
+                "plan.md",
+                "--corpus",
+                pg,
+                "--angles",
+                "astrology",
+            ],
+            "unknown angle",
+        ),
+        (
+            &[
+                "check-plan",
+                "plan.md",
+                "--corpus",
+                pg,
+                "--angles-dir",
+                "bad-angles",
+            ],
+            "broken.md",
+        ),
+        (
+            &[
+                "check-plan",
+                "plan.md",
+                "--corpus",
+                pg,
+                "--angles-dir",
+                "nowhere",
+            ],
+            "nowhere",
+        ),
+        (
+            &["check-plan", "plan.md", "--corpus", "no-such-corpus"],
+            "no-such-corpus",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--index", "index", "--out", "reports"]);
+        let out = research(cwd, &all);
+        let msg = one_line_error(&out);
+        assert!(msg.contains(needle), "{args:?}: {msg}");
+    }
+    assert!(!cwd.join("reports").exists(), "no report for bad input");
 }

@@ -33,7 +33,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../prompts/angles/operability.md"),
     ),
     ("cost", include_str!("../../prompts/angles/cost.md")),
-    ("prior-art", include_str!("../../prompts/angles/prior-art.md")),
+    (
+        "prior-art",
+        include_str!("../../prompts/angles/prior-art.md"),
+    ),
 ];
 
 /// One angle, ready to use.
@@ -83,10 +86,9 @@ pub fn parse(name: &str, text: &str, origin: &str) -> Result<Angle, AngleError> 
         detail,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let rest = text
-        .trim_start()
-        .strip_prefix("+++")
-        .ok_or_else(|| bad("it must start with a +++ front matter (title, keywords, checks)".into()))?;
+    let rest = text.trim_start().strip_prefix("+++").ok_or_else(|| {
+        bad("it must start with a +++ front matter (title, keywords, checks)".into())
+    })?;
     let (front, body) = rest
         .split_once("\n+++")
         .ok_or_else(|| bad("the front matter is not closed by a +++ line".into()))?;
@@ -174,8 +176,7 @@ fn angle_files(dir: &Path) -> Result<Vec<PathBuf>, AngleError> {
         .map(|e| e.path())
         .filter(|p| {
             p.is_file()
-                && p.extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+                && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("md"))
                 && !p
                     .file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with('.'))

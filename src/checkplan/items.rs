@@ -295,12 +295,18 @@ fn kind(s: &str) -> ItemKind {
     let lower = s.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
     if has(&["version", " v1", " v2", " v3"])
-        || text::tokens(s)
-            .iter()
-            .any(|t| t.text.matches('.').count() >= 2 && t.text.starts_with(|c: char| c.is_ascii_digit()))
+        || text::tokens(s).iter().any(|t| {
+            t.text.matches('.').count() >= 2 && t.text.starts_with(|c: char| c.is_ascii_digit())
+        })
     {
         ItemKind::Version
-    } else if has(&["default", "out of the box", "built in", "built-in", "by design"]) {
+    } else if has(&[
+        "default",
+        "out of the box",
+        "built in",
+        "built-in",
+        "by design",
+    ]) {
         ItemKind::Default
     } else if !text::numbers(s).is_empty() {
         ItemKind::Number

@@ -305,6 +305,48 @@ fn is_local_file(location: &str) -> bool {
         || matches!(location, "gather" | "web"))
 }
 
+/// `## Sources`: one numbered entry per cited source (title, heading path, location, page or
+/// fetch time, hash prefix, byte span, the verbatim quote); entry `n` is `sources[n - 1]`.
+pub fn render_sources(md: &mut String, sources: &[Citation]) {
+    md.push_str("## Sources\n\n");
+    if sources.is_empty() {
+        md.push_str("No source is cited.\n\n");
+    }
+    for (i, c) in sources.iter().enumerate() {
+        let n = i + 1;
+        // The outermost heading is usually the title again.
+        let path: Vec<&String> = c
+            .heading_path
+            .iter()
+            .skip_while(|h| h.trim() == c.title.trim())
+            .collect();
+        let heading = if path.is_empty() {
+            String::new()
+        } else {
+            let joined: Vec<&str> = path.iter().map(|h| h.as_str()).collect();
+            format!(" › {}", esc(&joined.join(" › ")))
+        };
+        // Web sources: when the page was fetched; PDFs: the page the quote is on.
+        let mut place = String::new();
+        if let Some(page) = c.page {
+            let _ = write!(place, " · page {page}");
+        }
+        if let Some(fetched) = &c.fetched {
+            let _ = write!(place, " · fetched {}", esc(fetched));
+        }
+        let _ = writeln!(
+            md,
+            "{n}. <span id=\"src-{n}\"></span>**{}**{heading} · `{}`{place} · blake3 `{}` · bytes {}–{}\n\n   > “{}”\n",
+            esc(&c.title),
+            c.location.replace('`', "'"),
+            &c.doc_hash[..c.doc_hash.len().min(16)],
+            c.start,
+            c.end,
+            esc(&c.quote)
+        );
+    }
+}
+
 /// `## Sources not used`: every file, page, search or agent that could not be used, counted by
 /// the kind of failure (the `kind:` a web failure's reason starts with) and listed with reasons.
 pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
@@ -313,7 +355,7 @@ pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
     }
     md.push_str("## Sources not used\n\n");
     let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for sk in &skipped {
+    for sk in skipped {
         let kind = match sk.reason.split_once(": ") {
             Some((k, _))
                 if !k.is_empty()

@@ -5,7 +5,9 @@
 
 mod markdown;
 
-pub use markdown::{check_markdown, render_markdown, CitationIndex};
+pub use markdown::{
+    check_markdown, esc, render_markdown, render_skipped, render_sources, CitationIndex,
+};
 
 use crate::artifact::{Report, Status};
 use crate::index::{IndexError, Store};
@@ -105,10 +107,24 @@ pub struct Written {
 /// of that name exists, `-2`, `-3`... is appended: nothing is overwritten.
 pub fn write(report: &Report, out_dir: &Path, stem: &str) -> Result<Written, ReportError> {
     let (md, sources) = render_markdown(report);
-    check_markdown(&md, &sources).map_err(ReportError::Malformed)?;
-    let html = render_html(&md, &report.title);
     let audit = serde_json::to_string_pretty(report)
         .map_err(|e| ReportError::Malformed(format!("audit does not serialise: {e}")))?;
+    write_rendered(&md, &sources, &report.title, &audit, out_dir, stem)
+}
+
+/// [`write`] for any report already rendered: `md` is parsed back and checked against the
+/// `sources` it cites, then `<stem>.md`, `.html` (titled `title`) and `.json` (`audit`) are
+/// written under `out_dir`, never over an existing file.
+pub fn write_rendered(
+    md: &str,
+    sources: &[crate::artifact::Citation],
+    title: &str,
+    audit: &str,
+    out_dir: &Path,
+    stem: &str,
+) -> Result<Written, ReportError> {
+    check_markdown(md, sources).map_err(ReportError::Malformed)?;
+    let html = render_html(md, title);
     std::fs::create_dir_all(out_dir).map_err(|source| ReportError::CreateDir {
         dir: out_dir.to_path_buf(),
         source,

@@ -270,37 +270,7 @@ async fn futures_join_all(
         }
         votes
     });
-    let mut out = Vec::with_capacity(reviewers.len());
-    let handles: Vec<_> = futures.collect();
-    for f in handles {
-        out.push(f);
-    }
-    join_in_order(out).await
-}
-
-async fn join_in_order<F: std::future::Future<Output = Vec<Vote>>>(
-    futures: Vec<F>,
-) -> Vec<Vec<Vote>> {
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<Vec<Vote>>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => results[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results.into_iter().map(Option::unwrap_or_default).collect()
+    futures_util::future::join_all(futures).await
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ use fetch::{Fetched, Fetcher, Page, Validators};
 use search::{SearchProvider, SearchResult};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -252,7 +251,7 @@ impl WebSource {
         for (p, r) in inner
             .providers
             .iter()
-            .zip(futures_join_all(calls.collect()).await)
+            .zip(futures_util::future::join_all(calls).await)
         {
             inner.searches.fetch_add(1, Ordering::Relaxed);
             match r {
@@ -277,32 +276,6 @@ impl WebSource {
         }
         Ok(canon::dedup(merged, |r| r.url.as_str()))
     }
-}
-
-/// Await every future, in order (a tiny join_all on tokio's JoinSet-free path).
-async fn futures_join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut out = Vec::with_capacity(futs.len());
-    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    let mut done: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in pinned.iter_mut().enumerate() {
-            if done[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => done[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.extend(done.into_iter().flatten());
-    out
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -55,7 +55,7 @@ const PHRASES: &[(&str, &str)] = &[
     ("build flag", "compile-time option"),
 ];
 
-fn normalise(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn normalise(text: &str) -> std::borrow::Cow<'_, str> {
     let lower = text.to_lowercase();
     if !PHRASES.iter().any(|(p, _)| lower.contains(p)) {
         return std::borrow::Cow::Borrowed(text);
@@ -337,7 +337,8 @@ fn overlaps(a: &[String], b: &[String]) -> bool {
 /// appears nowhere in the sentence. The same quantity: the words after the numbers (the unit,
 /// what is counted) or before them (what it is the value of) overlap; or the sentence's number
 /// is a bare value ("is set to 10 by default") in a sentence that names what the claim's number
-/// counts. The flag says whether the match was by the words around both numbers (strict).
+/// counts, and what it is the value of when the claim says so. The flag says whether the match
+/// was by the words around both numbers (strict).
 fn number_conflict(
     claim: &[text::Quantity],
     sentence: &[text::Quantity],
@@ -350,6 +351,7 @@ fn number_conflict(
         n.after.is_empty()
             && n.before.is_empty()
             && c.after.iter().any(|w| sentence_stems.contains(w))
+            && (c.before.is_empty() || c.before.iter().any(|w| sentence_stems.contains(w)))
     };
     // A value inside a range the other side gives ("50" against "40 to 60") is no conflict.
     let within = |v: f64, of: &text::Quantity, among: &[&text::Quantity]| {

@@ -60,8 +60,10 @@ impl OfflineReviewer {
             limit: self.depth,
             ..Default::default()
         };
+        // "out of the box" searches as "by default", as the judge reads it.
+        let claim_text = super::judge::normalise(&claim.text).into_owned();
         match self.formulation {
-            Formulation::Literal => req.text = claim.text.clone(),
+            Formulation::Literal => req.text = claim_text,
             Formulation::Focused => {
                 let mut words = terms.words.clone();
                 words.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -78,15 +80,15 @@ impl OfflineReviewer {
                 }
             }
             Formulation::Phrases => {
-                req.text = claim.text.clone();
-                let words: Vec<&str> = text::tokens(&claim.text)
+                req.text = claim_text.clone();
+                let words: Vec<&str> = text::tokens(&claim_text)
                     .into_iter()
                     .map(|t| t.text)
                     .filter(|w| !text::is_stopword(&w.to_lowercase()))
                     .collect();
                 req.phrases = words.windows(2).map(|w| w.join(" ")).collect();
             }
-            Formulation::InContext => req.text = format!("{} {}", claim.text, question),
+            Formulation::InContext => req.text = format!("{claim_text} {question}"),
             Formulation::Skeptic => {
                 req.text = terms
                     .words

@@ -1,0 +1,888 @@
+//! `research check-plan`: a design plan cross-checked from several angles.
+//!
+//! The plan (Markdown) is read for what it asserts or assumes ([`items`]): every statement
+//! becomes a claim with no corpus citation (like `research verify` claims) that keeps its plan
+//! line and verbatim span. For each angle ([`angles`]: security, performance, cost...) a panel
+//! of reviewers looks for evidence in the corpora (and the web when enabled) and votes; the
+//! policy's verdict gives confirmed (supported), contradicted (refuted or disputed) or
+//! unverifiable. The offline engine steers each reviewer's retrieval with the angle's keywords;
+//! the angle's checks find the open risks it raises. Every quote is checked against the stored
+//! text, and every plan quote against the plan file, right before the report is written.
+
+pub mod angles;
+pub mod items;
+
+pub use angles::Angle;
+pub use items::{ItemKind, PlanItem};
+
+use crate::artifact::{Citation, Claim, Reviewed, Skipped, Stance, Status, SubQuery};
+use crate::engine::{offline, Engine, Retriever, Reviewer};
+use crate::gather::{self, AgentBudget, Source};
+use crate::index::{IndexError, SearchRequest, Store};
+use crate::ingest::IngestOptions;
+use crate::pipeline::{self, Corpora, RunError};
+use crate::progress::Progress;
+use crate::quote::QuoteChecker;
+use crate::report::{self, esc, ReportError, Written};
+use crate::review::{self, Policy, PolicyError};
+use crate::text;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot read the plan {path}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the plan {0} states nothing to check (no sentence outside headings, code and tables)"
+    )]
+    NoItems(String),
+    #[error("the plan {0} changed while it was being checked; run the check again")]
+    PlanChanged(String),
+    #[error(transparent)]
+    Angle(#[from] angles::AngleError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// Everything one check needs besides the engine.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    pub plan: PathBuf,
+    pub corpora: Corpora,
+    pub out_dir: PathBuf,
+    pub policy: Policy,
+    pub ingest: IngestOptions,
+    pub angles: Vec<Angle>,
+    /// Statements checked at most.
+    pub max_items: usize,
+    /// Budget of each web agent (one per statement) when the web is on.
+    pub budget: AgentBudget,
+}
+
+/// What an angle's panel made of one statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Evidence contradicts it and none supports it.
+    Contradicted,
+    /// Evidence on both sides.
+    Disputed,
+    /// Nothing decisive found (or too many votes failed): neither confirmed nor contradicted.
+    Unverifiable,
+    /// A quorum of reviewers found it stated.
+    Confirmed,
+}
+
+impl Outcome {
+    pub fn of(r: &Reviewed) -> Outcome {
+        match r.verdict.status {
+            Status::Kept => Outcome::Confirmed,
+            Status::Disputed => Outcome::Disputed,
+            Status::Dropped if r.verdict.refute > 0 && r.verdict.support == 0 => {
+                Outcome::Contradicted
+            }
+            Status::Dropped | Status::Unverified => Outcome::Unverifiable,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Contradicted => "contradicted",
+            Outcome::Disputed => "disputed",
+            Outcome::Unverifiable => "unverifiable",
+            Outcome::Confirmed => "confirmed",
+        }
+    }
+}
+
+/// One statement as one angle's panel judged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemCheck {
+    pub item: String,
+    pub outcome: Outcome,
+    pub reviewed: Reviewed,
+}
+
+/// A risk an angle raised: a passage of the corpora that answers one of the angle's checks
+/// about the plan's subjects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Risk {
+    /// The angle's check it answers.
+    pub check: String,
+    pub citation: Citation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AngleResult {
+    pub name: String,
+    pub title: String,
+    pub keywords: Vec<String>,
+    /// `built-in` or the angle file's path.
+    pub origin: String,
+    pub hash: String,
+    pub checks: Vec<ItemCheck>,
+    pub risks: Vec<Risk>,
+}
+
+/// The plan file as checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanSource {
+    pub path: String,
+    pub title: String,
+    /// blake3 of the plan's bytes.
+    pub hash: String,
+    pub lines: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckStats {
+    pub documents: usize,
+    pub documents_indexed: usize,
+    pub documents_unchanged: usize,
+    pub items: usize,
+    /// Statements by their outcome across angles (contradicted wins over disputed, disputed
+    /// over confirmed, confirmed over unverifiable).
+    pub contradicted: usize,
+    pub disputed: usize,
+    pub unverifiable: usize,
+    pub confirmed: usize,
+    pub risks: usize,
+    /// Evidence quotes that failed the check against the stored text (never shown).
+    pub quotes_failed: usize,
+    pub elapsed_ms: u64,
+}
+
+/// Everything the report files are made from (the `.json` audit is this, serialised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub title: String,
+    pub plan: PlanSource,
+    pub engine: String,
+    pub created: String,
+    pub items: Vec<PlanItem>,
+    pub angles: Vec<AngleResult>,
+    pub policy: Policy,
+    pub skipped: Vec<Skipped>,
+    pub stats: CheckStats,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl CheckReport {
+    /// A statement's outcome across angles: contradicted if any angle contradicted it, then
+    /// disputed, then confirmed, else unverifiable.
+    pub fn overall(&self, item: &str) -> Outcome {
+        let outcomes: Vec<Outcome> = self
+            .angles
+            .iter()
+            .flat_map(|a| a.checks.iter())
+            .filter(|c| c.item == item)
+            .map(|c| c.outcome)
+            .collect();
+        for o in [Outcome::Contradicted, Outcome::Disputed, Outcome::Confirmed] {
+            if outcomes.contains(&o) {
+                return o;
+            }
+        }
+        Outcome::Unverifiable
+    }
+}
+
+/// Read the plan: its text (lossily decoded) and blake3 of its bytes.
+fn read_plan(path: &Path) -> Result<(String, String), CheckError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), hash))
+}
+
+/// Check the plan and build the report in memory (no file written).
+pub async fn check(
+    cfg: &CheckConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    progress: &Progress,
+    extra: &[Arc<dyn Source>],
+) -> Result<CheckReport, CheckError> {
+    let started = Instant::now();
+    cfg.policy.validate()?;
+    let shown = cfg.plan.display().to_string();
+    let (plan_text, plan_hash) = read_plan(&cfg.plan)?;
+    let items = items::extract(&plan_text, cfg.max_items.max(1));
+    if items.is_empty() {
+        return Err(CheckError::NoItems(shown));
+    }
+    if cfg.angles.is_empty() {
+        return Err(angles::AngleError::Empty.into());
+    }
+    if cfg.corpora == Corpora::None && extra.is_empty() {
+        return Err(RunError::from(crate::ingest::IngestError::NoDocuments(PathBuf::new())).into());
+    }
+    let prepared = tokio::task::block_in_place(|| {
+        pipeline::prepare(&store, &cfg.corpora, &cfg.ingest, progress)
+    })?;
+    let mut scope = prepared.scope.clone();
+    let mut skipped = prepared.skipped.clone();
+    let (mut web_indexed, mut web_unchanged) = (0, 0);
+    if !extra.is_empty() {
+        // One web agent per statement: what it finds is indexed, and the reviewers search it.
+        let stage = progress.stage(&format!("searching the web for {} statements", items.len()));
+        let subs: Vec<SubQuery> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| SubQuery {
+                id: i,
+                angle: crate::artifact::Angle::Question,
+                label: format!("line {}", it.line),
+                query: it.text.clone(),
+            })
+            .collect();
+        let gathered = gather::gather(&subs, extra, cfg.budget).await;
+        web_indexed = gathered.documents_indexed;
+        web_unchanged = gathered.documents_unchanged;
+        skipped.extend(gathered.skipped.iter().cloned());
+        skipped.extend(gathered.failures.iter().map(|f| Skipped {
+            location: "gather".into(),
+            reason: f.clone(),
+        }));
+        for id in extra.iter().filter_map(|s| s.scope()) {
+            if !scope.contains(&id) {
+                scope.push(id);
+            }
+        }
+        stage.done(format!(
+            "{web_indexed} web pages indexed, {web_unchanged} unchanged"
+        ));
+    }
+    let retriever = Retriever::new(Arc::clone(&store), scope);
+    let claims: Vec<Claim> = items
+        .iter()
+        .map(|it| Claim {
+            id: it.id.clone(),
+            text: it.text.clone(),
+            sub_query: 0,
+            score: 0.0,
+            citations: Vec::new(),
+        })
+        .collect();
+    let subjects = subjects(&items);
+    let offline_engine = engine.name == "offline";
+    let mut notes = engine.notes.all();
+    if !offline_engine {
+        notes.push(
+            "model-backed reviewers retrieve evidence with each angle's keywords; the angle's \
+             prompt text is not sent to the model yet"
+                .into(),
+        );
+    }
+    let mut results = Vec::new();
+    for angle in &cfg.angles {
+        let stage = progress.stage(&format!(
+            "{}: {} reviewers on {} statements",
+            angle.title,
+            cfg.policy.reviewers,
+            claims.len()
+        ));
+        let question = if offline_engine {
+            String::new()
+        } else {
+            format!("{} {}", angle.title, angle.keywords.join(" "))
+        };
+        let steered: Vec<Box<dyn Reviewer>>;
+        let reviewers: &[Box<dyn Reviewer>] = if offline_engine {
+            steered = offline::panel(cfg.policy.reviewers)
+                .into_iter()
+                .map(|r| Box::new(r.with_steer(angle.keywords.clone())) as Box<dyn Reviewer>)
+                .collect();
+            &steered
+        } else {
+            &engine.reviewers
+        };
+        let reviewed = review::review(reviewers, &cfg.policy, &question, &claims, &retriever).await;
+        let checks: Vec<ItemCheck> = reviewed
+            .into_iter()
+            .map(|r| ItemCheck {
+                item: r.claim.id.clone(),
+                outcome: Outcome::of(&r),
+                reviewed: r,
+            })
+            .collect();
+        let retriever = retriever.clone();
+        let (a, s) = (angle.clone(), subjects.clone());
+        let risks = tokio::task::spawn_blocking(move || find_risks(&a, &s, &retriever))
+            .await
+            .unwrap_or_default();
+        let contradicted = checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Contradicted | Outcome::Disputed))
+            .count();
+        stage.done(format!(
+            "{}: {contradicted} contradicted, {} risks",
+            angle.title,
+            risks.len()
+        ));
+        results.push(AngleResult {
+            name: angle.name.clone(),
+            title: angle.title.clone(),
+            keywords: angle.keywords.clone(),
+            origin: angle.origin.clone(),
+            hash: angle.hash.clone(),
+            checks,
+            risks,
+        });
+    }
+    let file_name = cfg
+        .plan
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| shown.clone());
+    let title = plan_text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("# ").map(|t| t.trim().to_string()))
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| file_name.clone());
+    let mut report = CheckReport {
+        title: format!("Plan check: {title}"),
+        plan: PlanSource {
+            path: shown,
+            title,
+            hash: plan_hash,
+            lines: plan_text.lines().count(),
+        },
+        engine: engine.name.clone(),
+        created: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        items,
+        angles: results,
+        policy: cfg.policy.clone(),
+        skipped,
+        stats: CheckStats {
+            documents: prepared.documents + web_indexed + web_unchanged,
+            documents_indexed: prepared.indexed + web_indexed,
+            documents_unchanged: prepared.unchanged + web_unchanged,
+            ..CheckStats::default()
+        },
+        notes,
+    };
+    recheck(&mut report, &store)?;
+    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Check the plan and write `check-<plan>-<date>.md` (+ `.html`, `.json`) under `out_dir`.
+pub async fn run(
+    cfg: &CheckConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    progress: &Progress,
+    extra: &[Arc<dyn Source>],
+) -> Result<(CheckReport, Written), CheckError> {
+    let report = check(cfg, engine, store, progress, extra).await?;
+    // The plan quotes are checked against the plan file as it is now.
+    let (now, hash) = read_plan(&cfg.plan)?;
+    if hash != report.plan.hash
+        || report
+            .items
+            .iter()
+            .any(|it| now.get(it.start..it.end) != Some(it.quote.as_str()))
+    {
+        return Err(CheckError::PlanChanged(report.plan.path.clone()));
+    }
+    let (md, sources) = render(&report);
+    let audit = serde_json::to_string_pretty(&report)
+        .map_err(|e| ReportError::Malformed(format!("audit does not serialise: {e}")))?;
+    let stem = format!(
+        "check-{}-{}",
+        text::slug(
+            &cfg.plan
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "plan".into()),
+            50
+        ),
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    let written =
+        report::write_rendered(&md, &sources, &report.title, &audit, &cfg.out_dir, &stem)?;
+    Ok((report, written))
+}
+
+/// Re-check every evidence and risk quote against the stored text. Failing evidence is not
+/// shown; a statement left without the evidence its outcome rests on becomes unverifiable; a
+/// failing risk is dropped. Then the counters are made.
+pub fn recheck(report: &mut CheckReport, store: &Store) -> Result<(), IndexError> {
+    let mut checker = QuoteChecker::new(store);
+    let mut failed = 0;
+    for angle in &mut report.angles {
+        for c in &mut angle.checks {
+            for v in &mut c.reviewed.votes {
+                if let Some(e) = &v.evidence {
+                    if !checker.check(e)? {
+                        v.evidence = None;
+                        v.note
+                            .push_str(" (evidence quote failed the check and is not shown)");
+                        failed += 1;
+                    }
+                }
+            }
+            let shown = |stance: Stance| {
+                c.reviewed
+                    .votes
+                    .iter()
+                    .any(|v| v.stance == stance && v.evidence.is_some())
+            };
+            let rests_on = match c.outcome {
+                Outcome::Contradicted | Outcome::Disputed => shown(Stance::Refute),
+                Outcome::Confirmed => shown(Stance::Support),
+                Outcome::Unverifiable => true,
+            };
+            if !rests_on {
+                c.outcome = Outcome::Unverifiable;
+                c.reviewed.verdict.reason =
+                    "its evidence quote was not found in the stored source".into();
+            }
+        }
+        let before = angle.risks.len();
+        let mut kept = Vec::with_capacity(before);
+        for r in angle.risks.drain(..) {
+            if checker.check(&r.citation)? {
+                kept.push(r);
+            }
+        }
+        failed += before - kept.len();
+        angle.risks = kept;
+    }
+    let mut s = CheckStats {
+        items: report.items.len(),
+        risks: report.angles.iter().map(|a| a.risks.len()).sum(),
+        quotes_failed: report.stats.quotes_failed + failed,
+        ..report.stats.clone()
+    };
+    s.contradicted = 0;
+    s.disputed = 0;
+    s.unverifiable = 0;
+    s.confirmed = 0;
+    for it in &report.items {
+        match report.overall(&it.id) {
+            Outcome::Contradicted => s.contradicted += 1,
+            Outcome::Disputed => s.disputed += 1,
+            Outcome::Unverifiable => s.unverifiable += 1,
+            Outcome::Confirmed => s.confirmed += 1,
+        }
+    }
+    report.stats = s;
+    Ok(())
+}
+
+/// What the plan is about: names it repeats (capitalised words past a sentence's start,
+/// identifiers, acronyms), most frequent first.
+pub fn subjects(items: &[PlanItem]) -> Vec<String> {
+    let mut count: HashMap<String, (usize, usize)> = HashMap::new();
+    for (n, it) in items.iter().enumerate() {
+        for (i, t) in text::tokens(&it.text).iter().enumerate() {
+            let w = t.text;
+            let lower = w.to_lowercase();
+            if text::is_stopword(&lower)
+                || w.len() < 3
+                || w.starts_with(|c: char| c.is_ascii_digit())
+            {
+                continue;
+            }
+            let name = w.contains('_')
+                || (i > 0 && w.starts_with(char::is_uppercase))
+                || (w.len() >= 3
+                    && w.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+                || w.chars().skip(1).any(char::is_uppercase);
+            if name {
+                let key = lower.trim_end_matches("'s").to_string();
+                let e = count.entry(key).or_insert((0, n));
+                e.0 += 1;
+            }
+        }
+    }
+    let mut ranked: Vec<(String, usize, usize)> = count
+        .into_iter()
+        .map(|(k, (c, first))| (k, c, first))
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
+    ranked.into_iter().take(6).map(|(k, _, _)| k).collect()
+}
+
+/// Words of a sentence that say it warns of something.
+const RISK_MARKERS: &[&str] = &[
+    "warning",
+    "caution",
+    "must ",
+    "should ",
+    "never",
+    "risk",
+    "danger",
+    "insecure",
+    "vulnerab",
+    "attack",
+    "not recommended",
+    "server start",
+    "restart",
+    "limit",
+    "cannot",
+    "slow",
+    "expensive",
+    "overhead",
+    "lock",
+    "downtime",
+    "lost",
+    "loss",
+    "corrupt",
+    "exceed",
+    "fail",
+    "deprecated",
+    "no-op",
+    "trust",
+    "unencrypted",
+    "plain text",
+    "plaintext",
+    "only",
+];
+
+/// The risks an angle raises: for each of its checks, the passages about the plan's subjects
+/// that answer it, keeping sentences that warn (must, cannot, limit, restart...). At most three.
+fn find_risks(angle: &Angle, subjects: &[String], retriever: &Retriever) -> Vec<Risk> {
+    let subject_stems: Vec<String> = subjects.iter().map(|s| text::stem(s)).collect();
+    let angle_stems: HashSet<String> = angle
+        .keywords
+        .iter()
+        .flat_map(|k| text::content_stems(k))
+        .collect();
+    let mut found: Vec<(f32, Risk)> = Vec::new();
+    for check in &angle.checks {
+        let check_stems: HashSet<String> = text::content_stems(check).into_iter().collect();
+        let req = SearchRequest {
+            text: format!("{check} {}", subjects.join(" ")),
+            limit: 6,
+            ..Default::default()
+        };
+        let Ok(hits) = retriever.search(req) else {
+            continue;
+        };
+        for (rank, hit) in hits.iter().enumerate() {
+            let location = hit.location.to_lowercase();
+            let passage_stems = text::content_stems(&hit.passage.text);
+            let about_subject = subject_stems.iter().zip(subjects).any(|(s, raw)| {
+                passage_stems.contains(s) || (raw.len() >= 4 && location.contains(raw.as_str()))
+            });
+            if !about_subject {
+                continue;
+            }
+            for (s, e) in text::sentences(&hit.passage.text) {
+                let sentence = &hit.passage.text[s..e];
+                let words = sentence.split_whitespace().count();
+                if !(6..=80).contains(&words) {
+                    continue;
+                }
+                let lower = sentence.to_lowercase();
+                if !RISK_MARKERS.iter().any(|m| lower.contains(m)) {
+                    continue;
+                }
+                let stems = text::content_stems(sentence);
+                let on_check = stems.iter().filter(|s| check_stems.contains(*s)).count();
+                let on_angle = stems.iter().filter(|s| angle_stems.contains(*s)).count();
+                if on_check < 2 {
+                    continue;
+                }
+                let score = on_check as f32 + 0.5 * on_angle as f32 - 0.1 * rank as f32;
+                found.push((
+                    score,
+                    Risk {
+                        check: check.clone(),
+                        citation: Citation::from_hit(hit, s, e),
+                    },
+                ));
+            }
+        }
+    }
+    found.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.citation.doc_id.cmp(&b.1.citation.doc_id))
+            .then_with(|| a.1.citation.start.cmp(&b.1.citation.start))
+    });
+    let mut out: Vec<Risk> = Vec::new();
+    for (_, r) in found {
+        if out.iter().any(|o| {
+            (o.citation.doc_id == r.citation.doc_id && o.citation.start == r.citation.start)
+                || text::squash_whitespace(&o.citation.quote)
+                    == text::squash_whitespace(&r.citation.quote)
+        }) {
+            continue;
+        }
+        out.push(r);
+        if out.len() >= 3 {
+            break;
+        }
+    }
+    out
+}
+
+/// Numbers citations in order of first appearance, as the main report does.
+struct Cites {
+    index: report::CitationIndex,
+}
+
+impl Cites {
+    fn refs(&mut self, cites: &[&Citation]) -> String {
+        let mut nums: Vec<usize> = cites.iter().map(|c| self.index.number(c)).collect();
+        nums.dedup();
+        nums.iter()
+            .map(|n| format!("[\\[{n}\\]](#src-{n})"))
+            .collect::<Vec<_>>()
+            .join("")
+    }
+}
+
+/// The Markdown report and the numbered sources it cites.
+pub fn render(report: &CheckReport) -> (String, Vec<Citation>) {
+    let mut md = String::new();
+    let mut cites = Cites {
+        index: report::CitationIndex::default(),
+    };
+    let s = &report.stats;
+    let by_id: HashMap<&str, &PlanItem> = report.items.iter().map(|i| (i.id.as_str(), i)).collect();
+    let _ = writeln!(md, "# {}\n", esc(&report.title));
+    let _ = writeln!(
+        md,
+        "**Plan:** `{}` · {} lines · blake3 `{}`\n",
+        report.plan.path.replace('`', "'"),
+        report.plan.lines,
+        &report.plan.hash[..report.plan.hash.len().min(16)]
+    );
+    let angle_names: Vec<&str> = report.angles.iter().map(|a| a.title.as_str()).collect();
+    let _ = writeln!(
+        md,
+        "Engine: {} · {} · {} documents searched · {} statements checked from {} angles ({}), \
+         {} reviewers each: **{} contradicted**, {} disputed, {} unverifiable, {} confirmed; {} open risks.\n",
+        report.engine,
+        report.created,
+        s.documents,
+        s.items,
+        report.angles.len(),
+        esc(&angle_names.join(", ")),
+        report.policy.reviewers,
+        s.contradicted,
+        s.disputed,
+        s.unverifiable,
+        s.confirmed,
+        s.risks
+    );
+    md.push_str("## Summary\n\n");
+    md.push_str("| line | statement | outcome |\n|---:|---|---|\n");
+    for it in &report.items {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            it.line,
+            esc(&it.text),
+            report.overall(&it.id).label()
+        );
+    }
+    md.push('\n');
+
+    for angle in &report.angles {
+        let _ = writeln!(md, "## {}\n", esc(&angle.title));
+        let _ = writeln!(md, "Steered by: {}.\n", esc(&angle.keywords.join(", ")));
+        let group = |o: &[Outcome]| -> Vec<&ItemCheck> {
+            angle
+                .checks
+                .iter()
+                .filter(|c| o.contains(&c.outcome))
+                .collect()
+        };
+        let contradicted = group(&[Outcome::Contradicted, Outcome::Disputed]);
+        md.push_str("### Contradicted\n\n");
+        if contradicted.is_empty() {
+            md.push_str("None.\n\n");
+        }
+        for c in contradicted {
+            let Some(it) = by_id.get(c.item.as_str()) else {
+                continue;
+            };
+            let _ = writeln!(
+                md,
+                "- **Line {}:** “{}” — {}: {}.",
+                it.line,
+                esc(&it.quote),
+                c.outcome.label(),
+                esc(&c.reviewed.verdict.reason)
+            );
+            let mut shown: Vec<(&str, usize)> = Vec::new();
+            for v in c
+                .reviewed
+                .votes
+                .iter()
+                .filter(|v| v.stance == Stance::Refute)
+            {
+                let Some(e) = &v.evidence else { continue };
+                if shown.contains(&(e.doc_id.as_str(), e.start)) || shown.len() >= 3 {
+                    continue;
+                }
+                shown.push((e.doc_id.as_str(), e.start));
+                let _ = writeln!(
+                    md,
+                    "  - **Against** ({}, confidence {:.2}): {}. “{}” {}",
+                    esc(&v.reviewer),
+                    v.confidence,
+                    esc(&v.note),
+                    esc(&e.quote),
+                    cites.refs(&[e])
+                );
+            }
+            if c.outcome == Outcome::Disputed {
+                if let Some((v, e)) = c
+                    .reviewed
+                    .votes
+                    .iter()
+                    .filter(|v| v.stance == Stance::Support)
+                    .find_map(|v| v.evidence.as_ref().map(|e| (v, e)))
+                {
+                    let _ = writeln!(
+                        md,
+                        "  - **For** ({}, confidence {:.2}): “{}” {}",
+                        esc(&v.reviewer),
+                        v.confidence,
+                        esc(&e.quote),
+                        cites.refs(&[e])
+                    );
+                }
+            }
+        }
+        md.push('\n');
+
+        md.push_str("### Unverifiable\n\n");
+        let unverifiable = group(&[Outcome::Unverifiable]);
+        if unverifiable.is_empty() {
+            md.push_str("None.\n\n");
+        }
+        for c in unverifiable {
+            if let Some(it) = by_id.get(c.item.as_str()) {
+                let _ = writeln!(
+                    md,
+                    "- Line {}: “{}” — {}.",
+                    it.line,
+                    esc(&it.quote),
+                    esc(&c.reviewed.verdict.reason)
+                );
+            }
+        }
+        md.push('\n');
+
+        md.push_str("### Confirmed\n\n");
+        let confirmed = group(&[Outcome::Confirmed]);
+        if confirmed.is_empty() {
+            md.push_str("None.\n\n");
+        }
+        for c in confirmed {
+            let Some(it) = by_id.get(c.item.as_str()) else {
+                continue;
+            };
+            let mut evidence: Vec<&Citation> = Vec::new();
+            for v in c
+                .reviewed
+                .votes
+                .iter()
+                .filter(|v| v.stance == Stance::Support)
+            {
+                if let Some(e) = &v.evidence {
+                    if !evidence
+                        .iter()
+                        .any(|x| x.doc_id == e.doc_id && x.start == e.start)
+                    {
+                        evidence.push(e);
+                    }
+                }
+            }
+            let quote = evidence
+                .first()
+                .map(|e| format!(" “{}”", esc(&e.quote)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                md,
+                "- Line {}: “{}” — {}.{} {}",
+                it.line,
+                esc(&it.quote),
+                esc(&c.reviewed.verdict.reason),
+                quote,
+                cites.refs(&evidence[..evidence.len().min(1)])
+            );
+        }
+        md.push('\n');
+
+        md.push_str("### Open risks\n\n");
+        if angle.risks.is_empty() {
+            md.push_str("None found in the sources.\n\n");
+        }
+        for r in &angle.risks {
+            let _ = writeln!(
+                md,
+                "- On “{}”: “{}” {}",
+                esc(&r.check),
+                esc(&r.citation.quote),
+                cites.refs(&[&r.citation])
+            );
+        }
+        md.push('\n');
+    }
+
+    report::render_sources(&mut md, &cites.index.sources);
+    report::render_skipped(&mut md, &report.skipped);
+
+    md.push_str("## About this check\n\n");
+    let p = &report.policy;
+    let _ = writeln!(
+        md,
+        "- Each statement of the plan was put to a panel of {} reviewers (at least one a skeptic) \
+         per angle; quorum {}, a refutation at confidence {:.2} or more counts. Contradicted: \
+         reviewers found contradicting evidence and none found support; disputed: both; \
+         confirmed: a quorum found it stated; anything else is unverifiable (a failed vote is \
+         never a contradiction).",
+        p.reviewers, p.quorum, p.dispute_confidence
+    );
+    let _ = writeln!(
+        md,
+        "- Every quote above was checked against the stored text of its source at the byte span \
+         shown before this report was written ({} failed and are not shown); every plan quote \
+         was checked against the plan file at its line.",
+        s.quotes_failed
+    );
+    let _ = writeln!(
+        md,
+        "- {} documents indexed this run, {} unchanged; {} ms.",
+        s.documents_indexed, s.documents_unchanged, s.elapsed_ms
+    );
+    for a in &report.angles {
+        let _ = writeln!(
+            md,
+            "- Angle {}: `{}` (blake3 `{}`).",
+            esc(&a.name),
+            a.origin.replace('`', "'"),
+            &a.hash[..a.hash.len().min(16)]
+        );
+    }
+    for note in &report.notes {
+        let _ = writeln!(md, "- Note: {}", esc(note));
+    }
+    (md, cites.index.sources)
+}
