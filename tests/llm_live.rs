@@ -70,12 +70,7 @@ fn start_llama() -> LlamaServer {
     // Loading the model takes a few seconds; /health answers 200 once it can serve.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let ok = Command::new("curl")
-            .args(["-sf", &format!("http://127.0.0.1:{port}/health")])
-            .stdout(Stdio::null())
-            .status()
-            .map(|st| st.success())
-            .unwrap_or(false);
+        let ok = healthy(port);
         if ok {
             return s;
         }
@@ -85,6 +80,23 @@ fn start_llama() -> LlamaServer {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// GET /health answers 200 once the model is loaded.
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 #[test]
