@@ -353,3 +353,68 @@ fn a_full_disk_ends_with_a_clear_error_and_a_sound_journal() {
     assert!(runs.status.success(), "{}", stderr(&runs));
     assert!(stdout(&runs).lines().count() >= 3, "{}", stdout(&runs));
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_and_the_run_resumes() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(Mode::Slow);
+    let cfg = tmp.path().join("slow.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_concurrency = 1\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let index = tmp.path().join("index");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_research"))
+        .args([
+            QUESTION,
+            "--engine",
+            "llm",
+            "--model",
+            "scripted",
+            "--progress",
+            "json",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .arg("--index")
+        .arg(&index)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .env_remove("RESEARCH_INDEX")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first model call is journaled, press Ctrl-C (SIGINT) once.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("\"event\":\"journal\"") && line.contains("\"key\":\"call\"") {
+            // SAFETY: sending a signal to our own child has no memory-safety preconditions.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            break;
+        }
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen:?} {rest:?}");
+    let last = rest.last().cloned().unwrap_or_default();
+    assert!(last.contains("research resume "), "{rest:?}");
+    let runs = stdout(&research(&index, &["runs"], &[]));
+    assert!(runs.lines().nth(1).unwrap().contains(" stopped "), "{runs}");
+    let sent = server.script.requests.load(Ordering::SeqCst);
+    // Nothing was dispatched after the stop beyond the call in flight.
+    assert!(sent <= 2, "{sent} calls before the stop took effect");
+    let resumed = research(&index, &["resume", &newest_run(&index)], &[]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(Path::new(&stdout(&resumed)).exists());
+}

@@ -22,6 +22,8 @@ pub enum Mode {
     ReviewersFail,
     /// Every reply is prose, not JSON.
     Garbage,
+    /// As `Good`, each reply after half a second (time to press Ctrl-C).
+    Slow,
 }
 
 pub struct Script {
@@ -172,6 +174,9 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
             .lock()
             .unwrap()
             .push(format!("{system}\n{user}"));
+    }
+    if s.mode == Mode::Slow {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     if s.mode == Mode::ReviewersFail && reviewer {
         return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
