@@ -838,6 +838,9 @@ pub struct CheckPlanArgs {
 
 async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
     use research::checkplan;
+    if a.panel.llm.dry_run {
+        bail!("--dry-run is not supported by check-plan yet (it would dispatch model calls)");
+    }
     std::fs::metadata(&a.plan)
         .with_context(|| format!("cannot read the plan {}", a.plan.display()))?;
     let progress = Progress::new(a.panel.common.quiet);
@@ -967,6 +970,9 @@ async fn digest_cmd(a: DigestArgs) -> Result<()> {
     });
     let log = digest::Log::open(&log_path)?;
     let outcome = async {
+        if a.panel.llm.dry_run {
+            bail!("--dry-run is not supported by digest yet (it would dispatch model calls)");
+        }
         let feeds = digest::FeedsConfig::load(&a.feeds, a.max_items.max(1))?;
         let policy = a.panel.policy();
         policy.validate()?;

@@ -365,33 +365,6 @@ pub fn negated_stems(text: &str) -> Vec<String> {
     out
 }
 
-/// The word each negation attaches to: the first content stem after "not", "no", "never"...
-/// in the same clause ("no longer" skips "longer"). "no new replication connections" negates
-/// "new", not "connections": a polarity conflict needs the negated head itself to be shared.
-pub fn negation_heads(text: &str) -> Vec<String> {
-    let toks = tokens(text);
-    let mut out = Vec::new();
-    let mut open = false;
-    let mut prev_end = 0;
-    for t in &toks {
-        if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
-            open = false;
-        }
-        prev_end = t.start + t.text.len();
-        let lower = t.text.to_lowercase();
-        if is_negation(&lower) {
-            open = true;
-            continue;
-        }
-        if !open || is_stopword(&lower) || lower.len() < 2 || lower == "longer" {
-            continue;
-        }
-        out.push(stem(&lower));
-        open = false;
-    }
-    out
-}
-
 /// A number mentioned in a text, with the content stem just after it (its unit or what it
 /// counts) and just before it (what it is the value of), to tell "4.0" of one setting from
 /// "4.0" of another.
@@ -472,8 +445,8 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
         let (a, b) = (a.min(b), a.max(b));
         text[a..b].contains([',', ';', ':', '(', ')', '.', '!', '?'])
     };
-    let describe = |j: usize| -> Option<String> {
-        let w = toks[j].text.to_lowercase();
+    let describe = |tok: &Token<'_>| -> Option<String> {
+        let w = tok.text.to_lowercase();
         if is_stopword(&w) || w.len() < 2 || parse_number(&w).is_some() {
             return None;
         }
@@ -488,18 +461,18 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
         };
         let end = t.start + t.text.len();
         let mut after = Vec::new();
-        for j in (i + 1)..toks.len().min(i + 4) {
-            if clause_break(end, toks[j].start) {
+        for next in toks.iter().skip(i + 1).take(3) {
+            if clause_break(end, next.start) {
                 break;
             }
-            after.extend(describe(j));
+            after.extend(describe(next));
         }
         let mut before = Vec::new();
-        for j in (i.saturating_sub(3)..i).rev() {
-            if clause_break(toks[j].start + toks[j].text.len(), t.start) {
+        for prev in toks[i.saturating_sub(3)..i].iter().rev() {
+            if clause_break(prev.start + prev.text.len(), t.start) {
                 break;
             }
-            before.extend(describe(j));
+            before.extend(describe(prev));
         }
         let word = |j: usize| {
             toks.get(j)
@@ -775,5 +748,42 @@ mod tests {
         );
         assert_eq!(slug("???", 40), "report");
         assert!(slug(&"word ".repeat(50), 30).len() <= 30);
+    }
+
+    #[test]
+    fn thousands_separators_and_define_flags_stay_whole() {
+        let t: Vec<&str> =
+            tokens("accepts 1,000 or 10,000,000 rows; 1,2,3 -DSQLITE_ENABLE_JSON1 -Wall")
+                .iter()
+                .map(|t| t.text)
+                .collect();
+        assert_eq!(
+            t,
+            vec![
+                "accepts",
+                "1,000",
+                "or",
+                "10,000,000",
+                "rows",
+                "1",
+                "2",
+                "3",
+                "SQLITE_ENABLE_JSON1",
+                "Wall"
+            ]
+        );
+        assert_eq!(numbers("1,000 connections")[0].value, 1000.0);
+    }
+
+    #[test]
+    fn quantities_say_what_they_measure_and_spot_bounds() {
+        let q = quantities("PostgreSQL accepts 1,000 concurrent connections by default.");
+        assert_eq!(q[0].after, vec!["concurr", "connect"]);
+        assert_eq!(q[0].before, vec!["accept", "postgresql"]);
+        let q = quantities("It is set to 10 by default.");
+        assert!(q[0].after.is_empty() && q[0].before.is_empty());
+        assert!(quantities("two or more databases")[0].bound);
+        assert!(quantities("at least 3 replicas")[0].bound);
+        assert!(!quantities("3 replicas")[0].bound);
     }
 }

@@ -332,9 +332,9 @@ fn a_full_disk_ends_with_a_clear_error_and_a_sound_journal() {
     // ulimit -f: no file may grow past 256 KiB, as on a nearly full disk.
     let out = Command::new("bash")
         .arg("-c")
-        .arg(format!(
-            "ulimit -f 256; exec \"$0\" \"$1\" --corpus \"$2\" --index \"$3\" --out \"$4\" --quiet"
-        ))
+        .arg(
+            "ulimit -f 256; exec \"$0\" \"$1\" --corpus \"$2\" --index \"$3\" --out \"$4\" --quiet",
+        )
         .arg(env!("CARGO_BIN_EXE_research"))
         .arg(QUESTION)
         .arg(&big)

@@ -238,6 +238,34 @@ mod tests {
     }
 
     #[test]
+    fn a_label_opens_the_passage_it_introduces() {
+        let first = format!(
+            "port (integer)\n\nThe TCP port the server listens on. {}",
+            "x ".repeat(60)
+        );
+        let label = "max_connections (integer)";
+        let def = "Determines the maximum number of concurrent connections. The default is 100.";
+        let text = format!("{first}\n\n{label}\n\n{def}");
+        let l = first.len() + 2;
+        let d = l + label.len() + 2;
+        let ex = extracted(
+            &text,
+            &[
+                (0, 14, 0),
+                (16, first.len(), 0),
+                (l, l + label.len(), 0),
+                (d, text.len(), 0),
+            ],
+            1,
+        );
+        let passages = build_passages("d", &ex);
+        assert_spans(&text, &passages);
+        assert_eq!(passages.len(), 2, "{passages:?}");
+        assert!(passages[1].text.starts_with(label), "{passages:?}");
+        assert!(!passages[0].text.contains(label));
+    }
+
+    #[test]
     fn passages_are_trimmed_and_empty_ones_dropped() {
         let text = "   \n\n  hello world  \n";
         let ex = extracted(text, &[(0, 3, 0), (5, text.len(), 0)], 1);

@@ -32,8 +32,6 @@ pub struct ClaimTerms {
     pub words: Vec<(String, f32)>,
     pub numbers: Vec<text::Number>,
     pub negated: Vec<String>,
-    /// The words the claim's negations attach to.
-    pub heads: Vec<String>,
     pub quantities: Vec<text::Quantity>,
     /// The claim states something as required ("needs", "requires", "must").
     pub requires: bool,
@@ -179,7 +177,6 @@ impl ClaimTerms {
             words,
             numbers,
             negated: text::negated_stems(claim),
-            heads: text::negation_heads(claim),
             quantities: text::quantities(claim),
             requires,
             requirement_denied,
@@ -244,7 +241,11 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     if coverage < SUBJECT_COVERAGE || own < OWN_CONFLICT {
         return Judgement::Unrelated;
     }
-    let states_enough = own >= OWN_SUPPORT;
+    // A sentence states the claim when it holds enough of it by itself; or, for a claim with
+    // a number, when it gives that number and its context names what the number is of ("The
+    // default is typically 100 connections" under "max_connections (integer)").
+    let states_enough = own >= SUPPORT_COVERAGE
+        || (!claim.numbers.is_empty() && own >= OWN_SUPPORT && coverage >= SUPPORT_COVERAGE);
     let numbers = text::numbers(sentence);
     let quantities = text::quantities(sentence);
     // A number conflict needs the same subject, not just the same unit: "store at 50 percent"
@@ -280,36 +281,29 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
         .numbers
         .iter()
         .all(|c| numbers.iter().any(|n| same_value(n.value, c.value)));
-    let heads = text::negation_heads(sentence);
     let negated = text::negated_stems(sentence);
     let shared = |s: &String| stems.contains(s) && claim.words.iter().any(|(w, _)| w == s);
-    // The claim negates a word the evidence states plainly, or the evidence negates the very
-    // word the claim states (the negation's head, not any word in its reach).
+    // The claim negates a word the evidence states plainly, or the other way round.
     let denied_by_claim = claim
-        .heads
+        .negated
         .iter()
         .any(|s| shared(s) && !negated.contains(s));
-    let denied_by_evidence = heads
+    let denied_by_evidence = negated
         .iter()
         .any(|s| shared(s) && !claim.negated.contains(s));
     let (requires, requirement_denied) = requirement(sentence);
     let requirement_conflict = (claim.requires && requirement_denied && !claim.requirement_denied)
         || (claim.requirement_denied && requires && !requirement_denied);
     let past = is_past(sentence) && !claim.past;
-    if past
-        && states_enough
-        && coverage >= SUPPORT_COVERAGE
-        && (numbers_present || requirement_conflict)
-    {
+    if past && states_enough && (numbers_present || requirement_conflict) {
         return Judgement::Outdated {
             confidence: coverage * 0.85,
         };
     }
-    if (denied_by_claim || denied_by_evidence || requirement_conflict)
-        && coverage >= SUPPORT_COVERAGE
-    {
+    // Polarity: the sentence itself must speak of the claim (its context does not count).
+    if (denied_by_claim || denied_by_evidence || requirement_conflict) && own >= SUPPORT_COVERAGE {
         return Judgement::Contradicts {
-            confidence: coverage * 0.85,
+            confidence: own * 0.85,
             why: if denied_by_claim || (requirement_conflict && claim.requirement_denied) {
                 "the evidence affirms what the claim denies".into()
             } else {
@@ -317,7 +311,7 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             },
         };
     }
-    if coverage >= SUPPORT_COVERAGE && numbers_present && states_enough {
+    if numbers_present && states_enough {
         return Judgement::Supports {
             confidence: coverage,
         };
@@ -477,5 +471,57 @@ mod tests {
             ),
             Judgement::Unrelated
         );
+    }
+
+    #[test]
+    fn context_names_what_a_number_is_of() {
+        let c = terms("PostgreSQL accepts 1,000 concurrent connections out of the box.");
+        let context = text::content_stems(
+            "max_connections (integer) Determines the maximum number of concurrent connections.",
+        );
+        let j = judge_in_context(&c, "The default is typically 100 connections.", &context);
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // A default is not a per-unit rate, nor a maximum the claim does not speak of.
+        let j = judge_sentence(&c, "One extra semaphore for each 16 allowed connections.");
+        assert_eq!(j, Judgement::Unrelated);
+    }
+
+    #[test]
+    fn a_bare_value_of_the_counted_thing_contradicts() {
+        let c = terms("One SQLite connection can attach 50 databases by default.");
+        let j = judge_in_context(
+            &c,
+            "The number of simultaneously attached databases is limited to SQLITE_MAX_ATTACHED which is set to 10 by default.",
+            &text::content_stems("The ATTACH statement allows databases on one SQLite connection."),
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // "two or more" is a bound, not a value.
+        let j = judge_sentence(
+            &c,
+            "ATTACH lets two or more databases share one SQLite connection by default.",
+        );
+        assert!(!matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+    }
+
+    #[test]
+    fn what_held_only_before_a_change_is_outdated() {
+        let c =
+            terms("SQLite's JSON functions need the -DSQLITE_ENABLE_JSON1 compile-time option.");
+        let j = judge_sentence(
+            &c,
+            "Prior to version 3.38.0, the JSON functions were an extension that would only be included in builds if the -DSQLITE_ENABLE_JSON1 compile-time option was included.",
+        );
+        assert!(matches!(j, Judgement::Outdated { .. }), "{j:?}");
+        let j = judge_sentence(
+            &c,
+            "It is no longer necessary to use the -DSQLITE_ENABLE_JSON1 compile-time option to enable the SQLite JSON functions.",
+        );
+        assert!(matches!(j, Judgement::Outdated { .. }), "{j:?}");
+        assert!(is_current(
+            "The JSON functions are built into SQLite by default, as of SQLite version 3.38.0."
+        ));
+        // A claim about the past is not outdated by the past.
+        let c = terms("Before version 3.38.0 the SQLite JSON functions needed the -DSQLITE_ENABLE_JSON1 compile-time option.");
+        assert!(c.past);
     }
 }
