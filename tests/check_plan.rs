@@ -5,6 +5,9 @@
 //! a compile-time option) and one right one; every quote in the report must be found verbatim
 //! in the manual file it cites, and every plan quote at its line of the plan.
 
+#[path = "support/scripted_model.rs"]
+mod scripted_model;
+
 use research::ingest::{self, format_for_path};
 use serde_json::Value;
 use std::fs;
@@ -405,4 +408,68 @@ fn bad_input_is_one_clear_line() {
         assert!(msg.contains(needle), "{args:?}: {msg}");
     }
     assert!(!cwd.join("reports").exists(), "no report for bad input");
+}
+
+#[test]
+fn a_model_backed_panel_is_given_each_angle_s_prompt() {
+    let (pg, _) = manuals();
+    let server = scripted_model::serve(scripted_model::Mode::Good);
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(
+        cwd.join("plan.md"),
+        "# Plan\n\n- The PostgreSQL server listens on TCP port 5432 by default.\n",
+    )
+    .unwrap();
+    fs::create_dir(cwd.join("angles")).unwrap();
+    fs::write(
+        cwd.join("angles/network.md"),
+        "+++\ntitle = \"Networking\"\nkeywords = [\"port\", \"listen\"]\nchecks = [\"server listens on TCP port\"]\n+++\nLook for firewall and port exposure assumptions.\n",
+    )
+    .unwrap();
+    fs::write(
+        cwd.join("research.toml"),
+        format!(
+            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+            server.url
+        ),
+    )
+    .unwrap();
+    let out = research(
+        cwd,
+        &[
+            "check-plan",
+            "plan.md",
+            "--corpus",
+            pg.to_str().unwrap(),
+            "--angles-dir",
+            "angles",
+            "--angles",
+            "network",
+            "--engine",
+            "llm",
+            "--model",
+            "scripted",
+            "--config",
+            "research.toml",
+            "--index",
+            "index",
+            "--out",
+            "reports",
+        ],
+    );
+    let md = fs::read_to_string(report_path(&out, cwd)).unwrap();
+    assert!(md.contains("## Networking"), "{md}");
+    let prompts = server.script.prompts.lock().unwrap();
+    let reviewer_prompts: Vec<&String> = prompts.iter().filter(|p| p.contains("Claims:")).collect();
+    assert!(
+        !reviewer_prompts.is_empty(),
+        "no reviewer call reached the model"
+    );
+    for p in reviewer_prompts {
+        assert!(
+            p.contains("Look for firewall and port exposure assumptions."),
+            "{p}"
+        );
+    }
 }

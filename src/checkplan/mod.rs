@@ -283,14 +283,7 @@ pub async fn check(
         .collect();
     let subjects = subjects(&items);
     let offline_engine = engine.name == "offline";
-    let mut notes = engine.notes.all();
-    if !offline_engine {
-        notes.push(
-            "model-backed reviewers retrieve evidence with each angle's keywords; the angle's \
-             prompt text is not sent to the model yet"
-                .into(),
-        );
-    }
+    let notes = engine.notes.all();
     let mut results = Vec::new();
     for angle in &cfg.angles {
         let stage = progress.stage(&format!(
@@ -299,10 +292,17 @@ pub async fn check(
             cfg.policy.reviewers,
             claims.len()
         ));
+        // Model-backed reviewers get the angle's prompt as the purpose of their review (their
+        // retrieval reads it too, with the angle's keywords in it).
         let question = if offline_engine {
             String::new()
         } else {
-            format!("{} {}", angle.title, angle.keywords.join(" "))
+            format!(
+                "checking a design plan from the {} angle ({}). {}",
+                angle.title,
+                angle.keywords.join(", "),
+                crate::text::squash_whitespace(&angle.prompt)
+            )
         };
         let steered: Vec<Box<dyn Reviewer>>;
         let reviewers: &[Box<dyn Reviewer>] = if offline_engine {

@@ -521,7 +521,7 @@ impl LlmReviewer {
         }
     }
 
-    fn render(&self, pack: &Pack) -> Result<super::prompts::Rendered, String> {
+    fn render(&self, pack: &Pack, purpose: &str) -> Result<super::prompts::Rendered, String> {
         let evidence: Vec<serde_json::Value> = pack
             .evidence
             .iter()
@@ -537,7 +537,7 @@ impl LlmReviewer {
             .caller
             .prompts()
             .get("reviewer")
-            .render(&json!({"skeptic": self.skeptic, "evidence": evidence, "claims": claims}))
+            .render(&json!({"skeptic": self.skeptic, "evidence": evidence, "claims": claims, "purpose": purpose}))
             .map_err(|e| e.to_string())?;
         if self.voting == Voting::Naive {
             // The fan-out baseline sends its data first and its rules after.
@@ -549,8 +549,8 @@ impl LlmReviewer {
         Ok(r)
     }
 
-    fn tokens(&self, pack: &Pack) -> usize {
-        match self.render(pack) {
+    fn tokens(&self, pack: &Pack, purpose: &str) -> usize {
+        match self.render(pack, purpose) {
             Ok(r) => {
                 self.caller.estimate_tokens(&r.system)
                     + self.caller.estimate_tokens(&r.user)
@@ -563,7 +563,7 @@ impl LlmReviewer {
     /// Batched: consecutive claims while the prompt fits the window (never cut: the batch is
     /// split instead). Naive: one claim a call, with the whole run's evidence as context, as far
     /// as the window allows.
-    fn packs(&self, items: &[(Claim, Vec<Hit>)]) -> Vec<Pack> {
+    fn packs(&self, items: &[(Claim, Vec<Hit>)], purpose: &str) -> Vec<Pack> {
         let window = self.caller.context_window(&self.model);
         let mut out = Vec::new();
         if self.voting == Voting::Naive {
@@ -579,7 +579,7 @@ impl LlmReviewer {
                         continue;
                     }
                     pack.evidence.push(h.clone());
-                    if self.tokens(&pack) > window {
+                    if self.tokens(&pack, purpose) > window {
                         pack.evidence.pop();
                         break;
                     }
@@ -591,8 +591,8 @@ impl LlmReviewer {
         let mut current: Vec<&(Claim, Vec<Hit>)> = Vec::new();
         for item in items {
             current.push(item);
-            let too_big =
-                current.len() > CLAIMS_PER_CALL || self.tokens(&Pack::build(&current)) > window;
+            let too_big = current.len() > CLAIMS_PER_CALL
+                || self.tokens(&Pack::build(&current), purpose) > window;
             if too_big && current.len() > 1 {
                 current.pop();
                 out.push(Pack::build(&current));
@@ -605,9 +605,9 @@ impl LlmReviewer {
         out
     }
 
-    async fn review_pack(&self, pack: &Pack) -> Vec<Vote> {
+    async fn review_pack(&self, pack: &Pack, purpose: &str) -> Vec<Vote> {
         let claims: Vec<&Claim> = pack.claims.iter().map(|(c, _)| c).collect();
-        let rendered = match self.render(pack) {
+        let rendered = match self.render(pack, purpose) {
             Ok(r) => r,
             Err(e) => {
                 return claims
@@ -738,8 +738,8 @@ impl Reviewer for LlmReviewer {
                 .collect();
         };
         let mut votes: BTreeMap<String, Vote> = BTreeMap::new();
-        for pack in self.packs(&items) {
-            for v in self.review_pack(&pack).await {
+        for pack in self.packs(&items, question) {
+            for v in self.review_pack(&pack, question).await {
                 votes.insert(v.claim_id.clone(), v);
             }
         }
