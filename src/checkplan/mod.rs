@@ -740,14 +740,11 @@ pub fn render(report: &CheckReport) -> (String, Vec<Citation>) {
                     continue;
                 }
                 shown.push((e.doc_id.as_str(), e.start));
+                let refs = cites.refs(&[e]);
                 let _ = writeln!(
                     md,
-                    "  - **Against** ({}, confidence {:.2}): {}. “{}” {}",
-                    esc(&v.reviewer),
-                    v.confidence,
-                    esc(&v.note),
-                    esc(&e.quote),
-                    cites.refs(&[e])
+                    "{}",
+                    report::vote_item("  ", "Against", v, e, &refs, true)
                 );
             }
             if c.outcome == Outcome::Disputed {
@@ -758,14 +755,8 @@ pub fn render(report: &CheckReport) -> (String, Vec<Citation>) {
                     .filter(|v| v.stance == Stance::Support)
                     .find_map(|v| v.evidence.as_ref().map(|e| (v, e)))
                 {
-                    let _ = writeln!(
-                        md,
-                        "  - **For** ({}, confidence {:.2}): “{}” {}",
-                        esc(&v.reviewer),
-                        v.confidence,
-                        esc(&e.quote),
-                        cites.refs(&[e])
-                    );
+                    let refs = cites.refs(&[e]);
+                    let _ = writeln!(md, "{}", report::vote_item("  ", "For", v, e, &refs, false));
                 }
             }
         }

@@ -1144,14 +1144,11 @@ pub fn render(report: &DigestReport) -> (String, Vec<Citation>) {
                             continue;
                         }
                         shown.push((&e.doc_id, e.start));
+                        let refs = cite(&mut idx, &[e]);
                         let _ = writeln!(
                             md,
-                            "    - **Against** ({}, confidence {:.2}): {}. “{}” {}",
-                            esc(&v.reviewer),
-                            v.confidence,
-                            esc(&v.note),
-                            esc(&e.quote),
-                            cite(&mut idx, &[e])
+                            "{}",
+                            report::vote_item("    ", "Against", v, e, &refs, true)
                         );
                     }
                 }
@@ -1256,14 +1253,11 @@ pub fn render(report: &DigestReport) -> (String, Vec<Citation>) {
                         .filter(|v| v.stance == Stance::Refute)
                         .find_map(|v| v.evidence.as_ref().map(|e| (v, e)))
                     {
+                        let refs = cite(&mut idx, &[e]);
                         let _ = writeln!(
                             md,
-                            "  - **Against** ({}, confidence {:.2}): {}. “{}” {}",
-                            esc(&v.reviewer),
-                            v.confidence,
-                            esc(&v.note),
-                            esc(&e.quote),
-                            cite(&mut idx, &[e])
+                            "{}",
+                            report::vote_item("  ", "Against", v, e, &refs, true)
                         );
                     }
                 }

@@ -1,7 +1,7 @@
 //! The Markdown report: rendering, and the parse-back check that proves every citation link
 //! resolves to a source entry and every quote survived escaping intact.
 
-use crate::artifact::{Citation, Report, Reviewed, Stance, Status};
+use crate::artifact::{Citation, Report, Reviewed, Stance, Status, Vote};
 use crate::text::squash_whitespace;
 use comrak::nodes::NodeValue;
 use std::collections::HashMap;
@@ -65,6 +65,30 @@ fn finding_citations(r: &Reviewed) -> Vec<&Citation> {
         }
     }
     out
+}
+
+/// A vote and the evidence it relied on, as a list item at `indent`:
+/// `- **Against** (skeptic-1, confidence 0.72): why. “quote” [n]`. Without a note the reason is
+/// left out (`- **For** (reviewer-2, confidence 0.90): “quote” [n]`).
+pub fn vote_item(
+    indent: &str,
+    label: &str,
+    vote: &Vote,
+    evidence: &Citation,
+    refs: &str,
+    note: bool,
+) -> String {
+    let why = if note {
+        format!("{}. ", esc(&vote.note))
+    } else {
+        String::new()
+    };
+    format!(
+        "{indent}- **{label}** ({}, confidence {:.2}): {why}“{}” {refs}",
+        esc(&vote.reviewer),
+        vote.confidence,
+        esc(&evidence.quote)
+    )
 }
 
 /// The Markdown text and the numbered sources it cites (source `n` is `sources[n - 1]`).
@@ -155,15 +179,8 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
                     continue;
                 }
                 shown.push((&e.doc_id, e.start));
-                let _ = writeln!(
-                    md,
-                    "- **Against** ({}, confidence {:.2}): {}. “{}” {}",
-                    esc(&v.reviewer),
-                    v.confidence,
-                    esc(&v.note),
-                    esc(&e.quote),
-                    idx.refs(&[e])
-                );
+                let refs = idx.refs(&[e]);
+                let _ = writeln!(md, "{}", vote_item("", "Against", v, e, &refs, true));
             }
             md.push('\n');
         }

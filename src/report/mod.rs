@@ -6,7 +6,7 @@
 mod markdown;
 
 pub use markdown::{
-    check_markdown, esc, render_markdown, render_skipped, render_sources, CitationIndex,
+    check_markdown, esc, render_markdown, render_skipped, render_sources, vote_item, CitationIndex,
 };
 
 use crate::artifact::{Report, Status};
