@@ -25,6 +25,12 @@ pub enum JournalError {
     Incompatible(String),
 }
 
+/// Why one attempt to open the journal failed: busy is worth another try.
+enum OpenError {
+    Busy(String),
+    Other(JournalError),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
@@ -90,10 +96,40 @@ pub struct Journal {
 
 impl Journal {
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
+        // Another run opening the same journal at this moment holds its lock briefly (switching
+        // to WAL, creating tables): wait for it rather than fail.
+        let mut attempts = 0;
+        loop {
+            match Journal::open_once(dir) {
+                Err(OpenError::Busy(_)) if attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(OpenError::Busy(detail)) => {
+                    return Err(JournalError::Write {
+                        path: dir.join(FILE),
+                        detail: format!("{detail}; another research process keeps it locked"),
+                    })
+                }
+                Err(OpenError::Other(e)) => return Err(e),
+                Ok(j) => return Ok(j),
+            }
+        }
+    }
+
+    fn open_once(dir: &Path) -> Result<Journal, OpenError> {
         let path = dir.join(FILE);
-        let damaged = |e: rusqlite::Error| JournalError::Damaged {
-            path: path.clone(),
-            detail: crate::text::squash_whitespace(&e.to_string()),
+        let damaged = |e: rusqlite::Error| {
+            let detail = crate::text::squash_whitespace(&e.to_string());
+            match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    OpenError::Busy(detail)
+                }
+                _ => OpenError::Other(JournalError::Damaged {
+                    path: path.clone(),
+                    detail,
+                }),
+            }
         };
         let conn = Connection::open(&path).map_err(damaged)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -124,7 +160,7 @@ impl Journal {
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(damaged)?;
         if ok != "ok" {
-            return Err(JournalError::Damaged { path, detail: ok });
+            return Err(OpenError::Other(JournalError::Damaged { path, detail: ok }));
         }
         Ok(Journal {
             path,
@@ -311,9 +347,11 @@ pub struct RunJournal {
     mode: Mode,
     events: AtomicU64,
     interrupted: AtomicBool,
-    /// Test hook: after this many recorded events the process SIGKILLs itself, so the kill
-    /// harness can stop a run at every point between two journal writes.
-    kill_after: Option<u64>,
+    /// Test hook (`RESEARCH_TEST_KILL_AFTER_EVENTS=N` or `=PREFIX:N`): after the N-th recorded
+    /// event (whose key starts with PREFIX) the process SIGKILLs itself, so the kill harness can
+    /// stop a run at every point between two journal writes.
+    kill_after: Option<(String, u64)>,
+    matching: AtomicU64,
     json_events: AtomicBool,
 }
 
@@ -336,7 +374,11 @@ impl RunJournal {
             interrupted: AtomicBool::new(false),
             kill_after: std::env::var("RESEARCH_TEST_KILL_AFTER_EVENTS")
                 .ok()
-                .and_then(|v| v.parse().ok()),
+                .and_then(|v| {
+                    let (prefix, n) = v.rsplit_once(':').unwrap_or(("", v.as_str()));
+                    n.parse().ok().map(|n| (prefix.to_string(), n))
+                }),
+            matching: AtomicU64::new(0),
             json_events: AtomicBool::new(false),
         }
     }
@@ -476,7 +518,11 @@ impl RunJournal {
                 serde_json::json!({"event": "journal", "run": self.id, "seq": n, "key": key})
             );
         }
-        if self.kill_after == Some(n) {
+        let hit = self.kill_after.as_ref().is_some_and(|(prefix, at)| {
+            key.starts_with(prefix.as_str())
+                && self.matching.fetch_add(1, Ordering::SeqCst) + 1 == *at
+        });
+        if hit {
             eprintln!("research: test hook: killed after journal event {n} ({key})");
             // SAFETY: kill(2) on our own pid with SIGKILL has no memory-safety preconditions.
             unsafe {

@@ -747,7 +747,7 @@ async fn a_killed_web_run_resumes_without_fetching_finished_pages_again() {
     let page_requests = |s: &Server| s.state.count(|r| r.path.starts_with("/pages/"));
     let search_requests = |s: &Server| s.state.count(|r| r.path.starts_with("/search"));
 
-    // Killed right after the run journaled a few searches and pages.
+    // Killed right after the run journaled its second fetched page.
     let killed = {
         let (args, home) = (args.clone(), home.path().to_path_buf());
         tokio::task::spawn_blocking(move || {
@@ -755,7 +755,7 @@ async fn a_killed_web_run_resumes_without_fetching_finished_pages_again() {
                 .args(&args)
                 .env_remove("RESEARCH_INDEX")
                 .env("XDG_CONFIG_HOME", &home)
-                .env("RESEARCH_TEST_KILL_AFTER_EVENTS", "6")
+                .env("RESEARCH_TEST_KILL_AFTER_EVENTS", "page/:2")
                 .output()
                 .unwrap()
         })
