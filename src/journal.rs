@@ -13,6 +13,21 @@ use std::sync::{Arc, Mutex};
 
 pub const FILE: &str = "runs.sqlite";
 
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY, question TEXT NOT NULL, args TEXT NOT NULL,
+        status TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
+        seconds REAL, tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0,
+        report TEXT, error TEXT, version TEXT NOT NULL);
+     CREATE TABLE IF NOT EXISTS artifacts (
+        run TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
+        at TEXT NOT NULL, PRIMARY KEY (run, key));
+     CREATE TABLE IF NOT EXISTS tasks (
+        run TEXT NOT NULL, role TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL,
+        started TEXT NOT NULL, seconds REAL NOT NULL);
+     CREATE TABLE IF NOT EXISTS calls (
+        run TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, at TEXT NOT NULL,
+        PRIMARY KEY (run, hash));";
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("the run journal {path} is damaged ({detail}); move it aside or delete it to start over (reports already written are not affected)")]
@@ -23,12 +38,6 @@ pub enum JournalError {
     NoSuchRun(String),
     #[error("run {0} was started by another version of research and cannot be resumed")]
     Incompatible(String),
-}
-
-/// Why one attempt to open the journal failed: busy is worth another try.
-enum OpenError {
-    Busy(String),
-    Other(JournalError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,71 +105,28 @@ pub struct Journal {
 
 impl Journal {
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
-        // Another run opening the same journal at this moment holds its lock briefly (switching
-        // to WAL, creating tables): wait for it rather than fail.
-        let mut attempts = 0;
-        loop {
-            match Journal::open_once(dir) {
-                Err(OpenError::Busy(_)) if attempts < 100 => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                Err(OpenError::Busy(detail)) => {
-                    return Err(JournalError::Write {
-                        path: dir.join(FILE),
-                        detail: format!("{detail}; another research process keeps it locked"),
-                    })
-                }
-                Err(OpenError::Other(e)) => return Err(e),
-                Ok(j) => return Ok(j),
-            }
-        }
-    }
-
-    fn open_once(dir: &Path) -> Result<Journal, OpenError> {
         let path = dir.join(FILE);
-        let damaged = |e: rusqlite::Error| {
+        let failed = |e: rusqlite::Error| {
             let detail = crate::text::squash_whitespace(&e.to_string());
-            match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                    OpenError::Busy(detail)
+            if crate::sqlite::is_busy(&e) {
+                JournalError::Write {
+                    path: path.clone(),
+                    detail: format!("{detail}; another research process keeps it locked"),
                 }
-                _ => OpenError::Other(JournalError::Damaged {
+            } else {
+                JournalError::Damaged {
                     path: path.clone(),
                     detail,
-                }),
+                }
             }
         };
-        let conn = Connection::open(&path).map_err(damaged)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(damaged)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(damaged)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(damaged)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS runs (
-                id TEXT PRIMARY KEY, question TEXT NOT NULL, args TEXT NOT NULL,
-                status TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
-                seconds REAL, tokens INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0,
-                report TEXT, error TEXT, version TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS artifacts (
-                run TEXT NOT NULL, seq INTEGER NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL,
-                at TEXT NOT NULL, PRIMARY KEY (run, key));
-             CREATE TABLE IF NOT EXISTS tasks (
-                run TEXT NOT NULL, role TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL,
-                started TEXT NOT NULL, seconds REAL NOT NULL);
-             CREATE TABLE IF NOT EXISTS calls (
-                run TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, at TEXT NOT NULL,
-                PRIMARY KEY (run, hash));",
-        )
-        .map_err(damaged)?;
+        let conn = crate::sqlite::open(&path, SCHEMA).map_err(failed)?;
         // A damaged file can open and still fail on read: check now, with advice, not mid-run.
         let ok: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(damaged)?;
+            .map_err(failed)?;
         if ok != "ok" {
-            return Err(OpenError::Other(JournalError::Damaged { path, detail: ok }));
+            return Err(JournalError::Damaged { path, detail: ok });
         }
         Ok(Journal {
             path,

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod quote;
 pub mod report;
 pub mod review;
+pub mod sqlite;
 pub mod text;
 pub mod verify;
 pub mod web;

@@ -71,14 +71,8 @@ impl State {
             path: path.clone(),
             detail: crate::text::squash_whitespace(&e.to_string()),
         };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.execute_batch(
+        let conn = crate::sqlite::open(
+            &path,
             "CREATE TABLE IF NOT EXISTS runs (
                 id       INTEGER PRIMARY KEY,
                 started  TEXT NOT NULL,
