@@ -391,18 +391,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
         ProgressKind::Json => Progress::json(),
         ProgressKind::Human => Progress::new(a.panel.common.quiet),
     };
-    // research.toml's [web] table is read only when a web flag asks for the web.
-    let w = &a.web;
-    let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
-        Some(Config::load(a.panel.llm.config.as_deref())?.web)
-    } else {
-        None
-    };
-    let web_plan = w
-        .resolve(file_web.as_ref(), !a.panel.corpus.is_empty(), &|k| {
-            std::env::var(k).ok()
-        })
-        .map_err(anyhow::Error::msg)?;
+    let web_plan = web_plan(&a.web, &a.panel)?;
     if a.panel.corpus.is_empty() && web_plan.use_corpus {
         progress
             .note("no --corpus given: using the bundled sample corpus (lithium-ion battery care)");
@@ -645,6 +634,23 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// Which sources a run uses, from the web flags, the environment and (only when a web flag asks
+/// for the web) research.toml's [web] table.
+fn web_plan(
+    w: &research::web::args::WebArgs,
+    panel: &PanelArgs,
+) -> Result<research::web::args::WebPlan> {
+    let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
+        Some(Config::load(panel.llm.config.as_deref())?.web)
+    } else {
+        None
+    };
+    w.resolve(file_web.as_ref(), !panel.corpus.is_empty(), &|k| {
+        std::env::var(k).ok()
+    })
+    .map_err(anyhow::Error::msg)
+}
+
 /// First Ctrl-C: stop dispatching and end after the current step, journaled, with the resume
 /// command. Second: exit at once (every journal write is a transaction, so it stays consistent).
 fn watch_ctrl_c(journal: Arc<RunJournal>) {
@@ -844,17 +850,7 @@ async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
     std::fs::metadata(&a.plan)
         .with_context(|| format!("cannot read the plan {}", a.plan.display()))?;
     let progress = Progress::new(a.panel.common.quiet);
-    let w = &a.web;
-    let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
-        Some(Config::load(a.panel.llm.config.as_deref())?.web)
-    } else {
-        None
-    };
-    let web_plan = w
-        .resolve(file_web.as_ref(), !a.panel.corpus.is_empty(), &|k| {
-            std::env::var(k).ok()
-        })
-        .map_err(anyhow::Error::msg)?;
+    let web_plan = web_plan(&a.web, &a.panel)?;
     if a.panel.corpus.is_empty() && web_plan.web.is_none() {
         bail!(
             "check-plan needs sources to check the plan against: --corpus DIR (repeatable), \
