@@ -201,22 +201,36 @@ pub async fn estimate(
     }
     let prepared =
         tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
+    Ok(Some(
+        estimate_prepared(cfg, engine, accounting.as_ref(), store, &prepared).await,
+    ))
+}
+
+/// The estimate once the corpora are prepared (the run itself asks for it before its first
+/// paid call, without preparing twice).
+async fn estimate_prepared(
+    cfg: &RunConfig,
+    engine: &Engine,
+    accounting: &dyn crate::engine::Accounting,
+    store: Arc<Store>,
+    prepared: &Prepared,
+) -> crate::artifact::Estimate {
     let plan = crate::engine::offline::offline_plan(&cfg.question);
     // A web-only run has no corpus to gather from (an empty scope would mean every corpus).
     let sources: Vec<Arc<dyn Source>> = if cfg.corpora == Corpora::None {
         Vec::new()
     } else {
         vec![Arc::new(CorpusSource {
-            retriever: Retriever::new(Arc::clone(&store), prepared.scope),
+            retriever: Retriever::new(store, prepared.scope.clone()),
         })]
     };
     let gathered = gather::gather(&plan.sub_queries, &sources, cfg.budget).await;
-    Ok(Some(accounting.estimate(
+    accounting.estimate(
         &plan,
         gathered.evidence.len(),
         cfg.max_claims,
         engine.reviewers.len(),
-    )))
+    )
 }
 
 /// Build the report in memory (no file written).
@@ -251,6 +265,14 @@ pub async fn research_with(
         tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))
     })
     .await?;
+    // Before the first paid call: what the run is expected to cost.
+    if let Some(accounting) = engine.accounting.as_deref() {
+        let e = estimate_prepared(cfg, engine, accounting, Arc::clone(&store), &prepared).await;
+        progress.note(&format!(
+            "estimate: {} calls, {} input + {} output tokens, ${:.4}",
+            e.calls, e.input_tokens, e.output_tokens, e.cost_usd
+        ));
+    }
     let corpus_retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone());
     // Reviewers search the corpora and whatever the other sources store during the run.
     let mut scope = prepared.scope.clone();

@@ -180,3 +180,19 @@ fn source_text_stays_inside_its_quotation() {
         );
     }
 }
+
+#[test]
+fn the_estimate_comes_before_the_first_model_call() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &["--progress", "json"]);
+    assert!(run.status.success(), "{}", run.stderr);
+    let estimate = run
+        .stderr
+        .find("estimate: ")
+        .expect("an estimate was printed");
+    let first_call = run
+        .stderr
+        .find("\"key\":\"call\"")
+        .expect("a call was journaled");
+    assert!(estimate < first_call, "{}", run.stderr);
+}
