@@ -210,8 +210,12 @@ impl Store {
             detail: one_line(e),
         };
         let (schema, f) = schema();
+        // Two runs started at once on a new folder must not both create the index: the second
+        // waits here and then opens what the first made.
+        let creating = lock_creation(dir)?;
         let mmap = MmapDirectory::open(dir).map_err(|e| corrupt(&e))?;
         let index = Index::open_or_create(mmap, schema).map_err(|e| corrupt(&e))?;
+        drop(creating);
         index
             .tokenizers()
             .register(TOKENIZER, StemTokenizer::default());
@@ -592,8 +596,29 @@ impl Store {
     }
 }
 
-/// Names the index folder may hold: tantivy's files (meta, locks, `<uuid>.<ext>` segments) and
-/// the stores kept beside the index (run journal, fetch cache, digest state and lock).
+/// Held while the index is created or opened; the lock is released when the file is dropped.
+fn lock_creation(dir: &Path) -> Result<std::fs::File, IndexError> {
+    use fs4::fs_std::FileExt;
+    let failed = |source| IndexError::Create {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(OPEN_LOCK))
+        .map_err(failed)?;
+    FileExt::lock_exclusive(&file).map_err(failed)?;
+    Ok(file)
+}
+
+const OPEN_LOCK: &str = ".research-open.lock";
+
+/// Names the index folder may hold: tantivy's files (meta, locks, `<uuid>.<ext>` segments, the
+/// `.tmp*` files its atomic writes go through), our open lock and the stores kept beside the
+/// index (run journal, fetch cache, digest state and lock).
 fn is_our_file(name: &str) -> bool {
     let segment = name
         .split_once('.')
@@ -601,6 +626,8 @@ fn is_our_file(name: &str) -> bool {
     segment
         || name.starts_with(".tantivy")
         || name.starts_with(".managed")
+        || name.starts_with(".tmp")
+        || name == OPEN_LOCK
         || name == "meta.json"
         || ["runs.sqlite", "fetch-cache.sqlite", "digest"]
             .iter()
@@ -707,6 +734,26 @@ mod tests {
             .unwrap();
         let again = Store::open(dir.path()).unwrap();
         assert_eq!(again.stats().unwrap().documents, 1);
+    }
+
+    #[test]
+    fn openers_racing_on_a_new_folder_all_get_the_same_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index");
+        let opened: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Store::open(&path).map(|_| ())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for result in opened {
+            result.unwrap();
+        }
+        Store::open(&path)
+            .unwrap()
+            .add(&[doc("a", "r1", &["one index for all"])])
+            .unwrap();
+        assert_eq!(Store::open(&path).unwrap().stats().unwrap().documents, 1);
     }
 
     #[test]
