@@ -4,6 +4,7 @@
 use crate::artifact::{Evidence, Hit, Skipped, SubQuery};
 use crate::engine::Retriever;
 use crate::index::SearchRequest;
+use crate::progress::Progress;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -122,19 +123,26 @@ pub async fn gather(
     sub_queries: &[SubQuery],
     sources: &[Arc<dyn Source>],
     budget: AgentBudget,
+    progress: &Progress,
 ) -> GatherOutcome {
     let mut tasks = tokio::task::JoinSet::new();
+    progress.expect(sub_queries.len() * sources.len());
     for sq in sub_queries {
         for source in sources {
             let (sq, source) = (sq.clone(), Arc::clone(source));
+            let name = source.name();
+            let agent = progress.agent("gather", &format!("{name}: {}", sq.query));
             tasks.spawn(async move {
-                let name = source.name();
                 let result =
                     tokio::time::timeout(budget.deadline, source.gather(&sq, budget)).await;
                 let result = match result {
                     Ok(r) => r.map_err(|e| e.to_string()),
                     Err(_) => Err(format!("{name}: deadline of {:?} passed", budget.deadline)),
                 };
+                agent.done(&match &result {
+                    Ok(hits) => format!("{} passages", hits.len()),
+                    Err(e) => format!("failed: {e}"),
+                });
                 (sq.id, result)
             });
         }
@@ -243,7 +251,7 @@ mod tests {
             max_passages: 2,
             deadline: Duration::from_millis(200),
         };
-        let out = gather(&[sq(0), sq(1)], &[fast, slow], budget).await;
+        let out = gather(&[sq(0), sq(1)], &[fast, slow], budget, &Progress::hidden()).await;
         assert_eq!(out.agents, 4);
         assert_eq!(out.failures.len(), 2, "{:?}", out.failures);
         let docs: Vec<&str> = out

@@ -224,7 +224,8 @@ async fn estimate_prepared(
             retriever: Retriever::new(store, prepared.scope.clone()),
         })]
     };
-    let gathered = gather::gather(&plan.sub_queries, &sources, cfg.budget).await;
+    let gathered =
+        gather::gather(&plan.sub_queries, &sources, cfg.budget, &Progress::hidden()).await;
     accounting.estimate(
         &plan,
         gathered.evidence.len(),
@@ -266,8 +267,16 @@ pub async fn research_with(
     })
     .await?;
     // Before the first paid call: what the run is expected to cost.
-    if let Some(accounting) = engine.accounting.as_deref() {
-        let e = estimate_prepared(cfg, engine, accounting, Arc::clone(&store), &prepared).await;
+    if let Some(accounting) = engine.accounting.clone() {
+        progress.meter(Arc::clone(&accounting));
+        let e = estimate_prepared(
+            cfg,
+            engine,
+            accounting.as_ref(),
+            Arc::clone(&store),
+            &prepared,
+        )
+        .await;
         progress.note(&format!(
             "estimate: {} calls, {} input + {} output tokens, ${:.4}",
             e.calls, e.input_tokens, e.output_tokens, e.cost_usd
@@ -299,7 +308,7 @@ pub async fn research_with(
     }
     sources.extend(extra.iter().cloned());
     let gathered: gather::GatherOutcome = stage(journal, "gather", || async {
-        Ok(gather::gather(&plan.sub_queries, &sources, cfg.budget).await)
+        Ok(gather::gather(&plan.sub_queries, &sources, cfg.budget, progress).await)
     })
     .await?;
     spinner.done(format!(

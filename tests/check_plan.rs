@@ -4,15 +4,24 @@
 //! connection limit, SQLite's default attached-database limit, SQLite's JSON functions needing
 //! a compile-time option) and one right one; every quote in the report must be found verbatim
 //! in the manual file it cites, and every plan quote at its line of the plan.
+//!
+//! With `--web` and no corpus, the same manual is served over loopback by the fault-injection
+//! web server of tests/web.rs behind a SearXNG-compatible endpoint: the report cites the pages'
+//! URLs, and without `--allow-private` no page is fetched.
 
 #[path = "support/scripted_model.rs"]
 mod scripted_model;
+#[path = "support/webserver.rs"]
+mod webserver;
 
+use research::index::Store;
 use research::ingest::{self, format_for_path};
+use research::quote::quote_matches;
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 const PG: &str = "/usr/share/doc/postgresql-doc-15/html";
 const SQLITE: &str = "/usr/share/doc/sqlite3";
@@ -192,7 +201,7 @@ fn wrong_assumptions_of_a_plan_are_contradicted_with_the_manuals_quotes() {
         "--angles",
         "correctness,performance,security",
     ];
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let out = research(cwd, &args);
     let md_path = report_path(&out, cwd);
     assert!(
@@ -470,6 +479,319 @@ fn a_model_backed_panel_is_given_each_angle_s_prompt() {
         assert!(
             p.contains("Look for firewall and port exposure assumptions."),
             "{p}"
+        );
+    }
+}
+
+const WEB_PLAN: &str = "# Connection handling
+
+- PostgreSQL accepts 1,000 concurrent connections out of the box, so every ingest worker keeps
+  its own connection.
+- The PostgreSQL server listens on TCP port 5432 by default.
+- A standby server answers read-only queries while it replays WAL.
+";
+
+/// The manual pages the search endpoint returns for every query: enough of the manual for the
+/// offline engine's term weights to be those of a real corpus (with three pages the connection
+/// limit's sentence is not found), plus a missing page and a robots.txt-disallowed one.
+const WEB_RESULTS: &[&str] = &[
+    "/manual/runtime-config-connection.html",
+    "/manual/runtime-config-resource.html",
+    "/manual/runtime-config-wal.html",
+    "/manual/runtime-config-logging.html",
+    "/manual/app-postgres.html",
+    "/manual/libpq-connect.html",
+    "/pages/warm-standby.html",
+    "/pages/runtime-config-replication.html",
+    "/pages/logical-replication.html",
+    "/pages/wal-configuration.html",
+    "/pages/protocol-replication.html",
+    "/manual/no-such-page.html",
+    "/private/secret.html",
+];
+
+/// Pages of [`WEB_RESULTS`] the server answers with a manual page.
+fn served_pages() -> Vec<&'static str> {
+    WEB_RESULTS
+        .iter()
+        .copied()
+        .filter(|p| {
+            (p.starts_with("/manual/") || p.starts_with("/pages/")) && !p.contains("no-such")
+        })
+        .collect()
+}
+
+/// `research` in `cwd`, off the runtime's threads (the web server runs on them), with an empty
+/// config folder so no user research.toml (its [web] table: allow_private...) applies.
+async fn research_web(cwd: &Path, args: Vec<String>) -> Output {
+    let cwd = cwd.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let config = cwd.join("config");
+        fs::create_dir_all(&config).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_research"))
+            .args(&args)
+            .current_dir(&cwd)
+            .env_remove("RESEARCH_INDEX")
+            .env("XDG_CONFIG_HOME", &config)
+            .output()
+            .expect("the research binary runs")
+    })
+    .await
+    .unwrap()
+}
+
+/// The server logs a request once its reply is written, a moment after the client may be done:
+/// wait until the log stops growing before counting.
+async fn settled(st: &webserver::State) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut last = st.total();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = st.total();
+        if now == last || Instant::now() > deadline {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// Every citation the audit shows (evidence of votes, risks).
+fn all_citations(audit: &Value) -> Vec<&Value> {
+    let mut cites = Vec::new();
+    for angle in audit["angles"].as_array().unwrap() {
+        for r in angle["risks"].as_array().unwrap() {
+            cites.push(&r["citation"]);
+        }
+        for c in angle["checks"].as_array().unwrap() {
+            for v in c["reviewed"]["votes"].as_array().unwrap() {
+                if !v["evidence"].is_null() {
+                    cites.push(&v["evidence"]);
+                }
+            }
+        }
+    }
+    cites
+}
+
+/// The queries the search endpoint received, decoded.
+fn search_queries(st: &webserver::State) -> Vec<String> {
+    st.requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path.starts_with("/search?"))
+        .map(|r| {
+            url::Url::parse(&format!("http://h{}", r.path))
+                .unwrap()
+                .query_pairs()
+                .find(|(k, _)| k == "q")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_is_checked_against_web_pages_over_loopback_only_with_allow_private() {
+    assert!(
+        Path::new(webserver::MANUAL).is_dir(),
+        "the server serves Debian's PostgreSQL manual: apt-get install postgresql-doc-15"
+    );
+    let server = webserver::start().await;
+    *server.state.results.lock().unwrap() = WEB_RESULTS.iter().map(|p| p.to_string()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(cwd.join("plan.md"), WEB_PLAN).unwrap();
+    let args = |index: &str, allow_private: bool| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "check-plan",
+            "plan.md",
+            "--web",
+            "--search",
+            &format!("searxng={}", server.base()),
+            "--index",
+            index,
+            "--out",
+            "reports",
+            "--host-delay",
+            "20",
+            "--fetch-timeout",
+            "10",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if allow_private {
+            a.push("--allow-private".into());
+        }
+        a
+    };
+    let st = &server.state;
+
+    // --allow-private: the pages are fetched, indexed and cited.
+    let started = Instant::now();
+    let out = research_web(cwd, args("index", true)).await;
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        describe(&out)
+    );
+    let md_path = report_path(&out, cwd);
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(md_path.with_extension("html").is_file());
+    let audit: Value =
+        serde_json::from_str(&fs::read_to_string(md_path.with_extension("json")).unwrap()).unwrap();
+    let md = fs::read_to_string(&md_path).unwrap();
+    settled(st).await;
+
+    // Each statement was searched for, and each page fetched once although every search
+    // returned it; the disallowed page never.
+    let statements: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(statements.len(), 3, "{statements:?}");
+    let queries = search_queries(st);
+    for s in &statements {
+        assert!(
+            queries.iter().any(|q| q == s),
+            "{s:?} not searched: {queries:?}"
+        );
+    }
+    for page in served_pages() {
+        assert_eq!(
+            st.count(|r| r.path == page && r.status == 200),
+            1,
+            "{page}: {:#?}",
+            st.requests.lock().unwrap()
+        );
+    }
+    assert_eq!(st.count(|r| r.path == "/manual/no-such-page.html"), 1);
+    assert_eq!(st.count(|r| r.path == "/robots.txt"), 1);
+    assert_eq!(st.count(|r| r.path.starts_with("/private/")), 0);
+    assert!(
+        audit["stats"]["documents"].as_u64().unwrap() >= served_pages().len() as u64,
+        "{}",
+        audit["stats"]
+    );
+
+    // Every quote is from a page the server served: verbatim at its span of the text extracted
+    // from the bytes served (the manual file) and of the stored text. No other source exists.
+    let store = Store::open(&cwd.join("index")).unwrap();
+    let cites = all_citations(&audit);
+    assert!(cites.len() >= 5, "{md}");
+    for c in &cites {
+        let location = c["location"].as_str().unwrap();
+        let path = location
+            .strip_prefix(&server.base())
+            .unwrap_or_else(|| panic!("cites {location}, not the loopback server"));
+        assert!(served_pages().contains(&path), "{location}");
+        assert!(c["fetched"].is_string(), "{c:#}");
+        let name = path.rsplit('/').next().unwrap();
+        let served = fs::read(Path::new(webserver::MANUAL).join(name)).unwrap(); let served = String::from_utf8(served).unwrap().replacen("100 connections", "1000 connections", 1).into_bytes();
+        let doc = ingest::document_from_bytes(
+            c["doc_id"].as_str().unwrap(),
+            location,
+            "web",
+            format_for_path(Path::new(name)).unwrap(),
+            &served,
+            Some("text/html; charset=UTF-8"),
+        )
+        .unwrap();
+        assert_eq!(doc.hash, c["doc_hash"].as_str().unwrap(), "{location}");
+        let (s, e) = (
+            c["start"].as_u64().unwrap() as usize,
+            c["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(doc.text.get(s..e), c["quote"].as_str(), "{location}");
+        let citation: research::artifact::Citation = serde_json::from_value((*c).clone()).unwrap();
+        let stored = store
+            .document(&citation.doc_id)
+            .unwrap()
+            .expect("cited page stored");
+        assert!(quote_matches(&stored, &citation), "{citation:#?}");
+    }
+
+    // The wrong assumption is contradicted and the right one confirmed, by the manual's
+    // sentences from the page that states them.
+    let connection_page = server.url("/manual/runtime-config-connection.html");
+    let (outcome, against) = statement(&audit, 3);
+    assert_eq!(outcome, "contradicted", "{against:?}\n{md}");
+    assert!(
+        against.iter().any(|(q, loc)| {
+            q.contains("The default is typically 100 connections") && *loc == connection_page
+        }),
+        "{against:?}"
+    );
+    let (outcome, _) = statement(&audit, 5);
+    assert_eq!(outcome, "confirmed", "{md}");
+    let support: Vec<&Value> = audit["angles"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == audit["items"][1]["id"])
+        .unwrap()["reviewed"]["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["stance"] == "support")
+        .map(|v| &v["evidence"])
+        .collect();
+    assert!(
+        support
+            .iter()
+            .any(|e| e["location"] == connection_page.as_str()
+                && e["quote"].as_str().unwrap().contains("5432 by default")),
+        "{support:#?}"
+    );
+    for needle in [
+        "**Line 3:** “PostgreSQL accepts 1,000 concurrent connections out of the box” — contradicted",
+        "“The default is typically 100 connections",
+        &format!("`{connection_page}` · fetched "),
+        &format!("- `{}`: http-error: ", server.url("/manual/no-such-page.html")),
+        &format!("- `{}`: robots-disallowed: ", server.url("/private/secret.html")),
+    ] {
+        assert!(md.contains(needle), "{needle:?} missing from\n{md}");
+    }
+
+    // Without --allow-private (a fresh index): the search endpoint, the user's own setting, is
+    // asked, but no page of the loopback host is requested, robots.txt included. The report
+    // says why each result went unused, cites nothing and confirms nothing.
+    st.reset();
+    let out = research_web(cwd, args("index-strict", false)).await;
+    let strict_path = report_path(&out, cwd);
+    assert_ne!(strict_path, md_path);
+    settled(st).await;
+    assert_eq!(search_queries(st).len(), statements.len());
+    assert_eq!(
+        st.count(|r| !r.path.starts_with("/search?")),
+        0,
+        "fetched without --allow-private: {:#?}",
+        st.requests.lock().unwrap()
+    );
+    let strict: Value =
+        serde_json::from_str(&fs::read_to_string(strict_path.with_extension("json")).unwrap())
+            .unwrap();
+    let strict_md = fs::read_to_string(&strict_path).unwrap();
+    assert!(all_citations(&strict).is_empty(), "{strict_md}");
+    for line in [3, 5, 6] {
+        assert_eq!(statement(&strict, line).0, "unverifiable", "{strict_md}");
+    }
+    assert_eq!(strict["stats"]["documents"], 0, "{}", strict["stats"]);
+    for page in served_pages() {
+        let entry = format!(
+            "- `{}`: private-address: refused by the SSRF guard: 127.0.0.1 is a loopback address",
+            server.url(page)
+        );
+        assert!(
+            strict_md.contains(&entry),
+            "{entry:?} missing from\n{strict_md}"
         );
     }
 }

@@ -321,6 +321,54 @@ fn bundled_corpus_report_prints_its_path_and_every_quote_matches_its_source() {
     );
 }
 
+#[test]
+fn json_progress_shows_every_agent_and_totals_and_leaves_stdout_to_the_path() {
+    let sb = Sandbox::new();
+    let out_dir = sb.out();
+    let out = sb.ask(QUESTION, &out_dir, &["--progress", "json"]);
+    let md = report_path(&out, &out_dir);
+    let audit = read_json(&md.with_extension("json"));
+    let events: Vec<Value> = stderr_of(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    let finished = |role: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "agent" && e["state"] != "working")
+            .filter(|e| e["role"].as_str().is_some_and(|r| r.starts_with(role)))
+            .collect()
+    };
+    // One gathering agent per sub-query (one source: the corpus), one line per reviewer.
+    let sub_queries = audit["plan"]["sub_queries"].as_array().unwrap().len();
+    let gatherers = finished("gather");
+    assert_eq!(gatherers.len(), sub_queries, "{events:?}");
+    for g in &gatherers {
+        let state = g["state"].as_str().unwrap();
+        assert!(state.ends_with(" passages"), "{g}");
+        assert!(g["target"].as_str().unwrap().starts_with("corpus: "), "{g}");
+    }
+    let reviewers = audit["policy"]["reviewers"].as_u64().unwrap() as usize;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "agent" && e["state"] == "working")
+            .count(),
+        sub_queries + reviewers
+    );
+    let totals: Vec<&Value> = events.iter().filter(|e| e["event"] == "totals").collect();
+    let last = totals.last().expect("a totals event");
+    assert_eq!(
+        last["tasks_total"].as_u64(),
+        Some((sub_queries + reviewers) as u64)
+    );
+    assert_eq!(last["tasks_done"], last["tasks_total"]);
+    assert!(
+        last.get("tokens").is_none(),
+        "the offline engine spends no tokens: {last}"
+    );
+}
+
 // 2. Nothing is overwritten.
 
 #[test]

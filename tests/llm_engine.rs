@@ -196,3 +196,52 @@ fn the_estimate_comes_before_the_first_model_call() {
         .expect("a call was journaled");
     assert!(estimate < first_call, "{}", run.stderr);
 }
+
+#[test]
+fn json_progress_counts_each_reviewer_s_tokens_and_the_run_s_totals() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &["--progress", "json"]);
+    let a = audit(&run);
+    let events: Vec<Value> = run
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let entries = a["spend"]["entries"].as_array().unwrap();
+    let reviewers: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "agent" && e["role"] != "gather" && e["state"] != "working")
+        .collect();
+    assert_eq!(
+        reviewers.len(),
+        a["policy"]["reviewers"].as_u64().unwrap() as usize
+    );
+    for r in &reviewers {
+        // What the agent's line said it spent is what the ledger holds for that reviewer.
+        let role = r["role"].as_str().unwrap();
+        let ledger: u64 = entries
+            .iter()
+            .filter(|e| e["role"] == role)
+            .map(|e| {
+                ["input_uncached", "cache_read", "cache_write", "output"]
+                    .iter()
+                    .map(|k| e["usage"][k].as_u64().unwrap_or(0))
+                    .sum::<u64>()
+            })
+            .sum();
+        assert!(ledger > 0, "{role} made no call");
+        assert_eq!(r["tokens"].as_u64(), Some(ledger), "{r}");
+    }
+    let last = events
+        .iter()
+        .rfind(|e| e["event"] == "totals")
+        .expect("a totals event");
+    assert_eq!(last["tasks_done"], last["tasks_total"]);
+    let spent = ["input_uncached", "cache_read", "cache_write", "output"]
+        .iter()
+        .map(|k| a["spend"][k].as_u64().unwrap())
+        .sum::<u64>();
+    // The writer's call comes after the last agent: the totals then are at most the run's.
+    let shown = last["tokens"].as_u64().unwrap();
+    assert!(shown > 0 && shown <= spent, "{shown} of {spent}");
+}

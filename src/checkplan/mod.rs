@@ -253,7 +253,7 @@ pub async fn check(
                 query: it.text.clone(),
             })
             .collect();
-        let gathered = gather::gather(&subs, extra, cfg.budget).await;
+        let gathered = gather::gather(&subs, extra, cfg.budget, progress).await;
         web_indexed = gathered.documents_indexed;
         web_unchanged = gathered.documents_unchanged;
         skipped.extend(gathered.skipped.iter().cloned());

@@ -113,6 +113,9 @@ pub trait Accounting: Send + Sync {
         reviewers: usize,
     ) -> crate::artifact::Estimate;
     fn spend(&self) -> crate::artifact::Spend;
+    /// Tokens spent so far by calls made for `role` (a reviewer's name, "extractor"...): the
+    /// live progress line of the agent that plays it.
+    fn tokens_of(&self, role: &str) -> u64;
 }
 
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.

@@ -182,6 +182,16 @@ impl Ledger {
         self.lock().totals.clone()
     }
 
+    /// Tokens (prompt and output) of the calls made for `role`.
+    pub fn tokens_of(&self, role: &str) -> u64 {
+        self.lock()
+            .entries
+            .iter()
+            .filter(|e| e.role == role)
+            .map(|e| e.usage.input_total() + e.usage.output)
+            .sum()
+    }
+
     /// Tokens and dollars reserved by calls in flight.
     pub fn reserved(&self) -> (u64, f64) {
         let g = self.lock();

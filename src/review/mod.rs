@@ -240,6 +240,12 @@ async fn futures_join_all(
     retriever: &Retriever,
     journaled: Option<Journaled<'_>>,
 ) -> Vec<Vec<Vote>> {
+    if let Some((done, _, progress)) = journaled {
+        let to_run = (0..reviewers.len())
+            .filter(|i| done.get(*i).is_none_or(Option::is_none))
+            .count();
+        progress.expect(to_run);
+    }
     // Reviewers are independent: run them side by side, collect in panel order.
     let futures = reviewers.iter().enumerate().map(|(i, r)| async move {
         if let Some(votes) = journaled.and_then(|(done, _, _)| done.get(i).cloned().flatten()) {

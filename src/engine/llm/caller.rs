@@ -222,6 +222,10 @@ impl Accounting for Caller {
         e
     }
 
+    fn tokens_of(&self, role: &str) -> u64 {
+        self.ledger.tokens_of(role)
+    }
+
     fn spend(&self) -> Spend {
         let t = self.ledger.totals();
         Spend {
