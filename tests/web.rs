@@ -165,6 +165,46 @@ async fn the_ssrf_guard_refuses_private_and_metadata_addresses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_endpoint_is_trusted_but_not_where_it_redirects() {
+    use research::web::fetch::Fetcher;
+    let server = webserver::start().await;
+    let fetcher = Fetcher::new(fast(false)).unwrap();
+    let get = |path: String| {
+        let fetcher = &fetcher;
+        async move {
+            let url = url::Url::parse(&path).unwrap();
+            let noop = |b: reqwest::RequestBuilder| b;
+            fetcher.api(&url, reqwest::Method::GET, &noop).await
+        }
+    };
+    // The user named this loopback endpoint (a self-hosted SearXNG, a feed): it is reached,
+    // and so is a redirect within it, without --allow-private.
+    let found = get(server.url("/search?q=replication&format=json"))
+        .await
+        .unwrap();
+    assert!(!found.is_empty());
+    assert!(get(server.url("/redirect-ok")).await.is_ok());
+    // Sent on elsewhere, the guard is back: the metadata address and other loopback origins.
+    let err = get(server.url("/redirect-private")).await.unwrap_err();
+    assert_eq!(err.kind(), "private-address", "{err}");
+    assert!(err.to_string().contains("169.254.169.254"), "{err}");
+    let before = server.state.total();
+    let elsewhere = format!(
+        "http://localhost:{}/redirect-to?{}",
+        server.port,
+        server.url("/pages/warm-standby.html")
+    );
+    let err = get(elsewhere).await.unwrap_err();
+    assert_eq!(err.kind(), "private-address", "{err}");
+    settled(&server.state).await;
+    assert_eq!(
+        server.state.total(),
+        before + 1,
+        "only the redirect was asked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn politeness_per_host_holds() {
     manual_present();
     let server = webserver::start().await;

@@ -140,8 +140,11 @@ enum Purpose {
     Page,
     /// robots.txt itself: the guard applies, any final status is an answer.
     Robots,
-    /// A search API the user configured: trusted endpoint, no robots.txt, 2xx only.
+    /// A search API or feed the user configured: trusted endpoint, no robots.txt, 2xx only.
     Api,
+    /// Where such an endpoint redirected to another origin: the user trusted the endpoint, not
+    /// wherever it sends us, so the SSRF guard applies again; still no robots.txt, 2xx only.
+    ApiElsewhere,
 }
 
 enum Hop {
@@ -240,7 +243,7 @@ impl Fetcher {
     async fn fetch(
         &self,
         start: &Url,
-        purpose: Purpose,
+        mut purpose: Purpose,
         mut method: reqwest::Method,
         validators: Option<&Validators>,
         decorate: Decorate<'_>,
@@ -282,6 +285,9 @@ impl Fetcher {
                     }
                     if !visited.insert(next.to_string()) {
                         return Err(FetchError::RedirectLoop(next.to_string()));
+                    }
+                    if purpose == Purpose::Api && next.origin() != start.origin() {
+                        purpose = Purpose::ApiElsewhere;
                     }
                     url = next;
                 }
@@ -472,7 +478,7 @@ impl Fetcher {
                 "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8,*/*;q=0.1",
             ),
             Purpose::Robots => req.header(header::ACCEPT, "text/plain,*/*;q=0.1"),
-            Purpose::Api => req,
+            Purpose::Api | Purpose::ApiElsewhere => req,
         };
         if let Some(v) = cond {
             if let Some(etag) = &v.etag {

@@ -410,6 +410,10 @@ async fn respond(sock: &mut TcpStream, head: &Head, st: &State, host: &str, hit:
             let body = inject_page(st.inject.load(Ordering::SeqCst));
             cacheable(sock, head, "text/html; charset=utf-8", body.as_bytes()).await
         }
+        "/redirect-to" => {
+            let to = head.path.split_once('?').map(|(_, q)| q).unwrap_or("/");
+            send(sock, 302, &[("Location", to.to_string())], b"").await
+        }
         "/redirect-ok" => {
             send(
                 sock,
