@@ -652,6 +652,69 @@ fn bad_files_are_skipped_with_reasons_and_the_run_succeeds() {
     assert!(quoted, "cafe.txt was not decoded into quotable text: {v}");
 }
 
+#[test]
+fn a_pdf_in_a_corpus_is_cited_with_its_page_and_a_broken_pdf_is_skipped() {
+    let sb = Sandbox::new();
+    let corpus = sb.dir("papers");
+    let pdf = research::ingest::pdf::make_pdf(&[
+        vec![
+            "Storage of lithium-ion cells.",
+            "This note reports a shelf-life study of lithium-ion cells.",
+        ],
+        vec![
+            "Lithium-ion cells stored at 40 percent charge in a cool place lose the least capacity.",
+            "Cells stored fully charged at high temperature age fastest.",
+        ],
+    ]);
+    fs::write(corpus.join("shelf-life.pdf"), &pdf).unwrap();
+    // A cut-off download and a file that only claims to be a PDF.
+    fs::write(corpus.join("cut.pdf"), &pdf[..pdf.len() / 3]).unwrap();
+    fs::write(corpus.join("fake.pdf"), "not a pdf at all").unwrap();
+    let out_dir = sb.out();
+    let out = sb.ask(
+        "How should lithium-ion cells be stored to lose the least capacity?",
+        &out_dir,
+        &["--corpus", path_str(&corpus)],
+    );
+    let md_path = report_path(&out, &out_dir);
+    let audit = read_json(&md_path.with_extension("json"));
+    let skipped = skipped_of(&audit);
+    for name in ["cut.pdf", "fake.pdf"] {
+        let (_, reason) = skipped
+            .iter()
+            .find(|(l, _)| l.ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not skipped: {skipped:?}"));
+        assert!(reason.starts_with("pdf:"), "{name}: {reason}");
+    }
+    let cited: Vec<&Value> = all_citations(&audit)
+        .into_iter()
+        .filter(|c| c["doc_id"].as_str().unwrap().ends_with("shelf-life.pdf"))
+        .collect();
+    assert!(
+        !cited.is_empty(),
+        "the PDF is not cited: {}",
+        audit["stats"]
+    );
+    for c in &cited {
+        let quote = c["quote"].as_str().unwrap();
+        let page = c["page"].as_u64().expect("a PDF citation has a page");
+        let on_page = if page == 2 {
+            "40 percent charge in a cool place"
+        } else {
+            "shelf-life study"
+        };
+        assert!(
+            quote.contains(on_page) || page == 2 && quote.contains("fully charged"),
+            "page {page} does not hold {quote:?}"
+        );
+    }
+    let md = fs::read_to_string(&md_path).unwrap();
+    assert!(
+        md.contains("page 2"),
+        "the Sources list gives no page:\n{md}"
+    );
+}
+
 fn verify_json_with_corpus(sb: &Sandbox, claim: &str, corpus: &Path) -> Value {
     let out = sb.run(&["verify", claim, "--json", "--corpus", path_str(corpus)]);
     let stdout = assert_ok(&out);

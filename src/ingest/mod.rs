@@ -340,7 +340,7 @@ fn file_stem(location: &str) -> String {
 }
 
 /// Format from a file extension: html/htm/xhtml -> Html, md/markdown -> Markdown,
-/// txt/text/rst or no extension -> Text, else None.
+/// txt/text/rst or no extension -> Text, pdf -> Pdf, else None.
 pub fn format_for_path(path: &Path) -> Option<Format> {
     let Some(extension) = path.extension() else {
         return Some(Format::Text);
@@ -349,6 +349,7 @@ pub fn format_for_path(path: &Path) -> Option<Format> {
         "html" | "htm" | "xhtml" => Some(Format::Html),
         "md" | "markdown" => Some(Format::Markdown),
         "txt" | "text" | "rst" => Some(Format::Text),
+        "pdf" => Some(Format::Pdf),
         _ => None,
     }
 }

@@ -19,10 +19,34 @@ pub(crate) struct PdfText {
 }
 
 pub(crate) fn extract(bytes: &[u8]) -> Result<PdfText, String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract_inner(bytes))) {
+    quiet_panics_in_parser();
+    PARSING.with(|p| p.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extract_inner(bytes)));
+    PARSING.with(|p| p.set(false));
+    match result {
         Ok(r) => r,
         Err(_) => Err("pdf: the PDF parser failed on this file".to_string()),
     }
+}
+
+thread_local! {
+    /// Set while this thread is inside the PDF parser.
+    static PARSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A panic inside the parser is caught and becomes the file's skip reason; the default hook
+/// would still print it, breaking the one-line-error promise, so it is kept quiet there (and
+/// only there).
+fn quiet_panics_in_parser() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !PARSING.with(|p| p.get()) {
+                previous(info);
+            }
+        }));
+    });
 }
 
 fn extract_inner(bytes: &[u8]) -> Result<PdfText, String> {

@@ -403,7 +403,7 @@ fn formats_come_from_extensions() {
     );
     assert_eq!(format_for_path(Path::new("README")), Some(Format::Text));
     assert_eq!(format_for_path(Path::new("notes.rst")), Some(Format::Text));
-    assert_eq!(format_for_path(Path::new("x.pdf")), None);
+    assert_eq!(format_for_path(Path::new("x.PDF")), Some(Format::Pdf));
     assert_eq!(format_for_path(Path::new("x.css")), None);
 }
 
