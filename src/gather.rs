@@ -41,11 +41,6 @@ pub trait Source: Send + Sync {
         sub_query: &SubQuery,
         budget: AgentBudget,
     ) -> Result<Vec<Hit>, SourceError>;
-    /// The corpus id this source stores its documents under, when it adds documents to the
-    /// store during the run (the web): reviewers' retrieval is widened to it.
-    fn scope(&self) -> Option<String> {
-        None
-    }
     /// What this source could not use (pages it failed to fetch...), asked once all its
     /// agents are done.
     fn take_skipped(&self) -> Vec<Skipped> {
@@ -54,6 +49,11 @@ pub trait Source: Send + Sync {
     /// Documents this source indexed during the run, and found unchanged (cache hits).
     fn documents(&self) -> (usize, usize) {
         (0, 0)
+    }
+    /// The ids of the documents this source brought into the run (fetched or found unchanged),
+    /// asked once all its agents are done: reviewers search them besides the corpora.
+    fn brought(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 
@@ -115,6 +115,9 @@ pub struct GatherOutcome {
     pub documents_indexed: usize,
     #[serde(default)]
     pub documents_unchanged: usize,
+    /// Ids of the documents the sources brought into the run (sorted).
+    #[serde(default)]
+    pub brought: Vec<String>,
 }
 
 /// Run every (sub-query, source) agent concurrently and merge their passages. A passage found by
@@ -185,7 +188,10 @@ pub async fn gather(
         let (indexed, unchanged) = source.documents();
         outcome.documents_indexed += indexed;
         outcome.documents_unchanged += unchanged;
+        outcome.brought.extend(source.brought());
     }
+    outcome.brought.sort();
+    outcome.brought.dedup();
     outcome
 }
 

@@ -6,15 +6,18 @@ use crate::artifact::{Document, Hit, Passage};
 use crate::text;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery,
+};
 use tantivy::schema::{
     Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 const TOKENIZER: &str = "research_stem";
 const KIND_DOC: &str = "doc";
@@ -144,8 +147,10 @@ pub struct SearchRequest {
     pub phrases: Vec<String>,
     /// Terms every hit must contain (stems), e.g. the subject a skeptic checks.
     pub required: Vec<String>,
-    /// Restrict to these corpora (canonical roots); empty means all.
+    /// Restrict to these corpora (canonical roots) and `documents`; both empty means all.
     pub corpora: Vec<String>,
+    /// Documents searched besides the corpora (the web pages one run fetched).
+    pub documents: Vec<String>,
     pub limit: usize,
     /// Restrict to these documents (ids); empty means all.
     pub doc_ids: Vec<String>,
@@ -181,6 +186,8 @@ pub struct Store {
     index: Index,
     reader: IndexReader,
     f: Fields,
+    /// Statistics of scoped searches for the current searcher generation: (generation, values).
+    scoped_freqs: Mutex<(u64, HashMap<String, u64>)>,
 }
 
 impl Store {
@@ -229,6 +236,7 @@ impl Store {
             index,
             reader,
             f,
+            scoped_freqs: Mutex::new((u64::MAX, HashMap::new())),
         };
         // Touch every segment's store once so a damaged index fails here, with advice, and not
         // halfway through a run.
@@ -446,19 +454,12 @@ impl Store {
                 .collect();
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
         }
-        if !req.corpora.is_empty() {
-            let any: Vec<(Occur, Box<dyn Query>)> = req
-                .corpora
-                .iter()
-                .map(|c| {
-                    let q: Box<dyn Query> = Box::new(TermQuery::new(
-                        Term::from_field_text(self.f.corpus, c),
-                        IndexRecordOption::Basic,
-                    ));
-                    (Occur::Should, q)
-                })
-                .collect();
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        let scope = Scope {
+            corpora: &req.corpora,
+            documents: &req.documents,
+        };
+        if !scope.is_everything() {
+            clauses.push((Occur::Must, self.scope_query(&scope)));
         }
         if !req.doc_ids.is_empty() {
             let any: Vec<(Occur, Box<dyn Query>)> = req
@@ -476,9 +477,16 @@ impl Store {
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
-        let top = searcher
-            .search(&query, &TopDocs::with_limit(req.limit).order_by_score())
-            .map_err(|e| self.err(e))?;
+        let collector = TopDocs::with_limit(req.limit).order_by_score();
+        let top = if scope.is_everything() {
+            searcher.search(&query, &collector)
+        } else {
+            // Rank with the statistics of the searched corpora alone: what a question over one
+            // corpus finds must not change when other corpora share the index.
+            let stats = ScopedStats::new(self, &searcher, scope).map_err(|e| self.err(e))?;
+            searcher.search_with_statistics_provider(&query, &collector, &stats)
+        }
+        .map_err(|e| self.err(e))?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top {
             let d: TantivyDocument = searcher.doc(addr).map_err(|e| self.err(e))?;
@@ -549,12 +557,144 @@ impl Store {
 
     /// Inverse document frequency of a stem over passages (smoothed, BM25-style).
     pub fn idf(&self, stem: &str) -> f32 {
+        self.idf_in(stem, &[], &[])
+    }
+
+    /// How rare a stem is among the passages of `corpora` and `documents` (of the whole index
+    /// when both are empty).
+    pub fn idf_in(&self, stem: &str, corpora: &[String], documents: &[String]) -> f32 {
         let searcher = self.reader.searcher();
-        let n = searcher.num_docs() as f32;
-        let df = searcher
-            .doc_freq(&Term::from_field_text(self.f.body, stem))
-            .unwrap_or(0) as f32;
+        let term = Term::from_field_text(self.f.body, stem);
+        let scope = Scope { corpora, documents };
+        let (n, df) = if scope.is_everything() {
+            (searcher.num_docs(), searcher.doc_freq(&term).unwrap_or(0))
+        } else {
+            match ScopedStats::new(self, &searcher, scope) {
+                Ok(stats) => (stats.docs, stats.doc_freq(&term).unwrap_or(0)),
+                Err(_) => (searcher.num_docs(), searcher.doc_freq(&term).unwrap_or(0)),
+            }
+        };
+        let (n, df) = (n as f32, df as f32);
         ((n - df + 0.5) / (df + 0.5) + 1.0).ln().max(0.01)
+    }
+
+    /// Passages of any of the scope's corpora or documents.
+    fn scope_query(&self, scope: &Scope) -> Box<dyn Query> {
+        let term = |field: Field, value: &str| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Should,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, value),
+                    IndexRecordOption::Basic,
+                )),
+            )
+        };
+        let any: Vec<(Occur, Box<dyn Query>)> = scope
+            .corpora
+            .iter()
+            .map(|c| term(self.f.corpus, c))
+            .chain(scope.documents.iter().map(|d| term(self.f.doc_id, d)))
+            .collect();
+        Box::new(BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(BooleanQuery::new(any)) as Box<dyn Query>,
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.f.kind, KIND_PASSAGE),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]))
+    }
+
+    /// Passages of the scope holding `term` (or all of them).
+    fn scoped_count(
+        &self,
+        searcher: &Searcher,
+        scope: Scope,
+        term: Option<&Term>,
+    ) -> tantivy::Result<u64> {
+        let key = format!(
+            "docs\u{0}{}\u{0}{:?}",
+            scope.key(),
+            term.map(|t| (t.field(), t.serialized_value_bytes().to_vec()))
+        );
+        self.cached(searcher, key, || {
+            let scope = self.scope_query(&scope);
+            let n = match term {
+                None => searcher.search(scope.as_ref(), &Count)?,
+                Some(term) => searcher.search(
+                    &BooleanQuery::new(vec![
+                        (Occur::Must, scope),
+                        (
+                            Occur::Must,
+                            Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
+                        ),
+                    ]),
+                    &Count,
+                )?,
+            };
+            Ok(n as u64)
+        })
+    }
+
+    /// Tokens in `field` over the passages of the scope (from the stored field lengths).
+    fn scoped_tokens(
+        &self,
+        searcher: &Searcher,
+        scope: Scope,
+        field: Field,
+    ) -> tantivy::Result<u64> {
+        let key = format!("tokens\u{0}{}\u{0}{field:?}", scope.key());
+        self.cached(searcher, key, || {
+            let found = searcher.search(
+                self.scope_query(&scope).as_ref(),
+                &tantivy::collector::DocSetCollector,
+            )?;
+            let mut norms = HashMap::new();
+            let mut total = 0u64;
+            for addr in found {
+                if let std::collections::hash_map::Entry::Vacant(e) = norms.entry(addr.segment_ord)
+                {
+                    e.insert(
+                        searcher
+                            .segment_reader(addr.segment_ord)
+                            .get_fieldnorms_reader(field)?,
+                    );
+                }
+                total += u64::from(norms[&addr.segment_ord].fieldnorm(addr.doc_id));
+            }
+            Ok(total)
+        })
+    }
+
+    /// A scoped statistic, computed once per searcher generation: a run asks the same ones
+    /// many times, and any commit changes them.
+    fn cached(
+        &self,
+        searcher: &Searcher,
+        key: String,
+        compute: impl FnOnce() -> tantivy::Result<u64>,
+    ) -> tantivy::Result<u64> {
+        let generation = searcher.generation().generation_id();
+        {
+            let cache = self.scoped_freqs.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.0 == generation {
+                if let Some(n) = cache.1.get(&key) {
+                    return Ok(*n);
+                }
+            }
+        }
+        let n = compute()?;
+        let mut cache = self.scoped_freqs.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 != generation {
+            *cache = (generation, HashMap::new());
+        }
+        cache.1.insert(key, n);
+        Ok(n)
     }
 
     pub fn stats(&self) -> Result<IndexStats, IndexError> {
@@ -593,6 +733,72 @@ impl Store {
             corpora,
             bytes_on_disk,
         })
+    }
+}
+
+/// What a search covers: passages of these corpora and of these documents.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    corpora: &'a [String],
+    documents: &'a [String],
+}
+
+impl Scope<'_> {
+    fn is_everything(&self) -> bool {
+        self.corpora.is_empty() && self.documents.is_empty()
+    }
+
+    fn key(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        for part in self
+            .corpora
+            .iter()
+            .chain([&String::new()])
+            .chain(self.documents)
+        {
+            h.update(part.as_bytes());
+            h.update(&[0]);
+        }
+        h.finalize().to_hex().to_string()
+    }
+}
+
+/// BM25 statistics of the passages of a scope.
+struct ScopedStats<'a> {
+    store: &'a Store,
+    searcher: &'a Searcher,
+    scope: Scope<'a>,
+    docs: u64,
+}
+
+impl<'a> ScopedStats<'a> {
+    fn new(
+        store: &'a Store,
+        searcher: &'a Searcher,
+        scope: Scope<'a>,
+    ) -> tantivy::Result<ScopedStats<'a>> {
+        let docs = store.scoped_count(searcher, scope, None)?;
+        Ok(ScopedStats {
+            store,
+            searcher,
+            scope,
+            docs,
+        })
+    }
+}
+
+impl Bm25StatisticsProvider for ScopedStats<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.store.scoped_tokens(self.searcher, self.scope, field)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(self.docs)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        self.store
+            .scoped_count(self.searcher, self.scope, Some(term))
     }
 }
 
@@ -802,5 +1008,59 @@ mod tests {
             })
             .unwrap();
         assert_eq!(hits.len(), 1);
+    }
+
+    #[test]
+    fn what_a_corpus_finds_does_not_depend_on_other_corpora_in_the_index() {
+        let ours = [
+            doc(
+                "a",
+                "r1",
+                &["a replication slot retains wal", "wal is written first"],
+            ),
+            doc(
+                "b",
+                "r2",
+                &["the slot has a name", "replication needs a standby"],
+            ),
+        ];
+        let req = SearchRequest {
+            text: "replication slot wal name".into(),
+            corpora: vec!["/c".into()],
+            limit: 10,
+            ..Default::default()
+        };
+        let ranked = |store: &Store| -> Vec<(String, u32, String)> {
+            store
+                .search(&req)
+                .unwrap()
+                .into_iter()
+                .map(|h| {
+                    (
+                        h.passage.doc_id,
+                        h.passage.ordinal,
+                        format!("{:.5}", h.score),
+                    )
+                })
+                .collect()
+        };
+        let alone = tempfile::tempdir().unwrap();
+        let alone = Store::open(alone.path()).unwrap();
+        alone.add(&ours).unwrap();
+        let shared = tempfile::tempdir().unwrap();
+        let shared = Store::open(shared.path()).unwrap();
+        // Another corpus where "slot" is everywhere and "name" nowhere.
+        let theirs: Vec<Document> = (0..20)
+            .map(|i| {
+                let mut d = doc(&format!("x{i}"), "r", &["slot slot slot machine", "wal"]);
+                d.corpus = "/other".into();
+                d
+            })
+            .collect();
+        shared.add(&theirs).unwrap();
+        shared.add(&ours).unwrap();
+        assert_eq!(ranked(&alone), ranked(&shared));
+        let idf = |s: &Store| s.idf_in("slot", &["/c".to_string()], &[]);
+        assert_eq!(idf(&alone), idf(&shared));
     }
 }

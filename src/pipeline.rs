@@ -283,14 +283,6 @@ pub async fn research_with(
         ));
     }
     let corpus_retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone());
-    // Reviewers search the corpora and whatever the other sources store during the run.
-    let mut scope = prepared.scope.clone();
-    for id in extra.iter().filter_map(|s| s.scope()) {
-        if !scope.contains(&id) {
-            scope.push(id);
-        }
-    }
-    let retriever = Retriever::new(Arc::clone(&store), scope);
 
     let spinner = progress.stage("planning");
     let plan: Plan = stage(journal, "plan", || async {
@@ -321,6 +313,11 @@ pub async fn research_with(
             format!(" ({} failed)", gathered.failures.len())
         }
     ));
+
+    // Reviewers search the corpora and what the other sources brought into this run (not
+    // pages an earlier run stored).
+    let retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone())
+        .with_documents(gathered.brought.clone());
 
     let spinner = progress.stage("extracting claims");
     let extracted: claims::ClaimsOutcome = stage(journal, "claims", || async {

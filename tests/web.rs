@@ -404,7 +404,10 @@ async fn a_web_agent_returns_only_its_own_pages() {
         "{docs:?}"
     );
     assert!(hits.iter().all(|h| h.fetched.is_some()));
-    assert_eq!(web.scope().as_deref(), Some("web"));
+    // What the reviewers of the run may search besides the corpora: exactly these pages.
+    let brought: HashSet<String> = web.brought().into_iter().collect();
+    assert!(docs.iter().all(|d| brought.contains(*d)), "{brought:?}");
+    assert!(brought.iter().all(|d| d.starts_with("http://127.0.0.1:")));
     let skipped = web.take_skipped();
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     assert!(skipped[0].reason.starts_with("server-error"));
@@ -900,4 +903,46 @@ async fn a_killed_web_run_resumes_without_fetching_finished_pages_again() {
         searches <= sub_queries + 1,
         "{searches} searches for {sub_queries} sub-queries ({searches_before} before the kill)"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_an_earlier_run_stored_are_not_evidence_for_a_run_that_did_not_fetch_them() {
+    manual_present();
+    let server = webserver::start().await;
+    let index = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let first = run_binary(web_args(&server, index.path(), out.path()), home.path()).await;
+    assert!(
+        check_citations(&first.audit, index.path()) > 0,
+        "{}",
+        first.md
+    );
+    // The same question on the same store, without --allow-private: every loopback page is
+    // refused now, and the pages the first run left in the store must not be cited either.
+    let strict: Vec<String> = web_args(&server, index.path(), out.path())
+        .into_iter()
+        .filter(|a| a != "--allow-private")
+        .collect();
+    let second = run_binary(strict, home.path()).await;
+    let cited: Vec<String> = second.audit["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            let claim = r["claim"]["citations"].as_array().unwrap().iter();
+            let votes = r["votes"].as_array().unwrap().iter();
+            claim
+                .chain(votes.filter_map(|v| v.get("evidence")))
+                .filter_map(|c| c["location"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        cited.iter().all(|l| !l.starts_with("http")),
+        "a page this run refused is cited: {cited:?}\n{}",
+        second.md
+    );
+    let unused = section(&second.md, "## Sources not used");
+    assert!(unused.contains("private-address"), "{unused}");
 }

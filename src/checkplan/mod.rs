@@ -237,9 +237,10 @@ pub async fn check(
     let prepared = tokio::task::block_in_place(|| {
         pipeline::prepare(&store, &cfg.corpora, &cfg.ingest, progress)
     })?;
-    let mut scope = prepared.scope.clone();
+    let scope = prepared.scope.clone();
     let mut skipped = prepared.skipped.clone();
     let (mut web_indexed, mut web_unchanged) = (0, 0);
+    let mut brought = Vec::new();
     if !extra.is_empty() {
         // One web agent per statement: what it finds is indexed, and the reviewers search it.
         let stage = progress.stage(&format!("searching the web for {} statements", items.len()));
@@ -261,16 +262,13 @@ pub async fn check(
             location: "gather".into(),
             reason: f.clone(),
         }));
-        for id in extra.iter().filter_map(|s| s.scope()) {
-            if !scope.contains(&id) {
-                scope.push(id);
-            }
-        }
+        brought = gathered.brought.clone();
         stage.done(format!(
             "{web_indexed} web pages indexed, {web_unchanged} unchanged"
         ));
     }
-    let retriever = Retriever::new(Arc::clone(&store), scope);
+    // The corpora, and the web pages this check brought in (not pages an earlier run stored).
+    let retriever = Retriever::new(Arc::clone(&store), scope).with_documents(brought);
     let claims: Vec<Claim> = items
         .iter()
         .map(|it| Claim {

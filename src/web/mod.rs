@@ -108,6 +108,8 @@ struct Inner {
     searches: AtomicUsize,
     indexed: AtomicUsize,
     unchanged: AtomicUsize,
+    /// Documents this run's agents got (fetched, or unchanged since the cache had them).
+    brought: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// The web as a [`Source`]: each agent searches its sub-query, fetches the results (once per
@@ -151,6 +153,7 @@ impl WebSource {
                 searches: AtomicUsize::new(0),
                 indexed: AtomicUsize::new(0),
                 unchanged: AtomicUsize::new(0),
+                brought: Mutex::default(),
             }),
         })
     }
@@ -501,10 +504,6 @@ impl Source for WebSource {
         "web".into()
     }
 
-    fn scope(&self) -> Option<String> {
-        Some(WEB_CORPUS.to_string())
-    }
-
     fn take_skipped(&self) -> Vec<Skipped> {
         self.skipped()
     }
@@ -512,6 +511,11 @@ impl Source for WebSource {
     fn documents(&self) -> (usize, usize) {
         let s = self.stats();
         (s.pages_indexed, s.pages_unchanged)
+    }
+
+    fn brought(&self) -> Vec<String> {
+        let brought = self.inner.brought.lock().unwrap_or_else(|p| p.into_inner());
+        brought.iter().cloned().collect()
     }
 
     async fn gather(
@@ -554,6 +558,11 @@ impl Source for WebSource {
         }
         doc_ids.sort();
         doc_ids.dedup();
+        self.inner
+            .brought
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(doc_ids.iter().cloned());
         let store = Arc::clone(&self.inner.store);
         let req = SearchRequest {
             text: sub_query.query.clone(),

@@ -246,6 +246,17 @@ impl OfflineReviewer {
                 return vote;
             }
         }
+        // The claim's own source sentence always "states" it; as support for an answer it
+        // counts only when the claim is about what was asked.
+        if let Some((_, _, false)) = &best_support {
+            if let (false, Err(held)) = (self.is_skeptic(), bears_on(question, claim, retriever)) {
+                vote.note = format!(
+                    "only the claim's own source states it, and it holds {held}: not about what \
+                     was asked"
+                );
+                return vote;
+            }
+        }
         if let Some((confidence, cite, corroborating)) = best_support {
             vote.stance = Stance::Support;
             vote.confidence = confidence.clamp(0.0, 1.0);
@@ -259,6 +270,42 @@ impl OfflineReviewer {
         }
         vote
     }
+}
+
+/// Whether a claim is about what was asked: the claim, or a heading or title of the sections it
+/// comes from, holds one of the question's distinctive words (any but the commonest quarter of
+/// them, and never the commonest alone, by rarity in the searched corpora). A question's
+/// commonest words ("PostgreSQL" in the PostgreSQL manual) say nothing about a sentence. `Err`
+/// names the words it does hold.
+pub fn bears_on(question: &str, claim: &Claim, retriever: &Retriever) -> Result<(), String> {
+    let asked = ClaimTerms::new(question, &|s| retriever.idf(s));
+    if asked.words.is_empty() {
+        return Ok(());
+    }
+    let mut rarity: Vec<f32> = asked.words.iter().map(|(_, w)| *w).collect();
+    rarity.sort_by(f32::total_cmp);
+    // The commonest quarter of the question's words, and at least its commonest word.
+    let cut = rarity[(rarity.len() / 4).max(1).min(rarity.len() - 1)];
+    let mut held: Vec<String> = text::content_stems(&claim.text);
+    for c in &claim.citations {
+        for h in c.heading_path.iter().chain(std::iter::once(&c.title)) {
+            held.extend(text::content_stems(h));
+        }
+    }
+    let shared: Vec<&(String, f32)> = asked
+        .words
+        .iter()
+        .filter(|(s, _)| held.contains(s))
+        .collect();
+    if shared.iter().any(|(_, w)| *w >= cut) {
+        return Ok(());
+    }
+    Err(if shared.is_empty() {
+        "none of the question's words".to_string()
+    } else {
+        let words: Vec<&str> = shared.iter().map(|(s, _)| s.as_str()).collect();
+        format!("only the question's common words ({})", words.join(", "))
+    })
 }
 
 #[async_trait]
