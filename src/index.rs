@@ -648,31 +648,51 @@ impl Store {
         scope: Scope,
         field: Field,
     ) -> tantivy::Result<u64> {
-        let key = format!("tokens\u{0}{}\u{0}{field:?}", scope.key());
-        self.cached(searcher, key, || {
+        let scope_key = scope.key();
+        let key = |f: Field| format!("tokens\u{0}{scope_key}\u{0}{f:?}");
+        // One pass over the scope's passages gives every scored field's total.
+        let fields = [self.f.body, self.f.heading, self.f.title];
+        let mut totals = [0u64; 3];
+        let mut computed = false;
+        let n = self.cached(searcher, key(field), || {
             let found = searcher.search(
                 self.scope_query(&scope).as_ref(),
                 &tantivy::collector::DocSetCollector,
             )?;
             let mut norms = HashMap::new();
-            let mut total = 0u64;
             for addr in found {
                 if let std::collections::hash_map::Entry::Vacant(e) = norms.entry(addr.segment_ord)
                 {
+                    let segment = searcher.segment_reader(addr.segment_ord);
                     e.insert(
-                        searcher
-                            .segment_reader(addr.segment_ord)
-                            .get_fieldnorms_reader(field)?,
+                        fields
+                            .iter()
+                            .map(|f| segment.get_fieldnorms_reader(*f))
+                            .collect::<tantivy::Result<Vec<_>>>()?,
                     );
                 }
-                total += u64::from(norms[&addr.segment_ord].fieldnorm(addr.doc_id));
+                for (total, reader) in totals.iter_mut().zip(&norms[&addr.segment_ord]) {
+                    *total += u64::from(reader.fieldnorm(addr.doc_id));
+                }
             }
-            Ok(total)
-        })
+            computed = true;
+            Ok(fields
+                .iter()
+                .position(|f| *f == field)
+                .map(|i| totals[i])
+                .unwrap_or_default())
+        })?;
+        if computed {
+            for (f, total) in fields.iter().zip(totals) {
+                self.cached(searcher, key(*f), || Ok(total))?;
+            }
+        }
+        Ok(n)
     }
 
-    /// A scoped statistic, computed once per searcher generation: a run asks the same ones
-    /// many times, and any commit changes them.
+    /// A scoped statistic, computed once per searcher generation: a run's agents ask the same
+    /// ones many times, side by side, and any commit changes them. Computed under the lock, so
+    /// agents asking at once wait for one computation instead of each making its own.
     fn cached(
         &self,
         searcher: &Searcher,
@@ -680,19 +700,14 @@ impl Store {
         compute: impl FnOnce() -> tantivy::Result<u64>,
     ) -> tantivy::Result<u64> {
         let generation = searcher.generation().generation_id();
-        {
-            let cache = self.scoped_freqs.lock().unwrap_or_else(|p| p.into_inner());
-            if cache.0 == generation {
-                if let Some(n) = cache.1.get(&key) {
-                    return Ok(*n);
-                }
-            }
-        }
-        let n = compute()?;
         let mut cache = self.scoped_freqs.lock().unwrap_or_else(|p| p.into_inner());
         if cache.0 != generation {
             *cache = (generation, HashMap::new());
         }
+        if let Some(n) = cache.1.get(&key) {
+            return Ok(*n);
+        }
+        let n = compute()?;
         cache.1.insert(key, n);
         Ok(n)
     }
