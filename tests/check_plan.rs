@@ -540,21 +540,6 @@ async fn research_web(cwd: &Path, args: Vec<String>) -> Output {
     .unwrap()
 }
 
-/// The server logs a request once its reply is written, a moment after the client may be done:
-/// wait until the log stops growing before counting.
-async fn settled(st: &webserver::State) {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut last = st.total();
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = st.total();
-        if now == last || Instant::now() > deadline {
-            return;
-        }
-        last = now;
-    }
-}
-
 /// Every citation the audit shows (evidence of votes, risks).
 fn all_citations(audit: &Value) -> Vec<&Value> {
     let mut cites = Vec::new();
@@ -646,7 +631,7 @@ async fn a_plan_is_checked_against_web_pages_over_loopback_only_with_allow_priva
     let audit: Value =
         serde_json::from_str(&fs::read_to_string(md_path.with_extension("json")).unwrap()).unwrap();
     let md = fs::read_to_string(&md_path).unwrap();
-    settled(st).await;
+    webserver::settled(st).await;
 
     // Each statement was searched for, and each page fetched once although every search
     // returned it; the disallowed page never.
@@ -767,7 +752,7 @@ async fn a_plan_is_checked_against_web_pages_over_loopback_only_with_allow_priva
     let out = research_web(cwd, args("index-strict", false)).await;
     let strict_path = report_path(&out, cwd);
     assert_ne!(strict_path, md_path);
-    settled(st).await;
+    webserver::settled(st).await;
     assert_eq!(search_queries(st).len(), statements.len());
     assert_eq!(
         st.count(|r| !r.path.starts_with("/search?")),

@@ -96,7 +96,7 @@ async fn every_fault_is_a_named_failure_and_nothing_panics() {
         assert!(s.reason.starts_with(kind), "{url}: {}", s.reason);
     }
     let st = &server.state;
-    settled(st).await;
+    webserver::settled(st).await;
     // robots.txt was read once for the host, and the disallowed path never requested.
     assert_eq!(st.count(|r| r.path == "/robots.txt"), 1);
     assert_eq!(st.count(|r| r.path.starts_with("/private/")), 0);
@@ -196,7 +196,7 @@ async fn a_configured_endpoint_is_trusted_but_not_where_it_redirects() {
     );
     let err = get(elsewhere).await.unwrap_err();
     assert_eq!(err.kind(), "private-address", "{err}");
-    settled(&server.state).await;
+    webserver::settled(&server.state).await;
     assert_eq!(
         server.state.total(),
         before + 1,
@@ -230,7 +230,7 @@ async fn politeness_per_host_holds() {
         r.unwrap().unwrap();
     }
     let st = &server.state;
-    settled(st).await;
+    webserver::settled(st).await;
     let per_host = st.by_host();
     assert_eq!(per_host.len(), 1, "{per_host:?}");
     // robots.txt once, then one request per page: nothing fetched twice.
@@ -266,7 +266,7 @@ async fn retry_after_is_honoured_and_the_retry_succeeds() {
     assert!(id.ends_with("/429-once"), "{id}");
     assert!(started.elapsed() >= Duration::from_millis(950));
     let st = &server.state;
-    settled(st).await;
+    webserver::settled(st).await;
     let times: Vec<Instant> = st
         .requests
         .lock()
@@ -315,7 +315,7 @@ async fn a_second_run_revalidates_from_the_cache() {
         assert_eq!(&second.fetch_one(u).await.unwrap(), id);
     }
     let st = &server.state;
-    settled(st).await;
+    webserver::settled(st).await;
     assert_eq!(full(st), 0, "nothing downloaded again: {:?}", st.by_host());
     assert_eq!(st.count(|r| r.status == 304), 4);
     let stats = second.stats();
@@ -420,21 +420,6 @@ struct Run {
     md: String,
     audit: serde_json::Value,
     stderr: String,
-}
-
-/// The server logs a request once its reply is written and the socket shut, a moment after the
-/// client may be done: wait until the log stops growing before counting.
-async fn settled(st: &webserver::State) {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut last = st.total();
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = st.total();
-        if now == last || Instant::now() > deadline {
-            return;
-        }
-        last = now;
-    }
 }
 
 fn research_cmd(args: &[String], config_home: &Path) -> std::process::Output {
@@ -572,7 +557,7 @@ async fn end_to_end_web_report_cites_urls_lists_faults_and_hits_the_cache() {
 
     // Politeness and caps, counted at the server.
     let st = &server.state;
-    settled(st).await;
+    webserver::settled(st).await;
     assert_eq!(st.by_host().len(), 1);
     assert!(st.max_in_flight.load(std::sync::atomic::Ordering::SeqCst) <= 4);
     assert_eq!(st.count(|r| r.path == "/robots.txt"), 1);
@@ -583,14 +568,14 @@ async fn end_to_end_web_report_cites_urls_lists_faults_and_hits_the_cache() {
     // Each page downloaded once although every agent's search returned it (/redirect-ok leads
     // to one of them under another URL, so that one comes twice).
     let page_fetches = PAGES.len() + 1;
-    settled(st).await;
+    webserver::settled(st).await;
     assert_eq!(page_gets(st, 200), page_fetches);
     assert!(st.count(|r| r.path.starts_with("/search")) >= 3);
 
     // A second run revalidates instead of downloading again.
     st.reset();
     let again = run_binary(args, home.path()).await;
-    settled(st).await;
+    webserver::settled(st).await;
     assert_eq!(
         page_gets(st, 200),
         0,
@@ -758,7 +743,7 @@ async fn the_page_budget_caps_a_run() {
         web.gather(&sq, budget).await.unwrap();
     }
     let st = &server.state;
-    settled(st).await;
+    webserver::settled(st).await;
     assert_eq!(st.count(|r| r.path.starts_with("/pages/")), 2);
     assert_eq!(st.count(|r| r.path.starts_with("/search")), 3);
     let skipped = web.take_skipped();

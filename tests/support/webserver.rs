@@ -547,3 +547,18 @@ async fn respond(sock: &mut TcpStream, head: &Head, st: &State, host: &str, hit:
         _ => send(sock, 404, &[], b"not found").await,
     }
 }
+
+/// The server logs a request once its reply is written and the socket shut, a moment after the
+/// client may be done: wait until the log stops growing before counting.
+pub async fn settled(st: &State) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut last = st.total();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = st.total();
+        if now == last || Instant::now() > deadline {
+            return;
+        }
+        last = now;
+    }
+}
