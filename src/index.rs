@@ -622,7 +622,7 @@ impl Store {
             scope.key(),
             term.map(|t| (t.field(), t.serialized_value_bytes().to_vec()))
         );
-        self.cached(searcher, key, || {
+        self.cached(searcher, key, |_| {
             let scope = self.scope_query(&scope);
             let n = match term {
                 None => searcher.search(scope.as_ref(), &Count)?,
@@ -650,16 +650,15 @@ impl Store {
     ) -> tantivy::Result<u64> {
         let scope_key = scope.key();
         let key = |f: Field| format!("tokens\u{0}{scope_key}\u{0}{f:?}");
-        // One pass over the scope's passages gives every scored field's total.
-        let fields = [self.f.body, self.f.heading, self.f.title];
-        let mut totals = [0u64; 3];
-        let mut computed = false;
-        let n = self.cached(searcher, key(field), || {
+        self.cached(searcher, key(field), |cache| {
+            // One pass over the scope's passages gives every scored field's total.
+            let fields = [self.f.body, self.f.heading, self.f.title];
             let found = searcher.search(
                 self.scope_query(&scope).as_ref(),
                 &tantivy::collector::DocSetCollector,
             )?;
             let mut norms = HashMap::new();
+            let mut totals = [0u64; 3];
             for addr in found {
                 if let std::collections::hash_map::Entry::Vacant(e) = norms.entry(addr.segment_ord)
                 {
@@ -675,29 +674,22 @@ impl Store {
                     *total += u64::from(reader.fieldnorm(addr.doc_id));
                 }
             }
-            computed = true;
-            Ok(fields
-                .iter()
-                .position(|f| *f == field)
-                .map(|i| totals[i])
-                .unwrap_or_default())
-        })?;
-        if computed {
             for (f, total) in fields.iter().zip(totals) {
-                self.cached(searcher, key(*f), || Ok(total))?;
+                cache.insert(key(*f), total);
             }
-        }
-        Ok(n)
+            Ok(cache.get(&key(field)).copied().unwrap_or_default())
+        })
     }
 
     /// A scoped statistic, computed once per searcher generation: a run's agents ask the same
     /// ones many times, side by side, and any commit changes them. Computed under the lock, so
-    /// agents asking at once wait for one computation instead of each making its own.
+    /// agents asking at once wait for one computation instead of each making its own; the
+    /// computation may cache other statistics it finds on the way.
     fn cached(
         &self,
         searcher: &Searcher,
         key: String,
-        compute: impl FnOnce() -> tantivy::Result<u64>,
+        compute: impl FnOnce(&mut HashMap<String, u64>) -> tantivy::Result<u64>,
     ) -> tantivy::Result<u64> {
         let generation = searcher.generation().generation_id();
         let mut cache = self.scoped_freqs.lock().unwrap_or_else(|p| p.into_inner());
@@ -707,7 +699,7 @@ impl Store {
         if let Some(n) = cache.1.get(&key) {
             return Ok(*n);
         }
-        let n = compute()?;
+        let n = compute(&mut cache.1)?;
         cache.1.insert(key, n);
         Ok(n)
     }

@@ -39,17 +39,11 @@ struct Live {
 
 impl Live {
     fn tokens_and_cost(&self) -> Option<(u64, f64)> {
-        self.meter.get().map(|m| {
-            let s = m.spend();
-            (
-                s.input_uncached + s.cache_read + s.cache_write + s.output,
-                s.cost_usd,
-            )
-        })
+        self.meter.get().map(|m| m.spent(None))
     }
 
     fn tokens_of(&self, role: &str) -> Option<u64> {
-        self.meter.get().map(|m| m.tokens_of(role))
+        self.meter.get().map(|m| m.spent(Some(role)).0)
     }
 
     fn totals_line(&self, elapsed: Duration) -> String {
@@ -317,19 +311,13 @@ mod tests {
             Estimate::default()
         }
         fn spend(&self) -> Spend {
-            Spend {
-                input_uncached: 100,
-                cache_read: 20,
-                output: 7,
-                cost_usd: 0.5,
-                ..Spend::default()
-            }
+            Spend::default()
         }
-        fn tokens_of(&self, role: &str) -> u64 {
-            if role == "reviewer-1" {
-                42
-            } else {
-                0
+        fn spent(&self, role: Option<&str>) -> (u64, f64) {
+            match role {
+                None => (127, 0.5),
+                Some("reviewer-1") => (42, 0.1),
+                Some(_) => (0, 0.0),
             }
         }
     }

@@ -113,9 +113,10 @@ pub trait Accounting: Send + Sync {
         reviewers: usize,
     ) -> crate::artifact::Estimate;
     fn spend(&self) -> crate::artifact::Spend;
-    /// Tokens spent so far by calls made for `role` (a reviewer's name, "extractor"...): the
-    /// live progress line of the agent that plays it.
-    fn tokens_of(&self, role: &str) -> u64;
+    /// Tokens and dollars spent so far, by the calls made for `role` (a reviewer's name,
+    /// "extractor"...) or by all calls: live progress asks this several times a second, so it
+    /// must stay cheap (unlike [`Accounting::spend`]).
+    fn spent(&self, role: Option<&str>) -> (u64, f64);
 }
 
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.

@@ -182,14 +182,25 @@ impl Ledger {
         self.lock().totals.clone()
     }
 
-    /// Tokens (prompt and output) of the calls made for `role`.
-    pub fn tokens_of(&self, role: &str) -> u64 {
-        self.lock()
-            .entries
-            .iter()
-            .filter(|e| e.role == role)
-            .map(|e| e.usage.input_total() + e.usage.output)
-            .sum()
+    /// Tokens (prompt and output) and dollars of the calls made for `role`, or of all calls.
+    pub fn spent(&self, role: Option<&str>) -> (u64, f64) {
+        let g = self.lock();
+        match role {
+            None => (g.totals.total_tokens, g.totals.cost_usd),
+            Some(role) => {
+                g.entries
+                    .iter()
+                    .filter(|e| e.role == role)
+                    .fold((0, 0.0), |(t, c), e| {
+                        let cost = if e.cost_usd.is_finite() {
+                            e.cost_usd
+                        } else {
+                            0.0
+                        };
+                        (t + e.usage.input_total() + e.usage.output, c + cost)
+                    })
+            }
+        }
     }
 
     /// Tokens and dollars reserved by calls in flight.

@@ -222,8 +222,8 @@ impl Accounting for Caller {
         e
     }
 
-    fn tokens_of(&self, role: &str) -> u64 {
-        self.ledger.tokens_of(role)
+    fn spent(&self, role: Option<&str>) -> (u64, f64) {
+        self.ledger.spent(role)
     }
 
     fn spend(&self) -> Spend {

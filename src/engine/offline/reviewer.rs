@@ -113,7 +113,7 @@ impl OfflineReviewer {
         retriever.search(self.request(question, claim, &terms))
     }
 
-    fn judge(&self, question: &str, claim: &Claim, retriever: &Retriever) -> Vote {
+    fn judge(&self, question: &str, asked: &Asked, claim: &Claim, retriever: &Retriever) -> Vote {
         let terms = ClaimTerms::new(&claim.text, &|s| retriever.idf(s));
         let mut vote = Vote {
             claim_id: claim.id.clone(),
@@ -249,7 +249,7 @@ impl OfflineReviewer {
         // The claim's own source sentence always "states" it; as support for an answer it
         // counts only when the claim is about what was asked.
         if let Some((_, _, false)) = &best_support {
-            if let (false, Err(held)) = (self.is_skeptic(), bears_on(question, claim, retriever)) {
+            if let (false, Err(held)) = (self.is_skeptic(), asked.bears_on(claim)) {
                 vote.note = format!(
                     "only the claim's own source states it, and it holds {held}: not about what \
                      was asked"
@@ -272,40 +272,60 @@ impl OfflineReviewer {
     }
 }
 
-/// Whether a claim is about what was asked: the claim, or a heading or title of the sections it
-/// comes from, holds one of the question's distinctive words (any but the commonest quarter of
-/// them, and never the commonest alone, by rarity in the searched corpora). A question's
-/// commonest words ("PostgreSQL" in the PostgreSQL manual) say nothing about a sentence. `Err`
-/// names the words it does hold.
-pub fn bears_on(question: &str, claim: &Claim, retriever: &Retriever) -> Result<(), String> {
-    let asked = ClaimTerms::new(question, &|s| retriever.idf(s));
-    if asked.words.is_empty() {
-        return Ok(());
+/// The question's words, weighed once per review, for [`Asked::bears_on`].
+pub struct Asked {
+    words: Vec<(String, f32)>,
+    /// Rarity a shared word needs: above the commonest quarter of the question's words, and
+    /// never its commonest word alone.
+    cut: f32,
+}
+
+impl Asked {
+    pub fn new(question: &str, retriever: &Retriever) -> Asked {
+        let words = ClaimTerms::new(question, &|s| retriever.idf(s)).words;
+        let mut rarity: Vec<f32> = words.iter().map(|(_, w)| *w).collect();
+        rarity.sort_by(f32::total_cmp);
+        let cut = rarity
+            .get(
+                (rarity.len() / 4)
+                    .max(1)
+                    .min(rarity.len().saturating_sub(1)),
+            )
+            .copied()
+            .unwrap_or_default();
+        Asked { words, cut }
     }
-    let mut rarity: Vec<f32> = asked.words.iter().map(|(_, w)| *w).collect();
-    rarity.sort_by(f32::total_cmp);
-    // The commonest quarter of the question's words, and at least its commonest word.
-    let cut = rarity[(rarity.len() / 4).max(1).min(rarity.len() - 1)];
-    let mut held: Vec<String> = text::content_stems(&claim.text);
-    for c in &claim.citations {
-        for h in c.heading_path.iter().chain(std::iter::once(&c.title)) {
-            held.extend(text::content_stems(h));
+
+    /// Whether a claim is about what was asked: the claim, or a heading or title of the
+    /// sections it comes from, holds one of the question's distinctive words (by rarity in the
+    /// searched corpora). A question's commonest words ("PostgreSQL" in the PostgreSQL manual)
+    /// say nothing about a sentence. Always so when there is no question. `Err` names the words
+    /// the claim does hold.
+    pub fn bears_on(&self, claim: &Claim) -> Result<(), String> {
+        if self.words.is_empty() {
+            return Ok(());
         }
+        let mut held: Vec<String> = text::content_stems(&claim.text);
+        for c in &claim.citations {
+            for h in c.heading_path.iter().chain(std::iter::once(&c.title)) {
+                held.extend(text::content_stems(h));
+            }
+        }
+        let shared: Vec<&(String, f32)> = self
+            .words
+            .iter()
+            .filter(|(s, _)| held.contains(s))
+            .collect();
+        if shared.iter().any(|(_, w)| *w >= self.cut) {
+            return Ok(());
+        }
+        Err(if shared.is_empty() {
+            "none of the question's words".to_string()
+        } else {
+            let words: Vec<&str> = shared.iter().map(|(s, _)| s.as_str()).collect();
+            format!("only the question's common words ({})", words.join(", "))
+        })
     }
-    let shared: Vec<&(String, f32)> = asked
-        .words
-        .iter()
-        .filter(|(s, _)| held.contains(s))
-        .collect();
-    if shared.iter().any(|(_, w)| *w >= cut) {
-        return Ok(());
-    }
-    Err(if shared.is_empty() {
-        "none of the question's words".to_string()
-    } else {
-        let words: Vec<&str> = shared.iter().map(|(s, _)| s.as_str()).collect();
-        format!("only the question's common words ({})", words.join(", "))
-    })
 }
 
 #[async_trait]
@@ -323,9 +343,10 @@ impl Reviewer for OfflineReviewer {
         let (question, owned, retriever) =
             (question.to_string(), claims.to_vec(), evidence.clone());
         let result = tokio::task::spawn_blocking(move || {
+            let asked = Asked::new(&question, &retriever);
             owned
                 .iter()
-                .map(|c| me.judge(&question, c, &retriever))
+                .map(|c| me.judge(&question, &asked, c, &retriever))
                 .collect::<Vec<_>>()
         })
         .await;
