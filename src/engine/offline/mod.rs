@@ -1,5 +1,6 @@
-//! The offline engine: no network, no model. Deterministic retrieval and lexical judging, so the
-//! same corpus and question always give the same report.
+//! The offline engine: no network. Deterministic retrieval, and votes from the local verifier
+//! model (falling back to lexical judging when it is not installed), so the same corpus and
+//! question always give the same report.
 
 mod extractor;
 mod judge;
@@ -18,6 +19,10 @@ use super::Engine;
 /// The offline engine with a panel of `reviewers` (at least 3, the last of every four a
 /// skeptic, and always at least one).
 pub fn engine(reviewers: usize, max_claims: usize) -> Engine {
+    let notes = super::Notes::default();
+    if let Err(e) = crate::verifier::Verifier::shared() {
+        notes.push(format!("reviewers judged lexically, without the verifier model: {e}"));
+    }
     Engine {
         name: "offline".into(),
         planner: Box::new(OfflinePlanner),
@@ -30,7 +35,7 @@ pub fn engine(reviewers: usize, max_claims: usize) -> Engine {
             .map(|r| Box::new(r) as Box<dyn super::Reviewer>)
             .collect(),
         writer: Box::new(OfflineWriter),
-        notes: super::Notes::default(),
+        notes,
         accounting: None,
         prompt_hashes: Default::default(),
     }
@@ -38,6 +43,7 @@ pub fn engine(reviewers: usize, max_claims: usize) -> Engine {
 
 /// The reviewer line-up: regular reviewers cycle through query formulations; skeptics close it.
 pub fn panel(n: usize) -> Vec<OfflineReviewer> {
+    let verifier = crate::verifier::Verifier::shared().ok();
     let n = n.max(3);
     let skeptics = (n / 4).max(1);
     let regular = [
@@ -53,5 +59,7 @@ pub fn panel(n: usize) -> Vec<OfflineReviewer> {
         (0..skeptics)
             .map(|i| OfflineReviewer::new(format!("skeptic-{}", i + 1), Formulation::Skeptic)),
     );
-    out
+    out.into_iter()
+        .map(|r| r.with_verifier(verifier.clone()))
+        .collect()
 }

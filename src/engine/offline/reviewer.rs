@@ -1,12 +1,18 @@
 //! An offline reviewer: retrieves its own evidence from the index with its own query
 //! formulation, then judges the claim lexically against every retrieved sentence.
 
-use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement};
+use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE};
 use crate::artifact::{Citation, Claim, Stance, Vote};
 use crate::engine::{Retriever, Reviewer};
 use crate::index::SearchRequest;
+use crate::artifact::Hit;
 use crate::text;
+use crate::verifier::{cosine, ModelError, Verifier};
 use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A refutation alone (no support found) needs this confidence from a regular reviewer.
+const REFUTE_ALONE: f32 = 0.6;
 
 /// How a reviewer turns a claim into a query; different formulations find different evidence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +38,10 @@ pub struct OfflineReviewer {
     /// Extra query words that steer a second retrieval toward one concern (an angle of
     /// `research check-plan`: security, performance...). The first retrieval is left as it is.
     pub steer: Vec<String>,
+    /// The local verifier model; without it the reviewer judges lexically.
+    verifier: Option<Arc<Verifier>>,
 }
+
 
 impl OfflineReviewer {
     pub fn new(name: String, formulation: Formulation) -> OfflineReviewer {
@@ -46,7 +55,14 @@ impl OfflineReviewer {
             formulation,
             depth,
             steer: Vec::new(),
+            verifier: None,
         }
+    }
+
+    /// The same reviewer, voting from the verifier's probabilities.
+    pub fn with_verifier(mut self, verifier: Option<Arc<Verifier>>) -> OfflineReviewer {
+        self.verifier = verifier;
+        self
     }
 
     /// The same reviewer, with a second retrieval steered by `words`.
@@ -156,84 +172,23 @@ impl OfflineReviewer {
             }
         }
         let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
-        let mut best_support: Option<(f32, Citation, bool)> = None;
-        let mut best_conflict: Option<(f32, Citation, String)> = None;
-        for hit in &hits {
-            let spans = text::sentences(&hit.passage.text);
-            let heading: Vec<String> = hit
-                .passage
-                .heading_path
-                .last()
-                .map(|h| text::content_stems(h))
-                .unwrap_or_default();
-            for (i, &(s, e)) in spans.iter().enumerate() {
-                let cite = Citation::from_hit(hit, s, e);
-                // The sentence's context: its heading, the passage's opening sentence (often the
-                // term it describes) and the sentence just before it.
-                let mut context = heading.clone();
-                for j in [0, i.saturating_sub(1)] {
-                    if j < i {
-                        let (a, b) = spans[j];
-                        context.extend(text::content_stems(&hit.passage.text[a..b]));
-                    }
-                }
-                let is_origin = claim
-                    .citations
-                    .iter()
-                    .any(|c| c.doc_id == cite.doc_id && c.start < cite.end && cite.start < c.end);
-                let corroborating = !origin_docs.contains(&cite.doc_id.as_str());
-                match judge_in_context(&terms, &cite.quote, &context) {
-                    Judgement::Supports { confidence } => {
-                        // Independent documents weigh more than the claim's own source.
-                        let weight = if corroborating { 1.0 } else { 0.9 };
-                        let c = confidence * weight;
-                        if best_support.as_ref().is_none_or(|b| c > b.0) {
-                            best_support = Some((c, cite, corroborating));
-                        }
-                    }
-                    Judgement::Contradicts { confidence, why }
-                        if !is_origin
-                            && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
-                    {
-                        best_conflict = Some((confidence, cite, why));
-                    }
-                    // The passage says the claim held only before a change: cite the sentence
-                    // of the same passage that gives the state since then, when there is one.
-                    Judgement::Outdated { confidence }
-                        if !is_origin
-                            && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
-                    {
-                        let current = spans
-                            .iter()
-                            .enumerate()
-                            .filter(|&(j, &(a, b))| {
-                                j != i
-                                    && is_current(&hit.passage.text[a..b])
-                                    && terms.coverage(&text::content_stems(&hit.passage.text[a..b]))
-                                        >= 0.3
-                            })
-                            .max_by(|x, y| {
-                                let cov = |&(a, b): &(usize, usize)| {
-                                    terms.coverage(&text::content_stems(&hit.passage.text[a..b]))
-                                };
-                                cov(x.1).total_cmp(&cov(y.1)).then(y.0.cmp(&x.0))
-                            })
-                            .map(|(_, &(a, b))| Citation::from_hit(hit, a, b));
-                        let why = if current.is_some() {
-                            "the evidence says this held only before a change, and what holds since"
-                        } else {
-                            "the evidence says this held only before a change"
-                        }
-                        .to_string();
-                        best_conflict = Some((confidence, current.unwrap_or(cite), why));
-                    }
-                    _ => {}
-                }
+        let candidates = candidates(claim, &hits);
+        let weighed = match &self.verifier {
+            Some(v) => weigh_with_model(v, claim, &terms, &candidates, &hits, self.is_skeptic()),
+            None => Ok(weigh_lexically(&terms, &candidates, &hits)),
+        };
+        let (best_support, best_conflict) = match weighed {
+            Ok(w) => w,
+            // A verifier that fails leaves the vote unverified, never a refutation.
+            Err(e) => {
+                vote.stance = Stance::Error;
+                vote.note = e.to_string();
+                return vote;
             }
-        }
+        };
         let conflict_wins = match (&best_conflict, &best_support) {
             (Some(_), _) if self.is_skeptic() => true,
-            (Some(c), None) => c.0 >= 0.6,
+            (Some(c), None) => c.0 >= REFUTE_ALONE,
             _ => false,
         };
         if conflict_wins {
@@ -270,6 +225,238 @@ impl OfflineReviewer {
         }
         vote
     }
+}
+
+/// A sentence of a retrieved passage, with what judging it needs.
+struct Candidate {
+    cite: Citation,
+    /// Which hit and which sentence of it.
+    hit: usize,
+    span: usize,
+    /// Stems of its heading and of the sentences that introduce it.
+    context: Vec<String>,
+    /// The label that opens its passage ("max_connections (integer)"), when it is not the
+    /// sentence itself: the model reads the sentence under it.
+    label: Option<String>,
+    /// The claim's own source sentence.
+    is_origin: bool,
+    /// From a document other than the claim's origin.
+    corroborating: bool,
+}
+
+/// A label is a short first sentence without a verb-like stop: a definition term, a heading.
+const LABEL_CHARS: usize = 90;
+
+fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
+    let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
+    let mut out = Vec::new();
+    for (h, hit) in hits.iter().enumerate() {
+        let spans = text::sentences(&hit.passage.text);
+        let heading: Vec<String> = hit
+            .passage
+            .heading_path
+            .last()
+            .map(|h| text::content_stems(h))
+            .unwrap_or_default();
+        let label = spans.first().and_then(|&(a, b)| {
+            let t = hit.passage.text[a..b].trim();
+            (t.len() <= LABEL_CHARS && !t.ends_with('.')).then(|| t.to_string())
+        });
+        for (i, &(s, e)) in spans.iter().enumerate() {
+            let cite = Citation::from_hit(hit, s, e);
+            // The sentence's context: its heading, the passage's opening sentence (often the
+            // term it describes) and the sentence just before it.
+            let mut context = heading.clone();
+            for j in [0, i.saturating_sub(1)] {
+                if j < i {
+                    let (a, b) = spans[j];
+                    context.extend(text::content_stems(&hit.passage.text[a..b]));
+                }
+            }
+            let is_origin = claim
+                .citations
+                .iter()
+                .any(|c| c.doc_id == cite.doc_id && c.start < cite.end && cite.start < c.end);
+            let corroborating = !origin_docs.contains(&cite.doc_id.as_str());
+            out.push(Candidate {
+                cite,
+                hit: h,
+                span: i,
+                context,
+                label: if i > 0 { label.clone() } else { None },
+                is_origin,
+                corroborating,
+            });
+        }
+    }
+    out
+}
+
+type Support = Option<(f32, Citation, bool)>;
+type Conflict = Option<(f32, Citation, String)>;
+
+/// The sentence of the same passage that states what holds since a change, for an outdated
+/// claim; else the outdating sentence itself.
+fn outdated(terms: &ClaimTerms, hit: &Hit, c: &Candidate) -> (Citation, String) {
+    let spans = text::sentences(&hit.passage.text);
+    let current = spans
+        .iter()
+        .enumerate()
+        .filter(|&(j, &(a, b))| {
+            j != c.span
+                && is_current(&hit.passage.text[a..b])
+                && terms.coverage(&text::content_stems(&hit.passage.text[a..b])) >= 0.3
+        })
+        .max_by(|x, y| {
+            let cov = |&(a, b): &(usize, usize)| {
+                terms.coverage(&text::content_stems(&hit.passage.text[a..b]))
+            };
+            cov(x.1).total_cmp(&cov(y.1)).then(y.0.cmp(&x.0))
+        })
+        .map(|(_, &(a, b))| Citation::from_hit(hit, a, b));
+    let why = if current.is_some() {
+        "the evidence says this held only before a change, and what holds since"
+    } else {
+        "the evidence says this held only before a change"
+    }
+    .to_string();
+    (current.unwrap_or_else(|| c.cite.clone()), why)
+}
+
+/// The lexical judge over every candidate sentence: the best support and the best conflict.
+fn weigh_lexically(terms: &ClaimTerms, candidates: &[Candidate], hits: &[Hit]) -> (Support, Conflict) {
+    let mut best_support: Support = None;
+    let mut best_conflict: Conflict = None;
+    for c in candidates {
+        match judge_in_context(terms, &c.cite.quote, &c.context) {
+            Judgement::Supports { confidence } => {
+                // Independent documents weigh more than the claim's own source.
+                let weight = if c.corroborating { 1.0 } else { 0.9 };
+                let conf = confidence * weight;
+                if best_support.as_ref().is_none_or(|b| conf > b.0) {
+                    best_support = Some((conf, c.cite.clone(), c.corroborating));
+                }
+            }
+            Judgement::Contradicts { confidence, why }
+                if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
+            {
+                best_conflict = Some((confidence, c.cite.clone(), why));
+            }
+            // The passage says the claim held only before a change: cite the sentence of the
+            // same passage that gives the state since then, when there is one.
+            Judgement::Outdated { confidence }
+                if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
+            {
+                let (cite, why) = outdated(terms, &hits[c.hit], c);
+                best_conflict = Some((confidence, cite, why));
+            }
+            _ => {}
+        }
+    }
+    (best_support, best_conflict)
+}
+
+/// Sentences the model reads per claim: the closest by words and meaning.
+const MODEL_READS: usize = 6;
+const SKEPTIC_READS: usize = 10;
+/// Probability the model must give to entailment (or contradiction), above the other.
+const ENTAILS: f32 = 0.5;
+const CONTRADICTS: f32 = 0.5;
+/// Meaning-similarity at which a sentence speaks of the claim's subject even with other words.
+const SAME_SUBJECT_COSINE: f32 = 0.6;
+
+/// The verifier's judgement: it reads the claim beside the closest sentences (each under its
+/// passage's label) and gives entailment and contradiction probabilities. A contradiction
+/// counts only from a sentence about the same subject that is not the claim's own text; a
+/// sentence saying the claim held only before a change counts as a conflict whatever the model
+/// reads (that is a rule about versions, not about meaning).
+fn weigh_with_model(
+    verifier: &Verifier,
+    claim: &Claim,
+    terms: &ClaimTerms,
+    candidates: &[Candidate],
+    hits: &[Hit],
+    skeptic: bool,
+) -> Result<(Support, Conflict), ModelError> {
+    if candidates.is_empty() {
+        return Ok((None, None));
+    }
+    let claim_text = text::squash_whitespace(&claim.text);
+    // Words first (cheap), then meaning over the closest by words.
+    let coverage: Vec<f32> = candidates
+        .iter()
+        .map(|c| terms.coverage_in(&text::content_stems(&c.cite.quote), &c.context))
+        .collect();
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| coverage[b].total_cmp(&coverage[a]).then(a.cmp(&b)));
+    let reads = if skeptic { SKEPTIC_READS } else { MODEL_READS };
+    order.truncate(reads * 2);
+    let mut texts: Vec<&str> = vec![claim_text.as_str()];
+    texts.extend(order.iter().map(|&i| candidates[i].cite.quote.as_str()));
+    let emb = verifier.embed(&texts)?;
+    let mut cos = vec![0.0f32; candidates.len()];
+    for (k, &i) in order.iter().enumerate() {
+        cos[i] = cosine(&emb[0], &emb[k + 1]);
+    }
+    let rank = |i: usize| coverage[i] + cos[i];
+    order.sort_by(|&a, &b| rank(b).total_cmp(&rank(a)).then(a.cmp(&b)));
+    order.truncate(reads);
+    let evidence: Vec<String> = order
+        .iter()
+        .map(|&i| {
+            let c = &candidates[i];
+            let quote = text::squash_whitespace(&c.cite.quote);
+            match &c.label {
+                Some(l) => format!("{} {quote}", text::squash_whitespace(l)),
+                None => quote,
+            }
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = evidence
+        .iter()
+        .map(|e| (claim_text.as_str(), e.as_str()))
+        .collect();
+    let probs = verifier.nli(&pairs)?;
+    let mut best_support: Support = None;
+    let mut best_conflict: Conflict = None;
+    let same_text = |q: &str| text::squash_whitespace(q).eq_ignore_ascii_case(&claim_text);
+    for (&i, p) in order.iter().zip(&probs) {
+        let c = &candidates[i];
+        let lexical = judge_in_context(terms, &c.cite.quote, &c.context);
+        if let Judgement::Outdated { confidence } = lexical {
+            if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
+                let (cite, why) = outdated(terms, &hits[c.hit], c);
+                best_conflict = Some((confidence, cite, why));
+            }
+            continue;
+        }
+        let identical = same_text(&c.cite.quote);
+        if (p.entail >= ENTAILS && p.entail > p.contradict) || identical {
+            let weight = if c.corroborating { 1.0 } else { 0.9 };
+            let conf = if identical { 1.0 } else { p.entail } * weight;
+            if best_support.as_ref().is_none_or(|b| conf > b.0) {
+                best_support = Some((conf, c.cite.clone(), c.corroborating));
+            }
+            continue;
+        }
+        let same_subject = coverage[i] >= SUBJECT_COVERAGE || cos[i] >= SAME_SUBJECT_COSINE;
+        if p.contradict >= CONTRADICTS
+            && p.contradict > p.entail
+            && same_subject
+            && !c.is_origin
+            && best_conflict.as_ref().is_none_or(|b| p.contradict > b.0)
+        {
+            best_conflict = Some((
+                p.contradict,
+                c.cite.clone(),
+                format!(
+                    "the verifier reads a contradiction (p = {:.2})",
+                    p.contradict
+                ),
+            ));
+        }
+    }
+    Ok((best_support, best_conflict))
 }
 
 /// The question's words, weighed once per review, for [`Asked::bears_on`].
