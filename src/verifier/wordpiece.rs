@@ -196,8 +196,26 @@ mod tests {
 
     fn tiny() -> WordPiece {
         let vocab = [
-            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "default", "is", "100", "max", "_",
-            "connections", "##s", "connect", "##ion", "cafe", ".", "(", ")", "un", "##aff",
+            "[PAD]",
+            "[UNK]",
+            "[CLS]",
+            "[SEP]",
+            "the",
+            "default",
+            "is",
+            "100",
+            "max",
+            "_",
+            "connections",
+            "##s",
+            "connect",
+            "##ion",
+            "cafe",
+            ".",
+            "(",
+            ")",
+            "un",
+            "##aff",
             "##able",
         ];
         let json = serde_json::json!({
@@ -214,7 +232,10 @@ mod tests {
     fn longest_match_first_with_continuations() {
         let t = tiny();
         // "connections" whole; "Connections." lowercased, the stop split off; accents stripped.
-        assert_eq!(t.encode("The default is 100 Connections."), vec![4, 5, 6, 7, 10, 15]);
+        assert_eq!(
+            t.encode("The default is 100 Connections."),
+            vec![4, 5, 6, 7, 10, 15]
+        );
         assert_eq!(t.encode("café"), vec![14]);
         assert_eq!(t.encode("unaffable"), vec![18, 19, 20]);
         // A word with a piece missing from the vocabulary is one [UNK].

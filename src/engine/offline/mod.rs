@@ -17,11 +17,16 @@ pub use writer::OfflineWriter;
 use super::Engine;
 
 /// The offline engine with a panel of `reviewers` (at least 3, the last of every four a
-/// skeptic, and always at least one).
-pub fn engine(reviewers: usize, max_claims: usize) -> Engine {
+/// skeptic, and always at least one), voting with the installed verifier model when `verifier`
+/// asks for it.
+pub fn engine(reviewers: usize, max_claims: usize, verifier: bool) -> Engine {
     let notes = super::Notes::default();
-    if let Err(e) = crate::verifier::Verifier::shared() {
-        notes.push(format!("reviewers judged lexically, without the verifier model: {e}"));
+    if verifier {
+        if let Err(e) = crate::verifier::Verifier::shared() {
+            notes.push(format!(
+                "reviewers judged lexically, without the verifier model: {e}"
+            ));
+        }
     }
     Engine {
         name: "offline".into(),
@@ -30,7 +35,7 @@ pub fn engine(reviewers: usize, max_claims: usize) -> Engine {
             max_claims,
             ..OfflineExtractor::default()
         }),
-        reviewers: panel(reviewers)
+        reviewers: panel(reviewers, verifier)
             .into_iter()
             .map(|r| Box::new(r) as Box<dyn super::Reviewer>)
             .collect(),
@@ -42,8 +47,11 @@ pub fn engine(reviewers: usize, max_claims: usize) -> Engine {
 }
 
 /// The reviewer line-up: regular reviewers cycle through query formulations; skeptics close it.
-pub fn panel(n: usize) -> Vec<OfflineReviewer> {
-    let verifier = crate::verifier::Verifier::shared().ok();
+/// With `verifier`, they vote from the installed verifier model when it loads.
+pub fn panel(n: usize, verifier: bool) -> Vec<OfflineReviewer> {
+    let verifier = verifier
+        .then(crate::verifier::Verifier::shared)
+        .and_then(Result::ok);
     let n = n.max(3);
     let skeptics = (n / 4).max(1);
     let regular = [

@@ -2,10 +2,10 @@
 //! formulation, then judges the claim lexically against every retrieved sentence.
 
 use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE};
+use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
 use crate::engine::{Retriever, Reviewer};
 use crate::index::SearchRequest;
-use crate::artifact::Hit;
 use crate::text;
 use crate::verifier::{cosine, ModelError, Verifier};
 use async_trait::async_trait;
@@ -41,7 +41,6 @@ pub struct OfflineReviewer {
     /// The local verifier model; without it the reviewer judges lexically.
     verifier: Option<Arc<Verifier>>,
 }
-
 
 impl OfflineReviewer {
     pub fn new(name: String, formulation: Formulation) -> OfflineReviewer {
@@ -324,7 +323,11 @@ fn outdated(terms: &ClaimTerms, hit: &Hit, c: &Candidate) -> (Citation, String) 
 }
 
 /// The lexical judge over every candidate sentence: the best support and the best conflict.
-fn weigh_lexically(terms: &ClaimTerms, candidates: &[Candidate], hits: &[Hit]) -> (Support, Conflict) {
+fn weigh_lexically(
+    terms: &ClaimTerms,
+    candidates: &[Candidate],
+    hits: &[Hit],
+) -> (Support, Conflict) {
     let mut best_support: Support = None;
     let mut best_conflict: Conflict = None;
     for c in candidates {
@@ -361,7 +364,8 @@ const MODEL_READS: usize = 6;
 const SKEPTIC_READS: usize = 10;
 /// Probability the model must give to entailment (or contradiction), above the other.
 const ENTAILS: f32 = 0.5;
-const CONTRADICTS: f32 = 0.5;
+/// A contradiction the words do not show needs the model to be this sure.
+const STRONG: f32 = 0.9;
 /// Meaning-similarity at which a sentence speaks of the claim's subject even with other words.
 const SAME_SUBJECT_COSINE: f32 = 0.6;
 
@@ -431,29 +435,48 @@ fn weigh_with_model(
             continue;
         }
         let identical = same_text(&c.cite.quote);
-        if (p.entail >= ENTAILS && p.entail > p.contradict) || identical {
+        let lexical_support = matches!(lexical, Judgement::Supports { .. });
+        // Support: the model reads entailment, or the words state the claim and the model
+        // does not object strongly; the claim's own text always.
+        let entails = p.entail >= ENTAILS && p.entail > p.contradict;
+        if identical || entails || (lexical_support && p.contradict < STRONG) {
             let weight = if c.corroborating { 1.0 } else { 0.9 };
-            let conf = if identical { 1.0 } else { p.entail } * weight;
+            let conf = if identical {
+                1.0
+            } else {
+                p.entail.max(match lexical {
+                    Judgement::Supports { confidence } => confidence * (1.0 - p.contradict),
+                    _ => 0.0,
+                })
+            } * weight;
             if best_support.as_ref().is_none_or(|b| conf > b.0) {
                 best_support = Some((conf, c.cite.clone(), c.corroborating));
             }
             continue;
         }
+        // Contradiction, from a sentence about the same subject that is not the claim's own:
+        // a conflict the words show (opposite polarity, another value for the same quantity)
+        // stands unless the model reads entailment (checked above); the model alone must be sure.
         let same_subject = coverage[i] >= SUBJECT_COVERAGE || cos[i] >= SAME_SUBJECT_COSINE;
-        if p.contradict >= CONTRADICTS
-            && p.contradict > p.entail
-            && same_subject
-            && !c.is_origin
-            && best_conflict.as_ref().is_none_or(|b| p.contradict > b.0)
-        {
-            best_conflict = Some((
+        let (conf, why) = match &lexical {
+            Judgement::Contradicts { confidence, why } => (
+                confidence.max(p.contradict),
+                format!(
+                    "{why} (the verifier: contradiction p = {:.2})",
+                    p.contradict
+                ),
+            ),
+            _ if p.contradict >= STRONG && p.contradict > p.entail && same_subject => (
                 p.contradict,
-                c.cite.clone(),
                 format!(
                     "the verifier reads a contradiction (p = {:.2})",
                     p.contradict
                 ),
-            ));
+            ),
+            _ => continue,
+        };
+        if !c.is_origin && best_conflict.as_ref().is_none_or(|b| conf > b.0) {
+            best_conflict = Some((conf, c.cite.clone(), why));
         }
     }
     Ok((best_support, best_conflict))
