@@ -363,6 +363,17 @@ fn bad_input_is_one_clear_line() {
     .unwrap();
     fs::create_dir(cwd.join("bad-angles")).unwrap();
     fs::write(cwd.join("bad-angles/broken.md"), "no front matter here\n").unwrap();
+    // 20 KB of noise: not a plan, and not to be "checked" as 40 garbled statements.
+    let mut x: u32 = 2463534242;
+    let noise: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(cwd.join("noise.md"), noise).unwrap();
     let pg = pg.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&["check-plan", "missing.md", "--corpus", pg], "missing.md"),
@@ -371,6 +382,10 @@ fn bad_input_is_one_clear_line() {
             "nothing to check",
         ),
         (&["check-plan", "plan.md"], "--corpus"),
+        (
+            &["check-plan", "noise.md", "--corpus", pg],
+            "noise.md is not a text file",
+        ),
         (
             &[
                 "check-plan",

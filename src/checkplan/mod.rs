@@ -44,6 +44,8 @@ pub enum CheckError {
         "the plan {0} states nothing to check (no sentence outside headings, code and tables)"
     )]
     NoItems(String),
+    #[error("{0} is not a text file: check-plan reads a Markdown or text plan")]
+    NotText(String),
     #[error("the plan {0} changed while it was being checked; run the check again")]
     PlanChanged(String),
     #[error(transparent)]
@@ -209,7 +211,24 @@ fn read_plan(path: &Path) -> Result<(String, String), CheckError> {
         source,
     })?;
     let hash = blake3::hash(&bytes).to_hex().to_string();
-    Ok((String::from_utf8_lossy(&bytes).into_owned(), hash))
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if !is_text(&bytes, &text) {
+        return Err(CheckError::NotText(path.display().to_string()));
+    }
+    Ok((text, hash))
+}
+
+/// A plan is text: no NUL byte, and if it is not UTF-8, few undecodable bytes (a Latin-1 plan
+/// with accents passes; random or binary bytes do not).
+fn is_text(bytes: &[u8], lossy: &str) -> bool {
+    if bytes.contains(&0) {
+        return false;
+    }
+    if std::str::from_utf8(bytes).is_ok() {
+        return true;
+    }
+    let bad = lossy.chars().filter(|&c| c == '\u{fffd}').count();
+    bad * 20 <= lossy.chars().count()
 }
 
 /// Check the plan and build the report in memory (no file written).
