@@ -284,6 +284,9 @@ pub struct Spend {
     pub budget_usd: Option<f64>,
     /// The budget stopped dispatching: what was left is unverified.
     pub exhausted: bool,
+    /// Calls whose token counts are estimated (the provider reported none, or implausible ones).
+    #[serde(default)]
+    pub estimated_calls: u64,
     /// One entry per call (role, model, tokens, latency, cost).
     #[serde(default)]
     pub entries: Vec<serde_json::Value>,

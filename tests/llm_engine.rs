@@ -159,6 +159,34 @@ fn token_budget_is_a_hard_cap_with_a_partial_report() {
     assert!(a["stats"]["unverified"].as_u64().unwrap() > 0);
 }
 
+/// The budget holds when the provider reports no usage, or absurd usage: our estimate is
+/// charged instead, the totals do not wrap, and the report says which figures are estimated.
+#[test]
+fn the_budget_holds_when_usage_is_missing_or_absurd() {
+    for mode in [Mode::NoUsage, Mode::AbsurdUsage] {
+        let server = serve(mode);
+        let run = research(&server, &["--budget-tokens", "8000"]);
+        let a = audit(&run);
+        let spend = &a["spend"];
+        let used = spend["input_uncached"].as_u64().unwrap()
+            + spend["cache_read"].as_u64().unwrap()
+            + spend["cache_write"].as_u64().unwrap()
+            + spend["output"].as_u64().unwrap();
+        assert!(used <= 8000, "{used} tokens charged");
+        // What the server really received stays near the cap (its count is bytes / 4).
+        let sent = server.script.prompt_tokens.load(Ordering::SeqCst);
+        assert!(
+            sent <= 10_000,
+            "{sent} prompt tokens sent under an 8000-token budget"
+        );
+        assert_eq!(spend["exhausted"], true, "{spend}");
+        assert!(spend["estimated_calls"].as_u64().unwrap() > 0, "{spend}");
+        let md = std::fs::read_to_string(run.stdout.trim()).unwrap();
+        assert!(md.contains("are our estimate"), "{md}");
+        assert!(md.contains("The budget ran out"));
+    }
+}
+
 #[test]
 fn dry_run_dispatches_nothing() {
     let server = serve(Mode::Good);

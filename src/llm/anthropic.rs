@@ -135,14 +135,15 @@ fn count(u: &Value, key: &str) -> u64 {
 /// Anthropic reports the three kinds of input separately (`input_tokens` excludes the cached
 /// ones), so they map one to one.
 fn usage(u: Option<&Value>) -> Usage {
-    let Some(u) = u else {
-        return Usage::default();
+    let Some(u) = u.filter(|u| u.is_object()) else {
+        return Usage::missing();
     };
     Usage {
         input_uncached: count(u, "input_tokens"),
         cache_read: count(u, "cache_read_input_tokens"),
         cache_write: count(u, "cache_creation_input_tokens"),
         output: count(u, "output_tokens"),
+        estimated: false,
     }
 }
 

@@ -115,6 +115,9 @@ pub struct Totals {
     pub cache_write: u64,
     pub output: u64,
     pub total_tokens: u64,
+    /// Calls whose token counts are our estimate (the provider reported no usable usage).
+    #[serde(default)]
+    pub estimated_calls: u64,
     pub cost_usd: f64,
     pub unpriced_calls: u64,
     pub unpriced_models: BTreeSet<String>,
@@ -138,11 +141,18 @@ impl Inner {
             t.failed_calls += 1;
         }
         t.attempts += u64::from(entry.attempts);
-        t.input_uncached += entry.usage.input_uncached;
-        t.cache_read += entry.usage.cache_read;
-        t.cache_write += entry.usage.cache_write;
-        t.output += entry.usage.output;
-        t.total_tokens += entry.usage.input_total() + entry.usage.output;
+        // Saturating: a provider's absurd report must not wrap the run's totals around.
+        let u = &entry.usage;
+        t.input_uncached = t.input_uncached.saturating_add(u.input_uncached);
+        t.cache_read = t.cache_read.saturating_add(u.cache_read);
+        t.cache_write = t.cache_write.saturating_add(u.cache_write);
+        t.output = t.output.saturating_add(u.output);
+        t.total_tokens = t
+            .total_tokens
+            .saturating_add(u.input_total().saturating_add(u.output));
+        if u.estimated {
+            t.estimated_calls += 1;
+        }
         if entry.cost_usd.is_finite() {
             t.cost_usd += entry.cost_usd;
         }
@@ -368,6 +378,7 @@ mod tests {
             cache_read: 1_000_000,
             cache_write: 1_000_000,
             output: 1_000_000,
+            ..Usage::default()
         };
         let c = t.cost("claude-sonnet-4-5-20250929", &u).unwrap();
         assert!((c - (3.0 + 0.3 + 3.75 + 15.0)).abs() < 1e-9);
@@ -380,6 +391,22 @@ mod tests {
     }
 
     #[test]
+    fn absurd_usage_reports_saturate_instead_of_wrapping() {
+        let l = Ledger::new();
+        let huge = Usage {
+            input_uncached: u64::MAX - 3,
+            output: u64::MAX,
+            ..Usage::default()
+        };
+        l.record(entry("m", huge, 0.0));
+        l.record(entry("m", huge, 0.0));
+        let t = l.totals();
+        assert_eq!(t.input_uncached, u64::MAX);
+        assert_eq!(t.output, u64::MAX);
+        assert_eq!(t.total_tokens, u64::MAX);
+    }
+
+    #[test]
     fn totals_add_up_and_serialize() {
         let l = Ledger::new();
         let u = Usage {
@@ -387,6 +414,7 @@ mod tests {
             cache_read: 20,
             cache_write: 0,
             output: 5,
+            ..Usage::default()
         };
         l.record(entry("a", u, 0.5));
         l.record(LedgerEntry {

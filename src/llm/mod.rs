@@ -43,7 +43,8 @@ pub struct CompletionRequest {
     pub json_schema: Option<serde_json::Value>,
 }
 
-/// Token counts of one call as the provider reported them.
+/// Token counts of one call as the provider reported them, or as we estimated them when the
+/// provider reported none (or nonsense).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     /// Prompt tokens neither read from nor written to a cache.
@@ -51,11 +52,51 @@ pub struct Usage {
     pub cache_read: u64,
     pub cache_write: u64,
     pub output: u64,
+    /// The counts are our own estimate (the provider's usage was missing or implausible).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
+
+/// No single call reads or writes this many tokens: a larger count is a broken report.
+pub const PLAUSIBLE_TOKENS: u64 = 100_000_000;
 
 impl Usage {
     pub fn input_total(&self) -> u64 {
-        self.input_uncached + self.cache_read + self.cache_write
+        self.input_uncached
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write)
+    }
+
+    /// What a provider that sent no usage object reports: nothing, to be estimated.
+    pub fn missing() -> Usage {
+        Usage {
+            estimated: true,
+            ..Usage::default()
+        }
+    }
+
+    /// These counts, or, when the provider reported none or implausible ones, our estimate of
+    /// the request and reply (the tokenizer the budget estimates with), marked as estimated.
+    pub fn or_estimate(self, req: &CompletionRequest, reply: &str) -> Usage {
+        let implausible = [
+            self.input_uncached,
+            self.cache_read,
+            self.cache_write,
+            self.output,
+        ]
+        .iter()
+        .any(|&n| n > PLAUSIBLE_TOKENS);
+        let unreported = self.estimated && self.input_total() == 0 && self.output == 0;
+        if !implausible && !unreported {
+            return self;
+        }
+        Usage {
+            input_uncached: tokens::estimate_prompt_tokens(req),
+            cache_read: 0,
+            cache_write: 0,
+            output: tokens::estimate_tokens(reply),
+            estimated: true,
+        }
     }
 }
 
@@ -104,4 +145,48 @@ pub trait CompletionModel: Send + Sync {
     /// A short name for logs and the ledger ("openai", "anthropic", "llama.cpp"...).
     fn provider(&self) -> &str;
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> CompletionRequest {
+        CompletionRequest {
+            role: "reviewer-1".into(),
+            model: "m".into(),
+            system: "You review claims against evidence.".into(),
+            user: "Claim: WAL does not work over a network filesystem.".into(),
+            max_tokens: 64,
+            temperature: 0.0,
+            json_schema: None,
+        }
+    }
+
+    #[test]
+    fn a_call_without_usage_is_charged_our_estimate_and_says_so() {
+        let u = Usage::missing().or_estimate(&request(), "{\"votes\": []}");
+        assert!(u.estimated);
+        assert!(u.input_uncached >= tokens::estimate_prompt_tokens(&request()));
+        assert!(u.output > 0);
+        // Reported counts are kept as they are.
+        let reported = Usage {
+            input_uncached: 12,
+            output: 3,
+            ..Usage::default()
+        };
+        assert_eq!(reported.or_estimate(&request(), "x"), reported);
+    }
+
+    #[test]
+    fn an_implausible_usage_report_is_replaced_by_the_estimate() {
+        let absurd = Usage {
+            input_uncached: u64::MAX - 7,
+            ..Usage::default()
+        };
+        let u = absurd.or_estimate(&request(), "ok");
+        assert!(u.estimated);
+        assert!(u.input_uncached < 1_000, "{u:?}");
+        assert_eq!(absurd.input_total(), u64::MAX - 7);
+    }
 }

@@ -137,8 +137,8 @@ fn count(v: Option<&Value>) -> u64 {
 /// OpenAI usage: `prompt_tokens` includes the cached ones (`prompt_tokens_details.cached_tokens`).
 /// llama.cpp builds without the details report `timings.cache_n` instead.
 fn usage(u: Option<&Value>) -> Usage {
-    let Some(u) = u else {
-        return Usage::default();
+    let Some(u) = u.filter(|u| u.is_object()) else {
+        return Usage::missing();
     };
     let prompt = count(u.get("prompt_tokens"));
     let cached = u
@@ -152,6 +152,7 @@ fn usage(u: Option<&Value>) -> Usage {
         cache_read: cached,
         cache_write: 0,
         output: count(u.get("completion_tokens")),
+        estimated: false,
     }
 }
 
@@ -216,10 +217,11 @@ mod tests {
                 input_uncached: 40,
                 cache_read: 60,
                 cache_write: 0,
-                output: 7
+                output: 7,
+                estimated: false,
             }
         );
-        assert_eq!(usage(None), Usage::default());
+        assert_eq!(usage(None), Usage::missing());
     }
 
     #[test]

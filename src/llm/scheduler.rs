@@ -378,7 +378,10 @@ impl Scheduler {
         attempts: u32,
         started: Instant,
     ) -> LedgerEntry {
-        let usage = result.as_ref().map(|c| c.usage).unwrap_or_default();
+        let usage = result
+            .as_ref()
+            .map(|c| c.usage.or_estimate(req, &c.text))
+            .unwrap_or_default();
         let cost = self.prices.cost(&req.model, &usage);
         LedgerEntry {
             role: req.role.clone(),

@@ -266,6 +266,13 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
                 ),
             }
         );
+        if sp.estimated_calls > 0 {
+            let _ = writeln!(
+                md,
+                "- Token figures of {} of these calls are our estimate: the provider reported no usable usage for them.",
+                sp.estimated_calls
+            );
+        }
         if sp.exhausted {
             let _ = writeln!(
                 md,

@@ -24,6 +24,10 @@ pub enum Mode {
     Garbage,
     /// As `Good`, each reply after half a second (time to press Ctrl-C).
     Slow,
+    /// As `Good`, with no usage object in the replies.
+    NoUsage,
+    /// As `Good`, with absurd usage (u64::MAX tokens).
+    AbsurdUsage,
 }
 
 pub struct Script {
@@ -186,11 +190,20 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
     } else {
         reply(&system, &user).to_string()
     };
-    Json(json!({
+    let mut reply = json!({
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": content.len() / 4}
-    }))
-    .into_response()
+    });
+    match s.mode {
+        Mode::NoUsage => {
+            reply.as_object_mut().unwrap().remove("usage");
+        }
+        Mode::AbsurdUsage => {
+            reply["usage"] = json!({"prompt_tokens": u64::MAX, "completion_tokens": u64::MAX});
+        }
+        _ => {}
+    }
+    Json(reply).into_response()
 }
 
 pub struct Server {

@@ -239,6 +239,7 @@ impl Accounting for Caller {
             budget_tokens: self.budget.max_tokens,
             budget_usd: self.budget.max_usd,
             exhausted: t.refused_calls > 0,
+            estimated_calls: t.estimated_calls,
             entries: self
                 .ledger
                 .entries()
@@ -318,7 +319,10 @@ impl CompletionModel for JournaledModel {
         if self.journal.interrupted() {
             return Err(refuse("stopped by the user"));
         }
-        let done = self.inner.complete(req).await?;
+        let mut done = self.inner.complete(req).await?;
+        // The journal keeps the counts the budget charged, estimated when the provider gave none,
+        // so a resumed run's ledger counts the same.
+        done.usage = done.usage.or_estimate(req, &done.text);
         let call = JournaledCall {
             role: req.role.clone(),
             model: req.model.clone(),
