@@ -34,6 +34,8 @@ pub enum JournalError {
     Damaged { path: PathBuf, detail: String },
     #[error("cannot write the run journal {path}: {detail}")]
     Write { path: PathBuf, detail: String },
+    #[error("the disk holding the run journal {path} is full: free some space and run again (the journal itself is not damaged)")]
+    DiskFull { path: PathBuf },
     #[error("no run {0} in this index's journal; `research runs` lists them")]
     NoSuchRun(String),
     #[error("run {0} was started by another version of research and cannot be resumed")]
@@ -108,7 +110,9 @@ impl Journal {
         let path = dir.join(FILE);
         let failed = |e: rusqlite::Error| {
             let detail = crate::text::squash_whitespace(&e.to_string());
-            if crate::sqlite::is_busy(&e) {
+            if crate::sqlite::is_full(&e) {
+                JournalError::DiskFull { path: path.clone() }
+            } else if crate::sqlite::is_busy(&e) {
                 JournalError::Write {
                     path: path.clone(),
                     detail: format!("{detail}; another research process keeps it locked"),
@@ -135,6 +139,11 @@ impl Journal {
     }
 
     fn write_err(&self, e: rusqlite::Error) -> JournalError {
+        if crate::sqlite::is_full(&e) {
+            return JournalError::DiskFull {
+                path: self.path.clone(),
+            };
+        }
         JournalError::Write {
             path: self.path.clone(),
             detail: crate::text::squash_whitespace(&e.to_string()),
@@ -557,6 +566,20 @@ mod tests {
         assert_eq!(list[0].status, RunStatus::Done);
         assert_eq!(j.args(&run.id).unwrap(), ["why?"]);
         assert!(matches!(j.args("nope"), Err(JournalError::NoSuchRun(_))));
+    }
+
+    #[test]
+    fn a_full_disk_is_said_to_be_full_not_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Arc::new(Journal::open(dir.path()).unwrap());
+        let run = j.start("why?", &["why?".to_string()]).unwrap();
+        // The file may not grow: SQLite answers exactly as on a full disk (SQLITE_FULL).
+        j.conn().execute_batch("PRAGMA max_page_count = 1").unwrap();
+        let big = "x".repeat(64 * 1024);
+        let err = run.record("plan", &big).unwrap_err();
+        assert!(matches!(err, JournalError::DiskFull { .. }), "{err}");
+        assert!(err.to_string().contains("is full"), "{err}");
+        assert!(!err.to_string().contains("delete"), "{err}");
     }
 
     #[test]

@@ -36,3 +36,15 @@ pub fn is_busy(e: &rusqlite::Error) -> bool {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     )
 }
+
+/// The disk (or the database's size limit) is full: SQLite's "database or disk is full", or a
+/// write that failed for want of space. Nothing is damaged; freeing space lets it go on.
+pub fn is_full(e: &rusqlite::Error) -> bool {
+    if e.sqlite_error_code() == Some(ErrorCode::DiskFull) {
+        return true;
+    }
+    // An I/O error whose cause is ENOSPC (SQLITE_IOERR_WRITE and friends carry no code of it).
+    let text = e.to_string().to_lowercase();
+    e.sqlite_error_code() == Some(ErrorCode::SystemIoFailure)
+        && (text.contains("no space") || text.contains("disk is full"))
+}

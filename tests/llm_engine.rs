@@ -142,16 +142,21 @@ fn garbage_replies_fall_back_and_still_give_a_checked_report() {
     }
 }
 
+/// Every token the audit's spend charged: input (uncached, cache read and written) and output.
+fn tokens_charged(spend: &Value) -> u64 {
+    ["input_uncached", "cache_read", "cache_write", "output"]
+        .iter()
+        .map(|k| spend[*k].as_u64().unwrap())
+        .sum()
+}
+
 #[test]
 fn token_budget_is_a_hard_cap_with_a_partial_report() {
     let server = serve(Mode::Good);
     let run = research(&server, &["--budget-tokens", "12000"]);
     let a = audit(&run);
     let spend = &a["spend"];
-    let used = spend["input_uncached"].as_u64().unwrap()
-        + spend["cache_read"].as_u64().unwrap()
-        + spend["cache_write"].as_u64().unwrap()
-        + spend["output"].as_u64().unwrap();
+    let used = tokens_charged(spend);
     assert!(used <= 12000, "{used} tokens used");
     assert_eq!(spend["exhausted"], true);
     let md = std::fs::read_to_string(run.stdout.trim()).unwrap();
@@ -168,10 +173,7 @@ fn the_budget_holds_when_usage_is_missing_or_absurd() {
         let run = research(&server, &["--budget-tokens", "8000"]);
         let a = audit(&run);
         let spend = &a["spend"];
-        let used = spend["input_uncached"].as_u64().unwrap()
-            + spend["cache_read"].as_u64().unwrap()
-            + spend["cache_write"].as_u64().unwrap()
-            + spend["output"].as_u64().unwrap();
+        let used = tokens_charged(spend);
         assert!(used <= 8000, "{used} tokens charged");
         // What the server really received stays near the cap (its count is bytes / 4).
         let sent = server.script.prompt_tokens.load(Ordering::SeqCst);
