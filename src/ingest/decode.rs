@@ -37,8 +37,26 @@ pub(crate) fn decode(
                 None
             }
         };
-        let encoding = declared.or_else(sniffed).unwrap_or_else(|| guess(bytes));
-        decode_with(encoding, bytes)?
+        let candidates: Vec<&'static Encoding> = [declared, sniffed(), Some(guess(bytes))]
+            .into_iter()
+            .flatten()
+            .collect();
+        // Mostly undecodable text is refused as before. A few undecodable bytes in readable
+        // text mean the declaration is wrong (a Latin-1 page served as UTF-8): an encoding at
+        // hand that reads every byte is taken instead of quoting U+FFFD.
+        let first = decode_with(candidates[0], bytes)?;
+        let clean = |e: &'static Encoding| {
+            e.decode_without_bom_handling_and_without_replacement(bytes)
+                .is_some()
+        };
+        if clean(candidates[0]) {
+            first
+        } else {
+            match candidates[1..].iter().copied().find(|e| clean(e)) {
+                Some(e) => decode_with(e, bytes)?,
+                None => first,
+            }
+        }
     };
     Ok(normalize_newlines(decoded))
 }
@@ -184,6 +202,17 @@ fn normalize_newlines(text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_latin1_page_served_as_utf8_is_read_as_latin1() {
+        let page = b"<html><body><p>Mon r\xe9sum\xe9, na\xefve caf\xe9 au lait, tr\xe8s bien.</p></body></html>";
+        let text = decode(page, Format::Html, Some("text/html; charset=utf-8")).unwrap();
+        assert!(text.contains("résumé"), "{text}");
+        assert!(!text.contains('\u{FFFD}'), "{text}");
+        // A declaration that fits is still honoured.
+        let text = decode(page, Format::Html, Some("text/html; charset=iso-8859-1")).unwrap();
+        assert!(text.contains("naïve"), "{text}");
+    }
 
     #[test]
     fn utf8_passes_through_and_line_endings_normalise() {
