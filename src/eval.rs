@@ -37,6 +37,8 @@ pub enum EvalError {
         line: usize,
         detail: String,
     },
+    #[error("{path} is not a claims file: {detail}")]
+    BadClaimFile { path: PathBuf, detail: String },
     #[error(transparent)]
     Run(#[from] pipeline::RunError),
 }
@@ -340,6 +342,22 @@ impl VerdictScore {
     }
 }
 
+/// A retriever over one corpus folder, indexed (or found unchanged) first.
+fn retriever_over(
+    store: &Arc<Store>,
+    dir: &Path,
+    base: &RunConfig,
+    progress: &Progress,
+) -> Result<crate::engine::Retriever, EvalError> {
+    let corpora = Corpora::Paths(vec![dir.to_path_buf()]);
+    let prepared =
+        tokio::task::block_in_place(|| pipeline::prepare(store, &corpora, &base.ingest, progress))?;
+    Ok(crate::engine::Retriever::new(
+        Arc::clone(store),
+        prepared.scope,
+    ))
+}
+
 /// A claims file over named corpora (the docs-claims format): `{"corpus": {KEY: "rel/path"},
 /// "claims": [{"id", "corpus": KEY, "claim", "label", ...}]}`, corpus paths relative to
 /// `docs_root`. Each claim is judged against its own corpus only.
@@ -367,9 +385,8 @@ pub async fn eval_claim_file(
     progress: &Progress,
 ) -> Result<VerdictScore, EvalError> {
     let text = read(path)?;
-    let set: ClaimFile = serde_json::from_str(&text).map_err(|e| EvalError::BadClaim {
+    let set: ClaimFile = serde_json::from_str(&text).map_err(|e| EvalError::BadClaimFile {
         path: path.to_path_buf(),
-        line: e.line(),
         detail: e.to_string(),
     })?;
     let mut claims = set.claims;
@@ -379,9 +396,8 @@ pub async fn eval_claim_file(
     let mut gold = Vec::new();
     for c in &claims {
         gold.push(LABELS.iter().position(|l| *l == c.label).ok_or_else(|| {
-            EvalError::BadClaim {
+            EvalError::BadClaimFile {
                 path: path.to_path_buf(),
-                line: 0,
                 detail: format!("claim {}: unknown label {:?}", c.id, c.label),
             }
         })?);
@@ -399,15 +415,7 @@ pub async fn eval_claim_file(
     let started = Instant::now();
     for key in keys {
         let dir = docs_root.join(&set.corpus[key]);
-        let prepared = tokio::task::block_in_place(|| {
-            pipeline::prepare(
-                &store,
-                &Corpora::Paths(vec![dir.clone()]),
-                &base.ingest,
-                progress,
-            )
-        })?;
-        let retriever = crate::engine::Retriever::new(Arc::clone(&store), prepared.scope);
+        let retriever = retriever_over(&store, &dir, base, progress)?;
         let idx: Vec<usize> = (0..claims.len())
             .filter(|&i| &claims[i].corpus == key)
             .collect();
@@ -467,15 +475,7 @@ pub async fn eval_claims(
             break;
         }
     }
-    let prepared = tokio::task::block_in_place(|| {
-        pipeline::prepare(
-            &store,
-            &Corpora::Paths(vec![dir.join("corpus")]),
-            &base.ingest,
-            progress,
-        )
-    })?;
-    let retriever = crate::engine::Retriever::new(Arc::clone(&store), prepared.scope);
+    let retriever = retriever_over(&store, &dir.join("corpus"), base, progress)?;
     let inputs: Vec<ClaimInput> = labelled
         .iter()
         .map(|(c, _)| ClaimInput {

@@ -534,7 +534,6 @@ mod tests {
     #[test]
     fn a_damaged_or_foreign_model_file_is_an_error_not_a_panic() {
         let v = installed();
-        let models = v.dir.parent().unwrap();
         let tmp =
             std::env::temp_dir().join(format!("research-verifier-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
@@ -565,6 +564,5 @@ mod tests {
         assert!(e.to_string().contains("not a wheel"), "{e}");
         Verifier::load(&tmp).unwrap();
         let _ = std::fs::remove_dir_all(&tmp);
-        let _ = models;
     }
 }

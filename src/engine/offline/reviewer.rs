@@ -1,5 +1,6 @@
 //! An offline reviewer: retrieves its own evidence from the index with its own query
-//! formulation, then judges the claim lexically against every retrieved sentence.
+//! formulation, then judges the claim against the retrieved sentences: lexically, or with the
+//! verifier model's probabilities beside the lexical cues when it has one.
 
 use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE};
 use crate::artifact::Hit;
