@@ -714,7 +714,8 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
                 path.display()
             );
         }
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        research::report::write_new(path, json.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

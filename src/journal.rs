@@ -28,6 +28,55 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS runs (
         run TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL, at TEXT NOT NULL,
         PRIMARY KEY (run, hash));";
 
+/// What a journaled artifact is. Every stage names its record here, so the keys a run writes
+/// and the keys a resumed run reads cannot drift apart. The spelled-out form is what the
+/// journal stores (and what journals written by earlier builds hold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// The corpora prepared for the run.
+    Prepared,
+    Plan,
+    /// What the gathering agents brought.
+    Gather,
+    Claims,
+    /// One reviewer's votes, by reviewer name.
+    Votes(String),
+    /// The writer's sections, by a digest of the kept claims they rest on.
+    Sections(String),
+    /// One web search, by a digest of the providers and the query.
+    Search(String),
+    /// One fetched and indexed page, by a digest of its cache key.
+    Page(String),
+    /// The rendered report set and its chosen name.
+    Report,
+    /// One file of the report set in place, by file name.
+    ReportFile(String),
+}
+
+impl Key {
+    /// A digest short enough for a key, of anything that names a record.
+    pub fn digest(s: &str) -> String {
+        blake3::hash(s.as_bytes()).to_hex()[..16].to_string()
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Prepared => f.write_str("prepared"),
+            Key::Plan => f.write_str("plan"),
+            Key::Gather => f.write_str("gather"),
+            Key::Claims => f.write_str("claims"),
+            Key::Votes(r) => write!(f, "votes/{r}"),
+            Key::Sections(d) => write!(f, "sections/{d}"),
+            Key::Search(d) => write!(f, "search/{d}"),
+            Key::Page(d) => write!(f, "page/{d}"),
+            Key::Report => f.write_str("report"),
+            Key::ReportFile(name) => write!(f, "report-file/{name}"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("the run journal {path} is damaged ({detail}); move it aside or delete it to start over (reports already written are not affected)")]
@@ -381,7 +430,8 @@ impl RunJournal {
     }
 
     /// A stage's artifact, when this run already produced it.
-    pub fn artifact<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, JournalError> {
+    pub fn artifact<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>, JournalError> {
+        let key = key.to_string();
         let body: Option<String> = self
             .journal
             .conn()
@@ -404,7 +454,8 @@ impl RunJournal {
     }
 
     /// Record a stage's artifact (one transaction: it is there whole or not at all).
-    pub fn record<T: Serialize>(&self, key: &str, value: &T) -> Result<(), JournalError> {
+    pub fn record<T: Serialize>(&self, key: &Key, value: &T) -> Result<(), JournalError> {
+        let key = key.to_string();
         if self.mode == Mode::Replay || self.interrupted() {
             return Ok(());
         }
@@ -420,7 +471,7 @@ impl RunJournal {
             )
             .map_err(|e| self.err(e))?;
         }
-        self.event(key);
+        self.event(&key);
         Ok(())
     }
 
@@ -548,18 +599,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Arc::new(Journal::open(dir.path()).unwrap());
         let run = j.start("why?", &["why?".into()]).unwrap();
-        assert_eq!(run.artifact::<Vec<u32>>("plan").unwrap(), None);
-        run.record("plan", &vec![1u32, 2]).unwrap();
+        assert_eq!(run.artifact::<Vec<u32>>(&Key::Plan).unwrap(), None);
+        run.record(&Key::Plan, &vec![1u32, 2]).unwrap();
         run.record_call("h1", "{\"text\":\"x\"}").unwrap();
         let again = j.resume(&run.id).unwrap();
         assert_eq!(
-            again.artifact::<Vec<u32>>("plan").unwrap(),
+            again.artifact::<Vec<u32>>(&Key::Plan).unwrap(),
             Some(vec![1, 2])
         );
         assert_eq!(again.call("h1").as_deref(), Some("{\"text\":\"x\"}"));
         let replay = j.replay(&run.id).unwrap();
-        replay.record("sections", &1u8).unwrap();
-        assert_eq!(replay.artifact::<u8>("sections").unwrap(), None);
+        replay.record(&Key::Sections("x".into()), &1u8).unwrap();
+        assert_eq!(
+            replay.artifact::<u8>(&Key::Sections("x".into())).unwrap(),
+            None
+        );
         run.finish(RunStatus::Done, Some(Path::new("r.md")), 10, 0.5, None, 1.0)
             .unwrap();
         let list = j.list().unwrap();
@@ -576,7 +630,7 @@ mod tests {
         // The file may not grow: SQLite answers exactly as on a full disk (SQLITE_FULL).
         j.conn().execute_batch("PRAGMA max_page_count = 1").unwrap();
         let big = "x".repeat(64 * 1024);
-        let err = run.record("plan", &big).unwrap_err();
+        let err = run.record(&Key::Plan, &big).unwrap_err();
         assert!(matches!(err, JournalError::DiskFull { .. }), "{err}");
         assert!(err.to_string().contains("is full"), "{err}");
         assert!(!err.to_string().contains("delete"), "{err}");

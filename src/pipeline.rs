@@ -8,7 +8,7 @@ use crate::engine::{Engine, Retriever};
 use crate::gather::{self, AgentBudget, CorpusSource, Source};
 use crate::index::{IndexError, Store};
 use crate::ingest::{self, IngestError, IngestOptions};
-use crate::journal::{JournalError, RunJournal};
+use crate::journal::{JournalError, Key, RunJournal};
 use crate::plan::{self, PlanError};
 use crate::progress::Progress;
 use crate::report::{self, ReportError, Written};
@@ -40,7 +40,7 @@ pub enum RunError {
 
 /// Run one stage through the journal: a stage this run already finished is read back, a new one
 /// is recorded when it completes. Between stages a stop request ends the run cleanly.
-async fn stage<T, F, Fut>(journal: Option<&RunJournal>, key: &str, work: F) -> Result<T, RunError>
+async fn stage<T, F, Fut>(journal: Option<&RunJournal>, key: Key, work: F) -> Result<T, RunError>
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
     F: FnOnce() -> Fut,
@@ -50,7 +50,7 @@ where
         if j.interrupted() {
             return Err(RunError::Interrupted(j.id.clone()));
         }
-        if let Some(done) = j.artifact::<T>(key)? {
+        if let Some(done) = j.artifact::<T>(&key)? {
             return Ok(done);
         }
     }
@@ -59,7 +59,7 @@ where
         if j.interrupted() {
             return Err(RunError::Interrupted(j.id.clone()));
         }
-        j.record(key, &value)?;
+        j.record(&key, &value)?;
     }
     Ok(value)
 }
@@ -262,7 +262,7 @@ pub async fn research_with(
         return Err(PlanError::EmptyQuestion.into());
     }
     let journal = cfg.journal.as_deref();
-    let prepared: Prepared = stage(journal, "prepared", || async {
+    let prepared: Prepared = stage(journal, Key::Prepared, || async {
         tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))
     })
     .await?;
@@ -285,7 +285,7 @@ pub async fn research_with(
     let corpus_retriever = Retriever::new(Arc::clone(&store), prepared.scope.clone());
 
     let spinner = progress.stage("planning");
-    let plan: Plan = stage(journal, "plan", || async {
+    let plan: Plan = stage(journal, Key::Plan, || async {
         Ok(plan::plan(engine.planner.as_ref(), &cfg.question).await?)
     })
     .await?;
@@ -299,7 +299,7 @@ pub async fn research_with(
         }));
     }
     sources.extend(extra.iter().cloned());
-    let gathered: gather::GatherOutcome = stage(journal, "gather", || async {
+    let gathered: gather::GatherOutcome = stage(journal, Key::Gather, || async {
         Ok(gather::gather(&plan.sub_queries, &sources, cfg.budget, progress).await)
     })
     .await?;
@@ -320,7 +320,7 @@ pub async fn research_with(
         .with_documents(gathered.brought.clone());
 
     let spinner = progress.stage("extracting claims");
-    let extracted: claims::ClaimsOutcome = stage(journal, "claims", || async {
+    let extracted: claims::ClaimsOutcome = stage(journal, Key::Claims, || async {
         Ok(claims::extract(
             engine.extractor.as_ref(),
             &store,
@@ -360,11 +360,8 @@ pub async fn research_with(
 
     // Keyed by the kept claims, so a replay under another policy writes afresh.
     let kept_ids: Vec<&str> = kept.iter().map(|r| r.claim.id.as_str()).collect();
-    let key = format!(
-        "sections/{}",
-        &blake3::hash(kept_ids.join(",").as_bytes()).to_hex()[..16]
-    );
-    let sections: Vec<crate::artifact::Section> = stage(journal, &key, || async {
+    let key = Key::Sections(Key::digest(&kept_ids.join(",")));
+    let sections: Vec<crate::artifact::Section> = stage(journal, key, || async {
         Ok(
             match engine.writer.write(&plan.question, &plan, &kept).await {
                 Ok(s) => s,
@@ -433,12 +430,43 @@ pub async fn run_with(
     extra: &[Arc<dyn Source>],
 ) -> Result<RunOutcome, RunError> {
     let report = research_with(cfg, engine, store, progress, extra).await?;
+    let written = finish(&report, &cfg.out_dir, cfg.journal.as_deref()).await?;
+    Ok(RunOutcome { report, written })
+}
+
+/// Write the report set. The rendered set and its name are journaled before any file appears,
+/// and each file as it is put in place: a run killed while writing resumes to the same name
+/// with the same bytes, finishing the set instead of starting a `-2` beside it.
+async fn finish(
+    report: &Report,
+    out_dir: &std::path::Path,
+    journal: Option<&RunJournal>,
+) -> Result<Written, RunError> {
     let stem = report::file_stem(
         &report.question,
         &chrono::Utc::now().format("%Y-%m-%d").to_string(),
     );
-    let written = report::write(&report, &cfg.out_dir, &stem)?;
-    Ok(RunOutcome { report, written })
+    let mut rendered: report::Rendered = stage(journal, Key::Report, || async {
+        Ok(report::render(report, out_dir, &stem)?)
+    })
+    .await?;
+    loop {
+        let mut placed = |p: &std::path::Path| {
+            if let Some(j) = journal {
+                let name = p.file_name().unwrap_or_default().to_string_lossy();
+                // Bookkeeping for the kill harness and `research show`; the files are the truth.
+                let _ = j.record(&Key::ReportFile(name.into_owned()), &true);
+            }
+        };
+        match report::write_set(&rendered, out_dir, &mut placed) {
+            // Someone else's file took the name since: the next free one, rendered again
+            // (the report's own links do not name its file, so only the name changes).
+            Err(ReportError::Taken(_)) => {
+                rendered = report::render(report, out_dir, &stem)?;
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn title(question: &str) -> String {

@@ -102,6 +102,64 @@ fn a_run_killed_after_any_journal_event_resumes_to_the_same_report() {
 }
 
 #[test]
+fn a_run_killed_while_writing_its_report_finishes_the_same_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("index");
+    let reference = research(
+        &index,
+        &[QUESTION, "--out", tmp.path().join("ref").to_str().unwrap()],
+        &[],
+    );
+    assert!(reference.status.success(), "{}", stderr(&reference));
+    let expected = masked(&stdout(&reference));
+    let name = |p: &str| Path::new(p).file_name().unwrap().to_owned();
+    // After the rendered set is journaled (1), after its audit (2), its HTML (3) and its
+    // Markdown (4) are in place.
+    for (n, key) in [
+        (1, "report:1"),
+        (2, "report-file/:1"),
+        (3, "report-file/:2"),
+        (4, "report-file/:3"),
+    ] {
+        let out_dir = tmp.path().join(format!("out{n}"));
+        let killed = research(
+            &index,
+            &[QUESTION, "--out", out_dir.to_str().unwrap()],
+            &[("RESEARCH_TEST_KILL_AFTER_EVENTS", key.to_string())],
+        );
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{key}: {}",
+            stderr(&killed)
+        );
+        let listed = |dir: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .map(|d| {
+                    d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        let id = newest_run(&index);
+        let resumed = research(&index, &["resume", &id], &[]);
+        assert!(resumed.status.success(), "{key}: {}", stderr(&resumed));
+        let md = stdout(&resumed);
+        assert_eq!(masked(&md), expected, "{key}: the report differs");
+        assert_eq!(name(&md), name(&stdout(&reference)), "{key}: a new name");
+        let files = listed(&out_dir);
+        // One whole set, nothing beside it: no `-2` set, no temporary file left behind.
+        assert_eq!(files.len(), 3, "{key}: {files:?}");
+        let audit = Path::new(&md).with_extension("json");
+        let parsed: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&audit).unwrap()).unwrap();
+        assert!(parsed["reviewed"].is_array(), "{key}: the audit is whole");
+    }
+}
+
+#[test]
 fn a_killed_llm_run_never_pays_for_a_completed_call_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let reference_server = serve(Mode::Good);

@@ -4,6 +4,7 @@
 
 use crate::artifact::{Claim, Reviewed, Stance, Status, Verdict, Vote};
 use crate::engine::{Retriever, Reviewer};
+use crate::journal::Key;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -174,7 +175,7 @@ pub async fn review_journaled(
     let mut done: Vec<Option<Vec<Vote>>> = Vec::with_capacity(reviewers.len());
     for r in reviewers {
         done.push(match journal {
-            Some(j) => j.artifact::<Vec<Vote>>(&format!("votes/{}", r.name()))?,
+            Some(j) => j.artifact::<Vec<Vote>>(&Key::Votes(r.name().to_string()))?,
             None => None,
         });
     }
@@ -272,7 +273,7 @@ async fn futures_join_all(
         }
         if let Some(j) = journaled.and_then(|(_, j, _)| j) {
             // A failure to journal only costs a repeat after a crash; the votes stand.
-            let _ = j.record(&format!("votes/{}", r.name()), &votes);
+            let _ = j.record(&Key::Votes(r.name().to_string()), &votes);
         }
         votes
     });

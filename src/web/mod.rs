@@ -17,6 +17,7 @@ pub mod ssrf;
 use crate::artifact::{Document, Hit, Skipped, SubQuery};
 use crate::gather::{AgentBudget, Source, SourceError};
 use crate::index::{SearchRequest, Store};
+use crate::journal::Key;
 use cache::{CacheEntry, FetchCache};
 pub use error::FetchError;
 pub use fetch::FetchOptions;
@@ -222,10 +223,7 @@ impl WebSource {
     /// interleaved. Failures of single providers are noted; all failing is an error.
     async fn search(&self, query: &str) -> Result<Vec<SearchResult>, String> {
         let names: Vec<String> = self.inner.providers.iter().map(|p| p.name()).collect();
-        let key = format!(
-            "search/{}",
-            &blake3::hash(format!("{}\n{query}", names.join(",")).as_bytes()).to_hex()[..16]
-        );
+        let key = Key::Search(Key::digest(&format!("{}\n{query}", names.join(","))));
         if let Some(done) = self
             .inner
             .journal
@@ -362,7 +360,7 @@ impl Inner {
     /// [`Inner::fetch_now`] through the run journal: a page this run already fetched and
     /// indexed is its document id again, with no request.
     async fn fetch_and_index(&self, url: &str, key: &str) -> PageResult {
-        let jkey = format!("page/{}", &blake3::hash(key.as_bytes()).to_hex()[..16]);
+        let jkey = Key::Page(Key::digest(key));
         if let Some(done) = self
             .journal
             .as_ref()
