@@ -73,6 +73,11 @@ pub struct Hit {
     pub fetched: Option<String>,
 }
 
+/// Sub-queries a plan has at least (a planner proposing fewer is asked again or filled in).
+pub const MIN_SUB_QUERIES: usize = 3;
+/// Sub-queries a plan has at most.
+pub const MAX_SUB_QUERIES: usize = 8;
+
 /// The research plan: sub-queries ("angles") that gathering agents pursue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -223,6 +228,43 @@ pub struct Verdict {
     pub reason: String,
 }
 
+/// What a verdict says of its claim when a claim is checked rather than researched (`verify`,
+/// `check-plan`, `eval`): one rule, which each command words its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// Kept: a quorum found it stated.
+    Supported,
+    /// Evidence on both sides.
+    Disputed,
+    /// Dropped with refutations and no support.
+    Refuted,
+    /// Nothing decisive, or too many votes failed: never a refutation.
+    Insufficient,
+}
+
+impl Judgement {
+    /// The word `research verify` and `research eval` print.
+    pub fn label(self) -> &'static str {
+        match self {
+            Judgement::Supported => "supported",
+            Judgement::Disputed => "disputed",
+            Judgement::Refuted => "refuted",
+            Judgement::Insufficient => "insufficient",
+        }
+    }
+}
+
+impl Verdict {
+    pub fn judgement(&self) -> Judgement {
+        match self.status {
+            Status::Kept => Judgement::Supported,
+            Status::Disputed => Judgement::Disputed,
+            Status::Dropped if self.refute > 0 && self.support == 0 => Judgement::Refuted,
+            Status::Dropped | Status::Unverified => Judgement::Insufficient,
+        }
+    }
+}
+
 /// A claim with its votes and verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reviewed {
@@ -311,7 +353,7 @@ pub struct Report {
     pub plan: Plan,
     pub sections: Vec<Section>,
     pub reviewed: Vec<Reviewed>,
-    pub policy: crate::review::Policy,
+    pub policy: crate::policy::Policy,
     pub skipped: Vec<Skipped>,
     pub stats: RunStats,
     /// What the engine had to say about its own run (fallbacks, deleted sentences...).

@@ -33,17 +33,11 @@ pub async fn extract(
     let mut checker = QuoteChecker::new(store);
     let mut out = ClaimsOutcome::default();
     for mut claim in proposed {
-        let mut good = Vec::with_capacity(claim.citations.len());
-        for c in claim.citations {
-            if checker.check(&c)? {
-                good.push(c);
-            }
-        }
-        if good.is_empty() {
+        checker.retain(&mut claim.citations)?;
+        if claim.citations.is_empty() {
             out.quotes_failed += 1;
             continue;
         }
-        claim.citations = good;
         if claim.sub_query >= plan.sub_queries.len() {
             claim.sub_query = 0;
         }

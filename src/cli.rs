@@ -105,7 +105,8 @@ pub enum RunsCommand {
     Show { id: String },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProgressKind {
     /// Spinners and lines for a person (only when stderr is a terminal).
     Human,
@@ -113,7 +114,50 @@ pub enum ProgressKind {
     Json,
 }
 
-/// How a question run uses the journal.
+/// What a journaled run was asked to do, stored as data (not as its command line): resume and
+/// replay read it back, so a renamed flag does not strand an old run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Job {
+    Question(RunArgs),
+    Verify(VerifyArgs),
+}
+
+/// The value clap gives a group of flags none of which is on the command line: what a field
+/// missing from a journaled job takes.
+fn clap_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let cmd = T::augment_args(clap::Command::new("research").no_binary_name(true));
+    let matches = cmd
+        .try_get_matches_from(std::iter::empty::<String>())
+        .expect("every flag of a journaled group is optional");
+    T::from_arg_matches(&matches).expect("clap reads back what it parsed")
+}
+
+impl Default for LlmArgs {
+    fn default() -> Self {
+        clap_defaults()
+    }
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        clap_defaults()
+    }
+}
+
+impl Default for PanelArgs {
+    fn default() -> Self {
+        clap_defaults()
+    }
+}
+
+impl Default for RunArgs {
+    fn default() -> Self {
+        clap_defaults()
+    }
+}
+
+/// How a run uses the journal.
 enum JournalMode {
     New,
     Resume(String),
@@ -136,7 +180,8 @@ pub enum IndexCommand {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// No network, no model: deterministic retrieval and lexical judging.
     Offline,
@@ -145,7 +190,8 @@ pub enum EngineKind {
     Llm,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum VotingKind {
     /// Many claims per reviewer call, stable prompt prefix first.
     Batched,
@@ -153,14 +199,16 @@ pub enum VotingKind {
     Naive,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProviderArg {
     Openai,
     Anthropic,
 }
 
 /// Settings of the LLM engine (ignored by the offline engine).
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LlmArgs {
     /// Config file (default: research.toml in the user's config folder, when present).
     #[arg(long, value_name = "FILE")]
@@ -191,7 +239,8 @@ pub struct LlmArgs {
     pub prompts: Option<PathBuf>,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Common {
     /// Index folder (default: the user's data dir, e.g. ~/.local/share/research/index).
     #[arg(long, env = "RESEARCH_INDEX", global = true)]
@@ -201,7 +250,8 @@ pub struct Common {
     pub quiet: bool,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct PanelArgs {
     /// Local corpus: a folder (searched recursively) or a file; repeat for several. Without it,
     /// the sample corpus bundled in the binary is used.
@@ -235,7 +285,8 @@ pub struct PanelArgs {
     pub common: Common,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunArgs {
     /// The research question.
     pub question: Option<String>,
@@ -257,7 +308,8 @@ pub struct RunArgs {
     pub web: research::web::args::WebArgs,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct VerifyArgs {
     /// The claim to check.
     #[arg(required_unless_present = "claims", conflicts_with = "claims")]
@@ -498,10 +550,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     }
     let journals = Arc::new(Journal::open(store.dir())?);
     let journal = Arc::new(match &mode {
-        JournalMode::New => {
-            let args: Vec<String> = std::env::args().skip(1).collect();
-            journals.start(&cfg.question, &args)?
-        }
+        JournalMode::New => journals.start(&cfg.question, &Job::Question(a.clone()))?,
         JournalMode::Resume(id) => journals.resume(id)?,
         JournalMode::Replay(id) => journals.replay(id)?,
     });
@@ -570,7 +619,12 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
 }
 
 async fn verify_cmd(a: VerifyArgs) -> Result<()> {
-    let inputs = match (&a.claim, &a.claims) {
+    verify_run(a, JournalMode::New).await
+}
+
+/// The claims a verify run was given, read and checked.
+fn verify_inputs(a: &VerifyArgs) -> Result<Vec<verify::ClaimInput>> {
+    Ok(match (&a.claim, &a.claims) {
         (Some(c), _) => {
             if c.trim().is_empty() {
                 return Err(verify::VerifyError::EmptyClaim.into());
@@ -582,54 +636,140 @@ async fn verify_cmd(a: VerifyArgs) -> Result<()> {
         }
         (None, Some(path)) => verify::read_claims(path)?,
         (None, None) => bail!("give a claim, or --claims FILE.jsonl"),
+    })
+}
+
+/// `research verify`, journaled like a question run: verdicts print as the panel reaches them,
+/// Ctrl-C stops after the current step, and `research resume ID` carries on at the next claim.
+async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
+    // Bad input fails before a run is journaled; a resumed run reads its claims from the journal.
+    let fresh = match mode {
+        JournalMode::New => Some(verify_inputs(&a)?),
+        JournalMode::Resume(_) => None,
+        JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
     };
     let policy = a.panel.policy();
     policy.validate()?;
     let progress = Progress::new(a.panel.common.quiet);
     let store = a.panel.common.store()?;
+    let journals = Arc::new(Journal::open(store.dir())?);
+    let (journal, inputs) = match (mode, fresh) {
+        (JournalMode::Resume(id), _) => {
+            let journal = journals.resume(&id)?;
+            let inputs = match journal.artifact(&research::journal::Key::Inputs)? {
+                Some(inputs) => inputs,
+                None => verify_inputs(&a)?,
+            };
+            (journal, inputs)
+        }
+        (_, fresh) => {
+            let inputs = fresh.unwrap_or_default();
+            let shown = match (&a.claims, inputs.first()) {
+                (Some(path), _) => {
+                    format!("verify: {} claims from {}", inputs.len(), path.display())
+                }
+                (None, Some(c)) => format!("verify: {}", c.claim),
+                (None, None) => "verify".into(),
+            };
+            (journals.start(&shown, &Job::Verify(a.clone()))?, inputs)
+        }
+    };
+    let journal = Arc::new(journal);
+    progress.note(&format!("run {}", journal.id));
+    watch_ctrl_c(Arc::clone(&journal));
     let ingest = IngestOptions {
         max_file_bytes: a.panel.max_file_mib.saturating_mul(1024 * 1024),
     };
+    let started = std::time::Instant::now();
     let prepared = tokio::task::block_in_place(|| {
         pipeline::prepare(&store, &a.panel.corpora(), &ingest, &progress)
     })?;
     let retriever = Retriever::new(store, prepared.scope);
-    let engine = a.panel.engine()?;
-    let results = verify::verify(&inputs, &engine, &policy, &retriever).await;
+    let engine = a.panel.engine_with(Some(Arc::clone(&journal)))?;
+    let human = a.claims.is_none() && !a.json;
     let mut out = std::io::stdout().lock();
-    if a.claims.is_none() && !a.json {
-        for r in &results {
-            writeln!(out, "{}: {}", r.verdict, r.claim)?;
-            writeln!(
-                out,
-                "  {} support, {} refute, {} abstain, {} unverified ({})",
-                r.support, r.refute, r.abstain, r.unverified, r.reason
-            )?;
-            for v in &r.votes {
-                let evidence = v
-                    .evidence
-                    .as_ref()
-                    .map(|e| {
-                        format!(
-                            " “{}” ({})",
-                            research::text::squash_whitespace(&e.quote),
-                            e.location
-                        )
-                    })
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "  - {} {:?} {:.2}: {}{evidence}",
-                    v.reviewer, v.stance, v.confidence, v.note
-                )?;
-            }
+    let mut write_failed = None;
+    let mut emit = |r: &verify::VerifyResult| {
+        if write_failed.is_none() {
+            write_failed = print_verdict(&mut out, r, human).err();
         }
-    } else {
-        for r in &results {
-            writeln!(out, "{}", serde_json::to_string(r)?)?;
+    };
+    let result = verify::verify_journaled(
+        inputs,
+        &engine,
+        &policy,
+        &retriever,
+        Some(&journal),
+        &mut emit,
+    )
+    .await;
+    let spend = engine
+        .accounting
+        .as_ref()
+        .map(|acc| acc.spend())
+        .unwrap_or_default();
+    let tokens = spend.input_uncached + spend.cache_read + spend.cache_write + spend.output;
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => journal.finish(RunStatus::Done, None, tokens, spend.cost_usd, None, seconds)?,
+        Err(e) => {
+            let status = if matches!(e, RunError::Interrupted(_)) {
+                RunStatus::Stopped
+            } else {
+                RunStatus::Failed
+            };
+            let _ = journal.finish(
+                status,
+                None,
+                tokens,
+                spend.cost_usd,
+                Some(&e.to_string()),
+                seconds,
+            );
+            return Err(e.into());
         }
     }
+    if let Some(e) = write_failed {
+        return Err(anyhow::Error::new(e).context("cannot write the verdicts"));
+    }
     Ok(())
+}
+
+/// One verdict: a JSON line, or for a single claim asked by a person, the verdict and its votes.
+fn print_verdict(
+    out: &mut impl Write,
+    r: &verify::VerifyResult,
+    human: bool,
+) -> std::io::Result<()> {
+    if !human {
+        writeln!(out, "{}", serde_json::to_string(r)?)?;
+        return out.flush();
+    }
+    writeln!(out, "{}: {}", r.verdict, r.claim)?;
+    writeln!(
+        out,
+        "  {} support, {} refute, {} abstain, {} unverified ({})",
+        r.support, r.refute, r.abstain, r.unverified, r.reason
+    )?;
+    for v in &r.votes {
+        let evidence = v
+            .evidence
+            .as_ref()
+            .map(|e| {
+                format!(
+                    " “{}” ({})",
+                    research::text::squash_whitespace(&e.quote),
+                    e.location
+                )
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  - {} {:?} {:.2}: {}{evidence}",
+            v.reviewer, v.stance, v.confidence, v.note
+        )?;
+    }
+    out.flush()
 }
 
 fn index_cmd(c: IndexCommand) -> Result<()> {
@@ -759,20 +899,27 @@ fn watch_ctrl_c(journal: Arc<RunJournal>) {
     });
 }
 
-/// Re-parse a journaled run's command line.
-fn journaled_run_args(journals: &Journal, id: &str) -> Result<RunArgs> {
-    let args = journals.args(id)?;
-    let cli =
-        Cli::try_parse_from(std::iter::once("research".to_string()).chain(args)).map_err(|e| {
-            anyhow::anyhow!(
-                "run {id}: its command line no longer parses: {}",
-                e.to_string().lines().next().unwrap_or("")
-            )
-        })?;
-    match cli.command {
-        None => Ok(cli.run),
-        Some(_) => bail!("run {id} is not a research run"),
+/// What a journaled run was asked to do. Runs of builds that journaled their command line
+/// (a JSON list of arguments) are question runs whose command line is parsed again.
+fn journaled_job(journals: &Journal, id: &str) -> Result<Job> {
+    let settings = journals.settings(id)?;
+    if let Some(list) = settings.as_array() {
+        let args = list.iter().filter_map(|v| v.as_str().map(String::from));
+        let cli = Cli::try_parse_from(std::iter::once("research".to_string()).chain(args))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "run {id}: its command line no longer parses: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                )
+            })?;
+        return match cli.command {
+            None => Ok(Job::Question(cli.run)),
+            Some(_) => bail!("run {id} is not a research run"),
+        };
     }
+    serde_json::from_value(settings).map_err(|e| {
+        anyhow::anyhow!("run {id}: its journaled settings cannot be read by this build ({e})")
+    })
 }
 
 async fn resume_cmd(id: String, common: Common) -> Result<()> {
@@ -786,11 +933,21 @@ async fn resume_cmd(id: String, common: Common) -> Result<()> {
             }
         }
     }
-    let mut a = journaled_run_args(&journals, &id)?;
-    a.panel.common.index = Some(store.dir().to_path_buf());
-    a.panel.common.quiet |= common.quiet;
+    let job = journaled_job(&journals, &id)?;
+    let index = Some(store.dir().to_path_buf());
     drop(store);
-    research_run(a, JournalMode::Resume(id)).await
+    match job {
+        Job::Question(mut a) => {
+            a.panel.common.index = index;
+            a.panel.common.quiet |= common.quiet;
+            research_run(a, JournalMode::Resume(id)).await
+        }
+        Job::Verify(mut a) => {
+            a.panel.common.index = index;
+            a.panel.common.quiet |= common.quiet;
+            verify_run(a, JournalMode::Resume(id)).await
+        }
+    }
 }
 
 async fn replay_cmd(
@@ -802,7 +959,9 @@ async fn replay_cmd(
 ) -> Result<()> {
     let store = common.store()?;
     let journals = Journal::open(store.dir())?;
-    let mut a = journaled_run_args(&journals, &id)?;
+    let Job::Question(mut a) = journaled_job(&journals, &id)? else {
+        bail!("run {id} checked claims: replay re-runs question runs only; verify again instead");
+    };
     a.panel.common.index = Some(store.dir().to_path_buf());
     a.panel.common.quiet |= common.quiet;
     if quorum.is_some() {
@@ -826,15 +985,16 @@ fn runs_cmd(show: Option<RunsCommand>, common: Common) -> Result<()> {
         None => {
             writeln!(
                 out,
-                "{:<22} {:<8} {:<20} {:>9} {:>9} {:>9}  question",
-                "id", "status", "started", "seconds", "tokens", "cost"
+                "{:<22} {:<8} {:<8} {:<20} {:>9} {:>9} {:>9}  question",
+                "id", "kind", "status", "started", "seconds", "tokens", "cost"
             )?;
             for r in journals.list()? {
                 let started: String = r.started.chars().take(19).collect();
                 writeln!(
                     out,
-                    "{:<22} {:<8} {:<20} {:>9} {:>9} {:>9}  {}",
+                    "{:<22} {:<8} {:<8} {:<20} {:>9} {:>9} {:>9}  {}",
                     r.id,
+                    r.kind,
                     format!("{:?}", r.status).to_lowercase(),
                     started.replace('T', " "),
                     r.seconds
@@ -877,18 +1037,23 @@ fn runs_cmd(show: Option<RunsCommand>, common: Common) -> Result<()> {
             if let Some(r) = &s.report {
                 writeln!(out, "report:    {r}")?;
             }
-            let quoted: Vec<String> = d
-                .args
-                .iter()
-                .map(|a| {
-                    if a.contains(char::is_whitespace) || a.is_empty() {
-                        format!("{a:?}")
-                    } else {
-                        a.clone()
-                    }
-                })
-                .collect();
-            writeln!(out, "command:   research {}", quoted.join(" "))?;
+            match d.settings.as_array() {
+                Some(list) => {
+                    let quoted: Vec<String> = list
+                        .iter()
+                        .filter_map(|a| a.as_str())
+                        .map(|a| {
+                            if a.contains(char::is_whitespace) || a.is_empty() {
+                                format!("{a:?}")
+                            } else {
+                                a.to_string()
+                            }
+                        })
+                        .collect();
+                    writeln!(out, "command:   research {}", quoted.join(" "))?;
+                }
+                None => writeln!(out, "settings:  {}", d.settings)?,
+            }
             writeln!(out, "tasks:")?;
             for (role, input, status, seconds) in &d.tasks {
                 writeln!(out, "  {role:<12} input {input}  {status}  {seconds:.2}s")?;

@@ -125,7 +125,7 @@ pub struct Config {
     pub budget: BudgetConfig,
     /// `[web]`: search providers and fetcher limits for `--web` runs (flags override).
     #[serde(default)]
-    pub web: crate::web::WebFileConfig,
+    pub web: WebFileConfig,
 }
 
 /// What flags say (None = not given).
@@ -387,4 +387,27 @@ mod tests {
         let err = c.resolve(&env_of(&[]), &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("nowhere"), "{err}");
     }
+}
+
+/// The `[web]` table of research.toml. Flags override it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebFileConfig {
+    /// Search providers as on the command line: `searxng=URL`, `brave`, `tavily`, `arxiv`.
+    #[serde(default)]
+    pub search: Vec<String>,
+    #[serde(default)]
+    pub allow_private: Option<bool>,
+    #[serde(default)]
+    pub max_pages: Option<usize>,
+    #[serde(default)]
+    pub fetch_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub host_delay_ms: Option<u64>,
+    #[serde(default)]
+    pub host_concurrency: Option<usize>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub max_page_mib: Option<u64>,
 }

@@ -51,6 +51,10 @@ pub enum Key {
     Report,
     /// One file of the report set in place, by file name.
     ReportFile(String),
+    /// The claims a verify run was given (a resumed run reads these, not the file again).
+    Inputs,
+    /// The verdicts of one step of a verify run, by step number.
+    Verdicts(usize),
 }
 
 impl Key {
@@ -73,6 +77,8 @@ impl std::fmt::Display for Key {
             Key::Page(d) => write!(f, "page/{d}"),
             Key::Report => f.write_str("report"),
             Key::ReportFile(name) => write!(f, "report-file/{name}"),
+            Key::Inputs => f.write_str("inputs"),
+            Key::Verdicts(n) => write!(f, "verdicts/{n}"),
         }
     }
 }
@@ -124,6 +130,8 @@ impl RunStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
     pub id: String,
+    /// What kind of job: "question", "verify"... (runs of earlier builds are questions).
+    pub kind: String,
     pub question: String,
     pub status: RunStatus,
     pub started: String,
@@ -139,7 +147,9 @@ pub struct RunSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunDetail {
     pub summary: RunSummary,
-    pub args: Vec<String>,
+    /// What the run was asked to do, as its command recorded it (a command line, for runs of
+    /// earlier builds).
+    pub settings: serde_json::Value,
     /// (sequence, key, bytes) of every recorded artifact.
     pub artifacts: Vec<(i64, String, usize)>,
     pub calls: u64,
@@ -204,11 +214,12 @@ impl Journal {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Start a new run recording the arguments that reproduce it.
-    pub fn start(
+    /// Start a new run recording the settings that reproduce it; `question` is what `research
+    /// runs` shows of it.
+    pub fn start<S: Serialize>(
         self: &Arc<Self>,
         question: &str,
-        args: &[String],
+        settings: &S,
     ) -> Result<RunJournal, JournalError> {
         let now = chrono::Utc::now();
         let id = format!(
@@ -220,14 +231,14 @@ impl Journal {
         self.conn()
             .execute(
                 "INSERT INTO runs (id, question, args, status, started, version) VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
-                params![id, question, serde_json::to_string(args).unwrap_or_default(), now.to_rfc3339(), env!("CARGO_PKG_VERSION")],
+                params![id, question, serde_json::to_string(settings).unwrap_or_default(), now.to_rfc3339(), env!("CARGO_PKG_VERSION")],
             )
             .map_err(|e| self.write_err(e))?;
         Ok(RunJournal::new(Arc::clone(self), id, Mode::Record))
     }
 
-    /// The arguments a run was started with.
-    pub fn args(&self, id: &str) -> Result<Vec<String>, JournalError> {
+    /// The settings a run was started with.
+    pub fn settings(&self, id: &str) -> Result<serde_json::Value, JournalError> {
         let row: Option<(String, String)> = self
             .conn()
             .query_row(
@@ -249,14 +260,14 @@ impl Journal {
 
     /// Continue a run: artifacts and calls it journaled are answered from the journal.
     pub fn resume(self: &Arc<Self>, id: &str) -> Result<RunJournal, JournalError> {
-        self.args(id)?;
+        self.settings(id)?;
         self.set_status(id, RunStatus::Running, None)?;
         Ok(RunJournal::new(Arc::clone(self), id.into(), Mode::Record))
     }
 
     /// Read a run without writing to it (replay).
     pub fn replay(self: &Arc<Self>, id: &str) -> Result<RunJournal, JournalError> {
-        self.args(id)?;
+        self.settings(id)?;
         Ok(RunJournal::new(Arc::clone(self), id.into(), Mode::Replay))
     }
 
@@ -278,12 +289,18 @@ impl Journal {
     pub fn list(&self) -> Result<Vec<RunSummary>, JournalError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, question, status, started, finished, seconds, tokens, cost, report, error FROM runs ORDER BY started DESC, id DESC")
+            .prepare("SELECT id, question, status, started, finished, seconds, tokens, cost, report, error, args FROM runs ORDER BY started DESC, id DESC")
             .map_err(|e| self.write_err(e))?;
         let rows = stmt
             .query_map([], |r| {
+                let settings: String = r.get(10)?;
+                let kind = serde_json::from_str::<serde_json::Value>(&settings)
+                    .ok()
+                    .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(String::from))
+                    .unwrap_or_else(|| "question".into());
                 Ok(RunSummary {
                     id: r.get(0)?,
+                    kind,
                     question: r.get(1)?,
                     status: RunStatus::parse(&r.get::<_, String>(2)?),
                     started: r.get(3)?,
@@ -306,7 +323,7 @@ impl Journal {
             .into_iter()
             .find(|r| r.id == id)
             .ok_or_else(|| JournalError::NoSuchRun(id.into()))?;
-        let args = self.args(id).unwrap_or_default();
+        let settings = self.settings(id).unwrap_or_default();
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT seq, key, length(body) FROM artifacts WHERE run = ?1 ORDER BY seq")
@@ -347,7 +364,7 @@ impl Journal {
             .unwrap_or(0);
         Ok(RunDetail {
             summary,
-            args,
+            settings,
             artifacts,
             calls: calls.max(0) as u64,
             failed_votes,
@@ -598,7 +615,7 @@ mod tests {
     fn artifacts_and_calls_round_trip_and_replay_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let j = Arc::new(Journal::open(dir.path()).unwrap());
-        let run = j.start("why?", &["why?".into()]).unwrap();
+        let run = j.start("why?", &["why?".to_string()]).unwrap();
         assert_eq!(run.artifact::<Vec<u32>>(&Key::Plan).unwrap(), None);
         run.record(&Key::Plan, &vec![1u32, 2]).unwrap();
         run.record_call("h1", "{\"text\":\"x\"}").unwrap();
@@ -618,8 +635,11 @@ mod tests {
             .unwrap();
         let list = j.list().unwrap();
         assert_eq!(list[0].status, RunStatus::Done);
-        assert_eq!(j.args(&run.id).unwrap(), ["why?"]);
-        assert!(matches!(j.args("nope"), Err(JournalError::NoSuchRun(_))));
+        assert_eq!(j.settings(&run.id).unwrap(), serde_json::json!(["why?"]));
+        assert!(matches!(
+            j.settings("nope"),
+            Err(JournalError::NoSuchRun(_))
+        ));
     }
 
     #[test]

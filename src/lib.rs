@@ -2,6 +2,7 @@
 //! question -> [`plan`] -> [`gather`] (from the [`index`], fed by [`ingest`]) -> [`claims`] ->
 //! [`review`] -> [`report`], driven by an [`engine`] through role traits.
 
+pub mod accounting;
 pub mod artifact;
 pub mod bundled;
 pub mod checkplan;
@@ -17,6 +18,7 @@ pub mod journal;
 pub mod llm;
 pub mod pipeline;
 pub mod plan;
+pub mod policy;
 pub mod progress;
 pub mod quote;
 pub mod report;

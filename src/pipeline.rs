@@ -4,7 +4,7 @@
 use crate::artifact::{Plan, Report, RunStats, Skipped, Status};
 use crate::bundled;
 use crate::claims::{self, ClaimsError};
-use crate::engine::{Engine, Retriever};
+use crate::engine::{Engine, Purpose, Retriever, ReviewTask};
 use crate::gather::{self, AgentBudget, CorpusSource, Source};
 use crate::index::{IndexError, Store};
 use crate::ingest::{self, IngestError, IngestOptions};
@@ -39,8 +39,13 @@ pub enum RunError {
 }
 
 /// Run one stage through the journal: a stage this run already finished is read back, a new one
-/// is recorded when it completes. Between stages a stop request ends the run cleanly.
-async fn stage<T, F, Fut>(journal: Option<&RunJournal>, key: Key, work: F) -> Result<T, RunError>
+/// is recorded when it completes. Between stages a stop request ends the run cleanly. Every
+/// journaled command steps through here.
+pub async fn stage<T, F, Fut>(
+    journal: Option<&RunJournal>,
+    key: Key,
+    work: F,
+) -> Result<T, RunError>
 where
     T: serde::Serialize + serde::de::DeserializeOwned,
     F: FnOnce() -> Fut,
@@ -338,16 +343,13 @@ pub async fn research_with(
         engine.reviewers.len(),
         extracted.claims.len()
     ));
-    let reviewed = review::review_journaled(
-        &engine.reviewers,
-        &cfg.policy,
-        &plan.question,
-        &extracted.claims,
-        &retriever,
-        journal,
-        progress,
-    )
-    .await?;
+    let task = ReviewTask::new(
+        Purpose::Question(plan.question.clone()),
+        extracted.claims.clone(),
+        retriever,
+    );
+    let reviewed =
+        review::review_journaled(&engine.reviewers, &cfg.policy, &task, journal, progress).await?;
     if let Some(j) = journal.filter(|j| j.interrupted()) {
         return Err(RunError::Interrupted(j.id.clone()));
     }
@@ -442,6 +444,8 @@ async fn finish(
     out_dir: &std::path::Path,
     journal: Option<&RunJournal>,
 ) -> Result<Written, RunError> {
+    // A replay writes a new report of its own: the journaled set is the original run's.
+    let journal = journal.filter(|j| !j.is_replay());
     let stem = report::file_stem(
         &report.question,
         &chrono::Utc::now().format("%Y-%m-%d").to_string(),

@@ -4,8 +4,7 @@
 use crate::artifact::Plan;
 use crate::engine::{Planner, RoleError};
 
-pub const MIN_SUB_QUERIES: usize = 3;
-pub const MAX_SUB_QUERIES: usize = 8;
+pub use crate::artifact::{MAX_SUB_QUERIES, MIN_SUB_QUERIES};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

@@ -4,7 +4,7 @@
 //! line for other tools instead. Nothing here ever writes to stdout (stdout carries the report
 //! path).
 
-use crate::engine::Accounting;
+use crate::accounting::Accounting;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};

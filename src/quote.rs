@@ -2,7 +2,7 @@
 //! the stored text of its document, and that text still hashes to the citation's hash. Nothing
 //! is cited that fails it.
 
-use crate::artifact::Citation;
+use crate::artifact::{Citation, Reviewed, Status, Vote};
 use crate::index::{IndexError, Store, StoredDoc};
 use std::collections::HashMap;
 
@@ -28,6 +28,54 @@ impl<'a> QuoteChecker<'a> {
             Some(Some(doc)) => quote_matches(doc, c),
             _ => false,
         })
+    }
+}
+
+impl QuoteChecker<'_> {
+    /// Keep only the citations that pass; how many were removed.
+    pub fn retain(&mut self, citations: &mut Vec<Citation>) -> Result<usize, IndexError> {
+        let before = citations.len();
+        let mut good = Vec::with_capacity(before);
+        for c in citations.drain(..) {
+            if self.check(&c)? {
+                good.push(c);
+            }
+        }
+        *citations = good;
+        Ok(before - citations.len())
+    }
+
+    /// Hide every vote's evidence that fails (the vote stands, its note says why nothing is
+    /// quoted); how many were hidden.
+    pub fn recheck_votes(&mut self, votes: &mut [Vote]) -> Result<usize, IndexError> {
+        let mut hidden = 0;
+        for v in votes {
+            if let Some(e) = &v.evidence {
+                if !self.check(e)? {
+                    v.evidence = None;
+                    v.note
+                        .push_str(" (evidence quote failed the check and is not shown)");
+                    hidden += 1;
+                }
+            }
+        }
+        Ok(hidden)
+    }
+
+    /// The check right before writing, for one reviewed claim: failing citations are removed,
+    /// a claim left with none is dropped (true when this drops it), failing vote evidence is
+    /// hidden. Every command's report goes through here.
+    pub fn recheck_reviewed(&mut self, r: &mut Reviewed) -> Result<bool, IndexError> {
+        let before = r.claim.citations.len();
+        self.retain(&mut r.claim.citations)?;
+        let lost =
+            before > 0 && r.claim.citations.is_empty() && r.verdict.status != Status::Dropped;
+        if lost {
+            r.verdict.status = Status::Dropped;
+            r.verdict.reason = "its quote was not found in the stored source".into();
+        }
+        self.recheck_votes(&mut r.votes)?;
+        Ok(lost)
     }
 }
 

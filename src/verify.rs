@@ -1,13 +1,15 @@
 //! `research verify`: the reviewer panel on claims given by the user rather than extracted.
 
 use crate::artifact::{Claim, Vote};
-use crate::engine::{Engine, Retriever};
-use crate::review::{self, verdict_label, Policy};
+use crate::engine::{Engine, Purpose, Retriever, ReviewTask};
+use crate::journal::{Key, RunJournal};
+use crate::pipeline::{stage, RunError};
+use crate::review::{self, Policy};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// One input line of a claims file: `{"id": "...", "claim": "..."}` (other fields ignored).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClaimInput {
     pub id: String,
     pub claim: String,
@@ -82,7 +84,36 @@ pub fn read_claims(path: &Path) -> Result<Vec<ClaimInput>, VerifyError> {
     Ok(out)
 }
 
-/// Run the panel on each claim. Claims are reviewed in chunks so a large file streams results.
+/// Claims the panel reviews in one step: one batched call per reviewer on a model, and the
+/// unit a killed run resumes from.
+pub const CLAIMS_PER_STEP: usize = 4;
+
+/// [`verify`] step by step through the run journal: each step's verdicts are handed to `emit`
+/// as soon as the panel has judged them, and journaled; a resumed run hands over the steps it
+/// had finished from the journal (no vote is cast again) and carries on with the next claim.
+/// The claims themselves are journaled, so a resumed run checks what the first one was given.
+pub async fn verify_journaled(
+    inputs: Vec<ClaimInput>,
+    engine: &Engine,
+    policy: &Policy,
+    retriever: &Retriever,
+    journal: Option<&RunJournal>,
+    emit: &mut dyn FnMut(&VerifyResult),
+) -> Result<(), RunError> {
+    let inputs: Vec<ClaimInput> = stage(journal, Key::Inputs, || async { Ok(inputs) }).await?;
+    for (n, step) in inputs.chunks(CLAIMS_PER_STEP).enumerate() {
+        let results: Vec<VerifyResult> = stage(journal, Key::Verdicts(n), || async {
+            Ok(verify(step, engine, policy, retriever).await)
+        })
+        .await?;
+        for r in &results {
+            emit(r);
+        }
+    }
+    Ok(())
+}
+
+/// Run the panel on each claim.
 pub async fn verify(
     inputs: &[ClaimInput],
     engine: &Engine,
@@ -99,13 +130,14 @@ pub async fn verify(
             citations: Vec::new(),
         })
         .collect();
-    let reviewed = review::review(&engine.reviewers, policy, "", &claims, retriever).await;
+    let task = ReviewTask::new(Purpose::Claims, claims, retriever.clone());
+    let reviewed = review::review(&engine.reviewers, policy, &task).await;
     reviewed
         .into_iter()
         .map(|r| VerifyResult {
             id: r.claim.id.clone(),
             claim: r.claim.text.clone(),
-            verdict: verdict_label(&r.verdict).to_string(),
+            verdict: r.verdict.judgement().label().to_string(),
             support: r.verdict.support,
             refute: r.verdict.refute,
             abstain: r.verdict.abstain,

@@ -6,6 +6,8 @@
 
 #[path = "support/feedserver.rs"]
 mod feedserver;
+#[path = "support/scripted_model.rs"]
+mod scripted_model;
 
 use feedserver::{article, arxiv, atom, rss1, rss2, FeedServer};
 use research::index::Store;
@@ -410,6 +412,55 @@ async fn two_digests_in_a_row_the_second_with_only_new_items() {
         "{changed}"
     );
     assert!(assert_quotes_check(cwd, &audit2) >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_model_the_digest_extracts_its_key_claims_with_the_model() {
+    use std::sync::atomic::Ordering;
+    let server = feedserver::start().await;
+    day_one(&server);
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(cwd.join("feeds.toml"), feeds_toml(&server)).unwrap();
+    // The model server keeps a runtime of its own: started and dropped off this one.
+    let model = tokio::task::spawn_blocking(|| scripted_model::serve(scripted_model::Mode::Good))
+        .await
+        .unwrap();
+    fs::write(
+        cwd.join("model.toml"),
+        format!(
+            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+            model.url
+        ),
+    )
+    .unwrap();
+    let out = digest(
+        cwd,
+        &[
+            "--engine",
+            "llm",
+            "--model",
+            "scripted",
+            "--config",
+            "model.toml",
+        ],
+    )
+    .await;
+    let (_, _, audit) = written(&out, cwd);
+    let requests = model.script.requests.load(Ordering::SeqCst);
+    let reviewer = model.script.reviewer_requests.load(Ordering::SeqCst);
+    // Besides the panel's calls, the extractor's: a digest has no planner and no writer.
+    assert!(reviewer > 0, "the panel voted with the model");
+    assert!(
+        requests > reviewer,
+        "no extractor call: {requests} requests, {reviewer} of the panel"
+    );
+    // The model's claims carry quotes that pass the check; its invented one is not among them.
+    assert!(assert_quotes_check(cwd, &audit) > 0);
+    assert!(!audit.to_string().contains("Batteries love the sun"));
+    tokio::task::spawn_blocking(move || drop(model))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -225,6 +225,126 @@ fn a_killed_llm_run_never_pays_for_a_completed_call_twice() {
 }
 
 #[test]
+fn a_killed_verify_run_streams_then_resumes_at_the_next_claim_without_paying_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let claims = tmp.path().join("claims.jsonl");
+    let lines: Vec<String> = [
+        "Heat speeds up battery ageing.",
+        "Lithium-ion cells should be stored partly charged.",
+        "Batteries love the sun.",
+        "Charging to 100 percent every night is best.",
+        "Cold slows the chemistry of a cell.",
+        "Partial charges are fine for lithium-ion cells.",
+        "Deep discharges wear cells faster.",
+        "Storage at full charge ages a battery.",
+    ]
+    .iter()
+    .cycle()
+    .take(10)
+    .enumerate()
+    .map(|(i, c)| serde_json::json!({"id": format!("v{i}"), "claim": c}).to_string())
+    .collect();
+    std::fs::write(&claims, lines.join("\n")).unwrap();
+    let run = |server_url: &str, index: &Path, kill: Option<&str>| -> Output {
+        let cfg = index.with_extension("toml");
+        std::fs::write(&cfg, format!("[providers.default]\nkind = \"openai\"\nbase_url = \"{server_url}\"\nmax_concurrency = 1\nmax_attempts = 2\n")).unwrap();
+        let args = [
+            "verify",
+            "--claims",
+            claims.to_str().unwrap(),
+            "--engine",
+            "llm",
+            "--model",
+            "scripted",
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        let env: Vec<(&str, String)> = kill
+            .map(|k| vec![("RESEARCH_TEST_KILL_AFTER_EVENTS", k.to_string())])
+            .unwrap_or_default();
+        research(index, &args, &env)
+    };
+    let reference_server = serve(Mode::Good);
+    let reference = run(&reference_server.url, &tmp.path().join("ref"), None);
+    assert!(reference.status.success(), "{}", stderr(&reference));
+    let expected: Vec<String> = stdout(&reference).lines().map(String::from).collect();
+    assert_eq!(expected.len(), 10, "{expected:?}");
+    let calls = reference_server.script.requests.load(Ordering::SeqCst);
+
+    let server = serve(Mode::Good);
+    let index = tmp.path().join("index");
+    // Killed once the second step's verdicts are journaled (before they are printed).
+    let killed = run(&server.url, &index, Some("verdicts/:2"));
+    assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+    // Those verdicts were already printed: they stream, not wait for the end.
+    let streamed: Vec<String> = stdout(&killed).lines().map(String::from).collect();
+    assert_eq!(
+        streamed,
+        expected[..4],
+        "the first step's verdicts, as they came"
+    );
+    let before = server.script.requests.load(Ordering::SeqCst);
+
+    let runs = stdout(&research(&index, &["runs"], &[]));
+    assert!(runs.lines().nth(1).unwrap().contains(" verify "), "{runs}");
+    let resumed = research(&index, &["resume", &newest_run(&index)], &[]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let all: Vec<String> = stdout(&resumed).lines().map(String::from).collect();
+    assert_eq!(
+        all, expected,
+        "every verdict, the first eight from the journal"
+    );
+    // No claim of a finished step was voted on again; the last step was.
+    assert!(before < calls, "{before} calls before the kill of {calls}");
+    let total = server.script.requests.load(Ordering::SeqCst);
+    assert_eq!(
+        total, calls,
+        "{before} before the kill, {total} in all, {calls} uninterrupted"
+    );
+    let runs = stdout(&research(&index, &["runs"], &[]));
+    assert!(runs.lines().nth(1).unwrap().contains(" done "), "{runs}");
+}
+
+#[test]
+fn a_run_journaled_under_other_flags_still_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let index = tmp.path().join("index");
+    let reference = research(
+        &index,
+        &[QUESTION, "--out", tmp.path().join("ref").to_str().unwrap()],
+        &[],
+    );
+    assert!(reference.status.success(), "{}", stderr(&reference));
+    let killed = research(
+        &index,
+        &[QUESTION, "--out", tmp.path().join("out").to_str().unwrap()],
+        &[("RESEARCH_TEST_KILL_AFTER_EVENTS", "plan:1".into())],
+    );
+    assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+    let id = newest_run(&index);
+    // What a build with other flags wrote: a setting this build does not know, and one it
+    // knows missing (it takes its default).
+    let db = rusqlite::Connection::open(index.join("runs.sqlite")).unwrap();
+    let settings: String = db
+        .query_row("SELECT args FROM runs WHERE id = ?1", [&id], |r| r.get(0))
+        .unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    assert_eq!(v["kind"], "question", "{v}");
+    assert_eq!(v["panel"]["max_claims"], 40, "{v}");
+    v["panel"].as_object_mut().unwrap().remove("max_claims");
+    v["retired_setting"] = serde_json::json!(true);
+    db.execute(
+        "UPDATE runs SET args = ?2 WHERE id = ?1",
+        [&id, &v.to_string()],
+    )
+    .unwrap();
+    drop(db);
+    let resumed = research(&index, &["resume", &id], &[]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(masked(&stdout(&resumed)), masked(&stdout(&reference)));
+}
+
+#[test]
 fn replay_reaggregates_without_any_call() {
     let tmp = tempfile::tempdir().unwrap();
     let server = serve(Mode::Good);

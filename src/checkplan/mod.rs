@@ -15,8 +15,8 @@ pub mod items;
 pub use angles::Angle;
 pub use items::{ItemKind, PlanItem};
 
-use crate::artifact::{Citation, Claim, Reviewed, Skipped, Stance, Status, SubQuery};
-use crate::engine::{offline, Engine, Retriever, Reviewer};
+use crate::artifact::{Citation, Claim, Judgement, Reviewed, Skipped, Stance, SubQuery};
+use crate::engine::{Engine, Purpose, Retriever, ReviewTask};
 use crate::gather::{self, AgentBudget, Source};
 use crate::index::{IndexError, SearchRequest, Store};
 use crate::ingest::IngestOptions;
@@ -90,14 +90,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// check-plan's words for the verdict's [`Judgement`].
     pub fn of(r: &Reviewed) -> Outcome {
-        match r.verdict.status {
-            Status::Kept => Outcome::Confirmed,
-            Status::Disputed => Outcome::Disputed,
-            Status::Dropped if r.verdict.refute > 0 && r.verdict.support == 0 => {
-                Outcome::Contradicted
-            }
-            Status::Dropped | Status::Unverified => Outcome::Unverifiable,
+        match r.verdict.judgement() {
+            Judgement::Supported => Outcome::Confirmed,
+            Judgement::Disputed => Outcome::Disputed,
+            Judgement::Refuted => Outcome::Contradicted,
+            Judgement::Insufficient => Outcome::Unverifiable,
         }
     }
 
@@ -299,7 +298,6 @@ pub async fn check(
         })
         .collect();
     let subjects = subjects(&items);
-    let offline_engine = engine.name == "offline";
     let notes = engine.notes.all();
     let mut results = Vec::new();
     for angle in &cfg.angles {
@@ -309,29 +307,18 @@ pub async fn check(
             cfg.policy.reviewers,
             claims.len()
         ));
-        // Model-backed reviewers get the angle's prompt as the purpose of their review (their
-        // retrieval reads it too, with the angle's keywords in it).
-        let question = if offline_engine {
-            String::new()
-        } else {
-            format!(
-                "checking a design plan from the {} angle ({}). {}",
-                angle.title,
-                angle.keywords.join(", "),
-                crate::text::squash_whitespace(&angle.prompt)
-            )
-        };
-        let steered: Vec<Box<dyn Reviewer>>;
-        let reviewers: &[Box<dyn Reviewer>] = if offline_engine {
-            steered = offline::panel(cfg.policy.reviewers, false)
-                .into_iter()
-                .map(|r| Box::new(r.with_steer(angle.keywords.clone())) as Box<dyn Reviewer>)
-                .collect();
-            &steered
-        } else {
-            &engine.reviewers
-        };
-        let reviewed = review::review(reviewers, &cfg.policy, &question, &claims, &retriever).await;
+        // The angle reaches every reviewer as the purpose of its review: a model reads its
+        // prompt, the offline panel steers a second retrieval with its keywords.
+        let task = ReviewTask::new(
+            Purpose::Angle {
+                title: angle.title.clone(),
+                keywords: angle.keywords.clone(),
+                prompt: angle.prompt.clone(),
+            },
+            claims.clone(),
+            retriever.clone(),
+        );
+        let reviewed = review::review(&engine.reviewers, &cfg.policy, &task).await;
         let checks: Vec<ItemCheck> = reviewed
             .into_iter()
             .map(|r| ItemCheck {
@@ -447,16 +434,7 @@ pub fn recheck(report: &mut CheckReport, store: &Store) -> Result<(), IndexError
     let mut failed = 0;
     for angle in &mut report.angles {
         for c in &mut angle.checks {
-            for v in &mut c.reviewed.votes {
-                if let Some(e) = &v.evidence {
-                    if !checker.check(e)? {
-                        v.evidence = None;
-                        v.note
-                            .push_str(" (evidence quote failed the check and is not shown)");
-                        failed += 1;
-                    }
-                }
-            }
+            failed += checker.recheck_votes(&mut c.reviewed.votes)?;
             let shown = |stance: Stance| {
                 c.reviewed
                     .votes

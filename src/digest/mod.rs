@@ -27,8 +27,8 @@ use crate::artifact::{
     Angle as PlanAngle, Citation, Claim, Evidence, Format, Plan, Reviewed, Skipped, Stance, Status,
     SubQuery,
 };
-use crate::engine::offline::OfflineExtractor;
-use crate::engine::{Engine, Retriever};
+use crate::claims;
+use crate::engine::{Engine, Extractor, Purpose, Retriever, ReviewTask};
 use crate::index::{IndexError, SearchRequest, Store};
 use crate::ingest::IngestOptions;
 use crate::pipeline::{self, Corpora, RunError};
@@ -481,18 +481,27 @@ fn item_document(item: &FeedItem) -> Result<crate::artifact::Document, String> {
     Ok(doc)
 }
 
-/// Key claims of an item: declarative sentences of its summary and article that speak of what
-/// its title and summary speak of, each with its verbatim quote.
-fn item_claims(item: &FeedItem, doc_ids: &[String], store: &Store, n: usize) -> Vec<Claim> {
+/// Key claims of an item, from the engine's extractor: statements of its summary and article
+/// that speak of what its title and summary speak of, each with a quote checked against the
+/// stored text. At most `n`, best first.
+async fn item_claims(
+    extractor: &dyn Extractor,
+    item: &FeedItem,
+    doc_ids: &[String],
+    store: &Arc<Store>,
+    n: usize,
+) -> Vec<Claim> {
     let summary_words: Vec<&str> = item.summary.split_whitespace().take(40).collect();
     let question = format!("{} {}", item.title, summary_words.join(" "));
-    let hits = store
-        .search(&SearchRequest {
-            text: question.clone(),
-            doc_ids: doc_ids.to_vec(),
-            limit: 24,
-            ..Default::default()
-        })
+    let request = SearchRequest {
+        text: question.clone(),
+        doc_ids: doc_ids.to_vec(),
+        limit: 24,
+        ..Default::default()
+    };
+    let searched = Arc::clone(store);
+    let hits = tokio::task::spawn_blocking(move || searched.search(&request).unwrap_or_default())
+        .await
         .unwrap_or_default();
     let plan = Plan {
         question: question.clone(),
@@ -507,14 +516,15 @@ fn item_claims(item: &FeedItem, doc_ids: &[String], store: &Store, n: usize) -> 
         .into_iter()
         .map(|hit| Evidence { sub_query: 0, hit })
         .collect();
-    let extractor = OfflineExtractor {
-        max_claims: n.max(1),
-        max_per_sub_query: n.max(1),
-    };
+    // An item the extractor fails on has no key claims; the digest still lists it.
+    let extracted = claims::extract(extractor, store, &question, &plan, &evidence)
+        .await
+        .unwrap_or_default();
     let tag = &blake3::hash(item.key.as_bytes()).to_hex()[..8];
-    extractor
-        .extract_sync(&question, &plan, &evidence)
+    extracted
+        .claims
         .into_iter()
+        .take(n.max(1))
         .enumerate()
         .map(|(i, mut c)| {
             c.id = format!("{tag}-c{}", i + 1);
@@ -745,17 +755,14 @@ async fn run_locked(
         };
         let mut doc_ids = vec![doc_id.clone()];
         doc_ids.extend(article_doc.clone());
-        let claims = {
-            let (store, item, ids, n) = (
-                Arc::clone(&store),
-                item.clone(),
-                doc_ids.clone(),
-                cfg.claims_per_item,
-            );
-            tokio::task::spawn_blocking(move || item_claims(&item, &ids, &store, n))
-                .await
-                .unwrap_or_default()
-        };
+        let claims = item_claims(
+            engine.extractor.as_ref(),
+            &item,
+            &doc_ids,
+            &store,
+            cfg.claims_per_item,
+        )
+        .await;
         let record = ItemRecord {
             item,
             topics,
@@ -792,7 +799,8 @@ async fn run_locked(
         engine.reviewers.len(),
         claims.len()
     ));
-    let reviewed = review::review(&engine.reviewers, &cfg.policy, "", &claims, &retriever).await;
+    let task = ReviewTask::new(Purpose::Claims, claims.clone(), retriever.clone());
+    let reviewed = review::review(&engine.reviewers, &cfg.policy, &task).await;
     let by_claim: HashMap<&str, &str> = items
         .iter()
         .flat_map(|(r, _)| {
@@ -846,8 +854,12 @@ async fn run_locked(
                 .map(|(r, _)| (r.item.key.clone(), r.item.title.clone()))
                 .collect();
             let old_claims: Vec<Claim> = prev_kept.iter().map(|(_, r)| r.claim.clone()).collect();
-            let again =
-                review::review(&engine.reviewers, &cfg.policy, "", &old_claims, &retriever).await;
+            let again = review::review(
+                &engine.reviewers,
+                &cfg.policy,
+                &ReviewTask::new(Purpose::Claims, old_claims.clone(), retriever.clone()),
+            )
+            .await;
             for ((key, _), r) in prev_kept.iter().zip(again) {
                 let against_new = r.votes.iter().any(|v| {
                     v.stance == Stance::Refute
@@ -966,28 +978,7 @@ pub fn recheck(report: &mut DigestReport, store: &Store) -> Result<(), IndexErro
             .map(|c| &mut c.reviewed),
     );
     for r in all {
-        let before = r.claim.citations.len();
-        let mut good = Vec::with_capacity(before);
-        for c in r.claim.citations.drain(..) {
-            if checker.check(&c)? {
-                good.push(c);
-            }
-        }
-        r.claim.citations = good;
-        if r.claim.citations.is_empty() && before > 0 {
-            failed += 1;
-            r.verdict.status = Status::Dropped;
-            r.verdict.reason = "its quote was not found in the stored source".into();
-        }
-        for v in &mut r.votes {
-            if let Some(e) = &v.evidence {
-                if !checker.check(e)? {
-                    v.evidence = None;
-                    v.note
-                        .push_str(" (evidence quote failed the check and is not shown)");
-                }
-            }
-        }
+        failed += usize::from(checker.recheck_reviewed(r)?);
     }
     let c = &mut report.counts;
     c.quotes_failed += failed;

@@ -53,9 +53,106 @@ pub trait Reviewer: Send + Sync {
     fn name(&self) -> &str;
     /// A skeptic hunts for contradicting evidence rather than confirming.
     fn is_skeptic(&self) -> bool;
-    /// One vote per claim, in order. A reviewer that fails returns `Stance::Error` votes
-    /// (unverified), never refutations.
-    async fn review(&self, question: &str, claims: &[Claim], evidence: &Retriever) -> Vec<Vote>;
+    /// One vote per claim of the task, in order. A reviewer that fails returns `Stance::Error`
+    /// votes (unverified), never refutations.
+    async fn review(&self, task: &ReviewTask) -> Vec<Vote>;
+}
+
+/// Why a panel reviews its claims: what a reviewer may read around them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Purpose {
+    /// Claims gathered to answer a research question.
+    Question(String),
+    /// Statements of a design plan, checked from one angle (`research check-plan`).
+    Angle {
+        title: String,
+        keywords: Vec<String>,
+        prompt: String,
+    },
+    /// Claims given on their own (`research verify`, `digest`, `eval`): nothing around them.
+    #[default]
+    Claims,
+}
+
+impl Purpose {
+    /// The research question, when there is one: retrieval may read it beside a claim.
+    pub fn question(&self) -> &str {
+        match self {
+            Purpose::Question(q) => q,
+            _ => "",
+        }
+    }
+
+    /// Words that steer a second retrieval toward the angle's concern.
+    pub fn steer(&self) -> &[String] {
+        match self {
+            Purpose::Angle { keywords, .. } => keywords,
+            _ => &[],
+        }
+    }
+
+    /// The purpose in a sentence, for a model's prompt.
+    pub fn describe(&self) -> String {
+        match self {
+            Purpose::Question(q) => q.clone(),
+            Purpose::Angle {
+                title,
+                keywords,
+                prompt,
+            } => format!(
+                "checking a design plan from the {title} angle ({}). {}",
+                keywords.join(", "),
+                crate::text::squash_whitespace(prompt)
+            ),
+            Purpose::Claims => String::new(),
+        }
+    }
+}
+
+/// Evidence per claim, fused across query formulations: what a panel of one model shares.
+pub type PanelEvidence = Vec<(Claim, Vec<Hit>)>;
+
+/// One panel's work: the claims, the evidence store they are checked against, and why. Built
+/// once per panel; its reviewers read it side by side.
+pub struct ReviewTask {
+    pub purpose: Purpose,
+    pub claims: Vec<Claim>,
+    pub evidence: Retriever,
+    /// Built by the first reviewer that asks, shared by the rest of the panel.
+    shared: tokio::sync::OnceCell<Option<Arc<PanelEvidence>>>,
+}
+
+impl ReviewTask {
+    pub fn new(purpose: Purpose, claims: Vec<Claim>, evidence: Retriever) -> ReviewTask {
+        ReviewTask {
+            purpose,
+            claims,
+            evidence,
+            shared: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The panel's shared evidence, built once (off the async threads) by `build`; `None`
+    /// when building it crashed.
+    pub async fn shared_evidence(
+        &self,
+        build: fn(&Purpose, &[Claim], &Retriever) -> PanelEvidence,
+    ) -> Option<Arc<PanelEvidence>> {
+        self.shared
+            .get_or_init(|| async {
+                let (p, c, r) = (
+                    self.purpose.clone(),
+                    self.claims.clone(),
+                    self.evidence.clone(),
+                );
+                tokio::task::spawn_blocking(move || build(&p, &c, &r))
+                    .await
+                    .ok()
+                    .map(Arc::new)
+            })
+            .await
+            .clone()
+    }
 }
 
 #[async_trait]
@@ -102,22 +199,7 @@ impl Notes {
     }
 }
 
-/// Spend and estimates of an engine that pays for calls.
-pub trait Accounting: Send + Sync {
-    /// What a run over this plan is expected to cost, given the gathered passages.
-    fn estimate(
-        &self,
-        plan: &Plan,
-        passages: usize,
-        claims: usize,
-        reviewers: usize,
-    ) -> crate::artifact::Estimate;
-    fn spend(&self) -> crate::artifact::Spend;
-    /// Tokens and dollars spent so far, by the calls made for `role` (a reviewer's name,
-    /// "extractor"...) or by all calls: live progress asks this several times a second, so it
-    /// must stay cheap (unlike [`Accounting::spend`]).
-    fn spent(&self, role: Option<&str>) -> (u64, f64);
-}
+pub use crate::accounting::Accounting;
 
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.
 #[derive(Clone)]
@@ -160,5 +242,59 @@ impl Retriever {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+
+    fn build(_: &Purpose, claims: &[Claim], _: &Retriever) -> PanelEvidence {
+        BUILT.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        claims.iter().map(|c| (c.clone(), Vec::new())).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panel_builds_its_shared_evidence_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let claim = Claim {
+            id: "c1".into(),
+            text: "Heat ages cells.".into(),
+            sub_query: 0,
+            score: 0.0,
+            citations: Vec::new(),
+        };
+        let task = ReviewTask::new(
+            Purpose::Claims,
+            vec![claim],
+            Retriever::new(store, Vec::new()),
+        );
+        // Five reviewers ask at once.
+        let got = futures_util::future::join_all((0..5).map(|_| task.shared_evidence(build))).await;
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1);
+        assert!(got.iter().all(|e| e.as_ref().is_some_and(|e| e.len() == 1)));
+    }
+
+    #[test]
+    fn an_angle_reaches_reviewers_as_words_to_steer_by_and_a_purpose_to_read() {
+        let angle = Purpose::Angle {
+            title: "Security".into(),
+            keywords: vec!["tls".into(), "auth".into()],
+            prompt: "Look for\n  weak   defaults.".into(),
+        };
+        assert_eq!(angle.question(), "");
+        assert_eq!(angle.steer(), ["tls", "auth"]);
+        assert_eq!(
+            angle.describe(),
+            "checking a design plan from the Security angle (tls, auth). Look for weak defaults."
+        );
+        let q = Purpose::Question("Why?".into());
+        assert_eq!((q.question(), q.steer().len()), ("Why?", 0));
+        assert_eq!(Purpose::Claims.describe(), "");
     }
 }

@@ -42,28 +42,7 @@ pub fn recheck_quotes(report: &mut Report, store: &Store) -> Result<usize, Index
     let mut checker = QuoteChecker::new(store);
     let mut failed = 0;
     for r in &mut report.reviewed {
-        let before = r.claim.citations.len();
-        let mut good = Vec::with_capacity(before);
-        for c in r.claim.citations.drain(..) {
-            if checker.check(&c)? {
-                good.push(c);
-            }
-        }
-        r.claim.citations = good;
-        if r.claim.citations.is_empty() && r.verdict.status != Status::Dropped {
-            r.verdict.status = Status::Dropped;
-            r.verdict.reason = "its quote was not found in the stored source".into();
-            failed += 1;
-        }
-        for v in &mut r.votes {
-            if let Some(e) = &v.evidence {
-                if !checker.check(e)? {
-                    v.evidence = None;
-                    v.note
-                        .push_str(" (evidence quote failed the check and is not shown)");
-                }
-            }
-        }
+        failed += usize::from(checker.recheck_reviewed(r)?);
     }
     let kept: std::collections::HashSet<&str> = report
         .reviewed

@@ -3,64 +3,13 @@
 //! unverified. A failed vote is unverified: it is never counted as a refutation.
 
 use crate::artifact::{Claim, Reviewed, Stance, Status, Verdict, Vote};
-use crate::engine::{Retriever, Reviewer};
+use crate::engine::{ReviewTask, Reviewer};
 use crate::journal::Key;
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
-/// The voting policy (documented in README.md under "Voting policy").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Policy {
-    /// Panel size (at least 3; at least one skeptic).
-    pub reviewers: usize,
-    /// Support votes needed to keep a claim.
-    pub quorum: usize,
-    /// Distinct documents that must support a kept claim.
-    pub min_sources: usize,
-    /// A refutation at or above this confidence makes a supported claim disputed.
-    pub dispute_confidence: f32,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            reviewers: 5,
-            quorum: 3,
-            min_sources: 1,
-            dispute_confidence: 0.5,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PolicyError {
-    #[error(
-        "--reviewers must be at least 3 (got {0}): a panel needs independent votes and a skeptic"
-    )]
-    TooFewReviewers(usize),
-    #[error("--quorum must be between 1 and the number of reviewers ({reviewers}), got {quorum}")]
-    BadQuorum { quorum: usize, reviewers: usize },
-    #[error("--min-sources must be at least 1")]
-    BadMinSources,
-}
+pub use crate::policy::{Policy, PolicyError};
 
 impl Policy {
-    pub fn validate(&self) -> Result<(), PolicyError> {
-        if self.reviewers < 3 {
-            return Err(PolicyError::TooFewReviewers(self.reviewers));
-        }
-        if self.quorum == 0 || self.quorum > self.reviewers {
-            return Err(PolicyError::BadQuorum {
-                quorum: self.quorum,
-                reviewers: self.reviewers,
-            });
-        }
-        if self.min_sources == 0 {
-            return Err(PolicyError::BadMinSources);
-        }
-        Ok(())
-    }
-
     /// Turn one claim's votes into a verdict.
     pub fn aggregate(&self, claim_id: &str, votes: &[Vote]) -> Verdict {
         let count = |s: Stance| votes.iter().filter(|v| v.stance == s).count();
@@ -139,26 +88,14 @@ impl Policy {
     }
 }
 
-/// The label `research verify` gives a verdict.
-pub fn verdict_label(v: &Verdict) -> &'static str {
-    match v.status {
-        Status::Kept => "supported",
-        Status::Disputed => "disputed",
-        Status::Dropped if v.refute > 0 && v.support == 0 => "refuted",
-        Status::Dropped | Status::Unverified => "insufficient",
-    }
-}
-
-/// Run the whole panel over the claims and aggregate.
+/// Run the whole panel over the task's claims and aggregate.
 pub async fn review(
     reviewers: &[Box<dyn Reviewer>],
     policy: &Policy,
-    question: &str,
-    claims: &[Claim],
-    retriever: &Retriever,
+    task: &ReviewTask,
 ) -> Vec<Reviewed> {
-    let ballots = futures_join_all(reviewers, question, claims, retriever, None).await;
-    aggregate_ballots(reviewers, policy, claims, ballots)
+    let ballots = futures_join_all(reviewers, task, None).await;
+    aggregate_ballots(reviewers, policy, &task.claims, ballots)
 }
 
 /// [`review`] through a run journal: a reviewer whose votes this run already recorded is not
@@ -166,9 +103,7 @@ pub async fn review(
 pub async fn review_journaled(
     reviewers: &[Box<dyn Reviewer>],
     policy: &Policy,
-    question: &str,
-    claims: &[Claim],
-    retriever: &Retriever,
+    task: &ReviewTask,
     journal: Option<&crate::journal::RunJournal>,
     progress: &crate::progress::Progress,
 ) -> Result<Vec<Reviewed>, crate::journal::JournalError> {
@@ -179,15 +114,8 @@ pub async fn review_journaled(
             None => None,
         });
     }
-    let ballots = futures_join_all(
-        reviewers,
-        question,
-        claims,
-        retriever,
-        Some((&done, journal, progress)),
-    )
-    .await;
-    Ok(aggregate_ballots(reviewers, policy, claims, ballots))
+    let ballots = futures_join_all(reviewers, task, Some((&done, journal, progress))).await;
+    Ok(aggregate_ballots(reviewers, policy, &task.claims, ballots))
 }
 
 fn aggregate_ballots(
@@ -236,11 +164,10 @@ type Journaled<'a> = (
 
 async fn futures_join_all(
     reviewers: &[Box<dyn Reviewer>],
-    question: &str,
-    claims: &[Claim],
-    retriever: &Retriever,
+    task: &ReviewTask,
     journaled: Option<Journaled<'_>>,
 ) -> Vec<Vec<Vote>> {
+    let claims = &task.claims;
     if let Some((done, _, progress)) = journaled {
         let to_run = (0..reviewers.len())
             .filter(|i| done.get(*i).is_none_or(Option::is_none))
@@ -255,7 +182,7 @@ async fn futures_join_all(
         let agent =
             journaled.map(|(_, _, p)| p.agent(r.name(), &format!("{} claims", claims.len())));
         let started = (chrono::Utc::now(), std::time::Instant::now());
-        let votes = r.review(question, claims, retriever).await;
+        let votes = r.review(task).await;
         let failed = votes.iter().filter(|v| v.stance == Stance::Error).count();
         let status = format!("voted ({failed} failed)");
         if let Some(agent) = agent {
@@ -325,9 +252,12 @@ mod tests {
         let v = p.aggregate("c1", &votes);
         assert_eq!(v.status, Status::Unverified);
         assert_eq!(v.refute, 0);
-        assert_eq!(verdict_label(&v), "insufficient");
+        assert_eq!(v.judgement().label(), "insufficient");
         let all_failed: Vec<Vote> = (0..5).map(|_| vote(Error, 0.0, "a")).collect();
-        assert_ne!(verdict_label(&p.aggregate("c1", &all_failed)), "refuted");
+        assert_ne!(
+            p.aggregate("c1", &all_failed).judgement().label(),
+            "refuted"
+        );
     }
 
     #[test]
@@ -403,7 +333,7 @@ mod tests {
                 vote(Abstain, 0.0, "a"),
             ],
         );
-        assert_eq!(verdict_label(&refuted), "refuted");
+        assert_eq!(refuted.judgement().label(), "refuted");
     }
 
     #[test]

@@ -11,7 +11,10 @@ use super::search::{provider_from_spec, SearchProvider};
 use super::{FetchOptions, WebFileConfig, WebOptions};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// Local corpora (--corpus, or the bundled sample corpus).
     Corpus,
@@ -19,7 +22,10 @@ pub enum SourceKind {
     Web,
 }
 
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Journaled with the run as data (a missing field takes its default), so a run resumes under
+/// a build whose flags were renamed.
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct WebArgs {
     /// Search the web too: shorthand for --sources web (plus corpus when --corpus is given).
     #[arg(long)]

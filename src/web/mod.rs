@@ -33,28 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 /// The corpus id of every fetched document.
 pub const WEB_CORPUS: &str = "web";
 
-/// The `[web]` table of research.toml. Flags override it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebFileConfig {
-    /// Search providers as on the command line: `searxng=URL`, `brave`, `tavily`, `arxiv`.
-    #[serde(default)]
-    pub search: Vec<String>,
-    #[serde(default)]
-    pub allow_private: Option<bool>,
-    #[serde(default)]
-    pub max_pages: Option<usize>,
-    #[serde(default)]
-    pub fetch_timeout_secs: Option<u64>,
-    #[serde(default)]
-    pub host_delay_ms: Option<u64>,
-    #[serde(default)]
-    pub host_concurrency: Option<usize>,
-    #[serde(default)]
-    pub retries: Option<u32>,
-    #[serde(default)]
-    pub max_page_mib: Option<u64>,
-}
+pub use crate::config::WebFileConfig;
 
 /// Everything a web source needs.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use crate::artifact::{
     Vote,
 };
 use crate::engine::offline::{self, Formulation, OfflineReviewer};
-use crate::engine::{Extractor, Planner, Retriever, Reviewer, RoleError, Writer};
+use crate::engine::{Extractor, Planner, Retriever, ReviewTask, Reviewer, RoleError, Writer};
 use crate::llm::LlmError;
 use crate::text;
 use async_trait::async_trait;
@@ -105,11 +105,11 @@ impl Planner for LlmPlanner {
                         query,
                     });
                 }
-                if subs.len() < crate::plan::MIN_SUB_QUERIES {
+                if subs.len() < crate::artifact::MIN_SUB_QUERIES {
                     self.caller.note("the planner's reply had too few usable sub-queries: the offline plan was used".into());
                     return Ok(fallback);
                 }
-                subs.truncate(crate::plan::MAX_SUB_QUERIES);
+                subs.truncate(crate::artifact::MAX_SUB_QUERIES);
                 Ok(Plan {
                     question: fallback.question,
                     sub_queries: subs,
@@ -725,21 +725,25 @@ impl Reviewer for LlmReviewer {
         self.skeptic
     }
 
-    async fn review(&self, question: &str, claims: &[Claim], evidence: &Retriever) -> Vec<Vote> {
-        let (q, owned, retriever) = (question.to_string(), claims.to_vec(), evidence.clone());
-        let gathered = tokio::task::spawn_blocking(move || {
-            panel_evidence(&q, &owned, &retriever, EVIDENCE_PER_CLAIM)
-        })
-        .await;
-        let Ok(items) = gathered else {
+    async fn review(&self, task: &ReviewTask) -> Vec<Vote> {
+        let claims = &task.claims;
+        // One evidence pack for the whole panel, retrieved once.
+        let gathered = task
+            .shared_evidence(|purpose, claims, retriever| {
+                // The purpose as a whole (an angle's words too) steers what is retrieved.
+                panel_evidence(&purpose.describe(), claims, retriever, EVIDENCE_PER_CLAIM)
+            })
+            .await;
+        let Some(items) = gathered else {
             return claims
                 .iter()
                 .map(|c| self.vote(c, Stance::Error, "evidence retrieval crashed".into()))
                 .collect();
         };
+        let purpose = task.purpose.describe();
         let mut votes: BTreeMap<String, Vote> = BTreeMap::new();
-        for pack in self.packs(&items, question) {
-            for v in self.review_pack(&pack, question).await {
+        for pack in self.packs(&items, &purpose) {
+            for v in self.review_pack(&pack, &purpose).await {
                 votes.insert(v.claim_id.clone(), v);
             }
         }

@@ -1,14 +1,13 @@
 //! Question -> 3 to 8 sub-queries: the question itself, its parts when it asks several things,
 //! and the definition / mechanism / limits / numbers angles on its key terms.
 
-use crate::artifact::{Angle, Plan, SubQuery};
+use crate::artifact::{Angle, Plan, SubQuery, MAX_SUB_QUERIES};
 use crate::engine::{Planner, RoleError};
 use crate::text;
 use async_trait::async_trait;
 
 pub struct OfflinePlanner;
 
-const MAX_SUB_QUERIES: usize = 8;
 const MAX_PARTS: usize = 4;
 
 #[async_trait]

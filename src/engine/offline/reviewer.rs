@@ -5,7 +5,7 @@
 use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE};
 use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
-use crate::engine::{Retriever, Reviewer};
+use crate::engine::{Retriever, ReviewTask, Reviewer};
 use crate::index::SearchRequest;
 use crate::text;
 use crate::verifier::{cosine, ModelError, Verifier};
@@ -38,7 +38,7 @@ pub struct OfflineReviewer {
     pub depth: usize,
     /// Extra query words that steer a second retrieval toward one concern (an angle of
     /// `research check-plan`: security, performance...). The first retrieval is left as it is.
-    pub steer: Vec<String>,
+    steer: Vec<String>,
     /// The local verifier model; without it the reviewer judges lexically.
     verifier: Option<Arc<Verifier>>,
 }
@@ -62,12 +62,6 @@ impl OfflineReviewer {
     /// The same reviewer, voting from the verifier's probabilities.
     pub fn with_verifier(mut self, verifier: Option<Arc<Verifier>>) -> OfflineReviewer {
         self.verifier = verifier;
-        self
-    }
-
-    /// The same reviewer, with a second retrieval steered by `words`.
-    pub fn with_steer(mut self, words: Vec<String>) -> OfflineReviewer {
-        self.steer = words;
         self
     }
 
@@ -549,10 +543,15 @@ impl Reviewer for OfflineReviewer {
         self.formulation == Formulation::Skeptic
     }
 
-    async fn review(&self, question: &str, claims: &[Claim], evidence: &Retriever) -> Vec<Vote> {
-        let me = self.clone();
-        let (question, owned, retriever) =
-            (question.to_string(), claims.to_vec(), evidence.clone());
+    async fn review(&self, task: &ReviewTask) -> Vec<Vote> {
+        let mut me = self.clone();
+        me.steer = task.purpose.steer().to_vec();
+        let claims = &task.claims;
+        let (question, owned, retriever) = (
+            task.purpose.question().to_string(),
+            claims.clone(),
+            task.evidence.clone(),
+        );
         let result = tokio::task::spawn_blocking(move || {
             let asked = Asked::new(&question, &retriever);
             owned
