@@ -121,6 +121,8 @@ pub enum ProgressKind {
 enum Job {
     Question(RunArgs),
     Verify(VerifyArgs),
+    CheckPlan(CheckPlanArgs),
+    Digest(DigestArgs),
 }
 
 /// The value clap gives a group of flags none of which is on the command line: what a field
@@ -146,6 +148,12 @@ impl Default for Common {
 }
 
 impl Default for PanelArgs {
+    fn default() -> Self {
+        clap_defaults()
+    }
+}
+
+impl Default for DigestArgs {
     fn default() -> Self {
         clap_defaults()
     }
@@ -346,34 +354,59 @@ pub struct EvalArgs {
     pub panel: PanelArgs,
 }
 
+/// The panel's flags checked once and turned into what every command takes (ripgrep's
+/// `LowArgs -> HiArgs`): a validated policy, the corpora, the ingest limits, and research.toml
+/// read at most once, when the model engine or the web needs it.
+struct Panel {
+    args: PanelArgs,
+    policy: Policy,
+    corpora: Corpora,
+    ingest: IngestOptions,
+    file: std::sync::OnceLock<Config>,
+}
+
 impl PanelArgs {
-    fn policy(&self) -> Policy {
-        Policy {
+    fn resolve(&self) -> Result<Panel> {
+        let policy = Policy {
             reviewers: self.reviewers,
             quorum: self.quorum.unwrap_or(self.reviewers / 2 + 1),
             min_sources: self.min_sources,
             ..Policy::default()
+        };
+        policy.validate()?;
+        Ok(Panel {
+            args: self.clone(),
+            policy,
+            corpora: if self.corpus.is_empty() {
+                Corpora::Bundled
+            } else {
+                Corpora::Paths(self.corpus.clone())
+            },
+            ingest: IngestOptions {
+                max_file_bytes: self.max_file_mib.saturating_mul(1024 * 1024),
+            },
+            file: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+impl Panel {
+    /// research.toml (or `--config`), read on first use.
+    fn file(&self) -> Result<&Config> {
+        if let Some(c) = self.file.get() {
+            return Ok(c);
         }
+        let loaded = Config::load(self.args.llm.config.as_deref())?;
+        Ok(self.file.get_or_init(|| loaded))
     }
 
-    fn corpora(&self) -> Corpora {
-        if self.corpus.is_empty() {
-            Corpora::Bundled
-        } else {
-            Corpora::Paths(self.corpus.clone())
-        }
-    }
-
-    fn engine(&self) -> Result<Engine> {
-        self.engine_with(None)
-    }
-
-    fn engine_with(&self, journal: Option<Arc<RunJournal>>) -> Result<Engine> {
-        Ok(match self.engine {
+    fn engine(&self, journal: Option<Arc<RunJournal>>) -> Result<Engine> {
+        let p = &self.args;
+        Ok(match p.engine {
             EngineKind::Offline => {
-                let engine = offline::engine(self.reviewers, self.max_claims.max(1), self.verifier);
+                let engine = offline::engine(p.reviewers, p.max_claims.max(1), p.verifier);
                 // Lexical judging is a fallback the user should know about, and fix.
-                if !self.common.quiet {
+                if !p.common.quiet {
                     for note in engine.notes.all() {
                         eprintln!("note: {note}");
                     }
@@ -381,7 +414,7 @@ impl PanelArgs {
                 engine
             }
             EngineKind::Llm => {
-                let a = &self.llm;
+                let a = &p.llm;
                 let overrides = Overrides {
                     provider: a.provider.map(|p| match p {
                         ProviderArg::Openai => ProviderKind::Openai,
@@ -392,7 +425,7 @@ impl PanelArgs {
                     budget_tokens: a.budget_tokens,
                     budget_usd: a.budget_usd,
                 };
-                let config = Config::load(a.config.as_deref())?.resolve(
+                let config = self.file()?.clone().resolve(
                     &|k| std::env::var(k).ok().filter(|v| !v.is_empty()),
                     &overrides,
                 )?;
@@ -404,26 +437,38 @@ impl PanelArgs {
                 llm_engine::engine(
                     config,
                     prompts,
-                    self.reviewers,
+                    p.reviewers,
                     voting,
-                    self.max_claims.max(1),
+                    p.max_claims.max(1),
                     journal,
                 )
             }
         })
     }
 
+    /// Which sources a run uses, from the web flags, the environment and (only when a web flag
+    /// asks for the web) research.toml's [web] table.
+    fn web_plan(&self, w: &research::web::args::WebArgs) -> Result<research::web::args::WebPlan> {
+        let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
+            Some(&self.file()?.web)
+        } else {
+            None
+        };
+        w.resolve(file_web, !self.args.corpus.is_empty(), &|k| {
+            std::env::var(k).ok()
+        })
+        .map_err(anyhow::Error::msg)
+    }
+
     fn config(&self, question: String, out: PathBuf, budget: AgentBudget) -> RunConfig {
         RunConfig {
             question,
-            corpora: self.corpora(),
+            corpora: self.corpora.clone(),
             out_dir: out,
-            policy: self.policy(),
+            policy: self.policy.clone(),
             budget,
-            ingest: IngestOptions {
-                max_file_bytes: self.max_file_mib.saturating_mul(1024 * 1024),
-            },
-            max_claims: self.max_claims.max(1),
+            ingest: self.ingest.clone(),
+            max_claims: self.args.max_claims.max(1),
             journal: None,
         }
     }
@@ -519,7 +564,8 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
         ProgressKind::Json => Progress::json(),
         ProgressKind::Human => Progress::new(a.panel.common.quiet),
     };
-    let web_plan = web_plan(&a.web, &a.panel)?;
+    let panel = a.panel.resolve()?;
+    let web_plan = panel.web_plan(&a.web)?;
     if a.panel.corpus.is_empty() && web_plan.use_corpus {
         progress
             .note("no --corpus given: using the bundled sample corpus (lithium-ion battery care)");
@@ -528,17 +574,13 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
         max_passages: a.passages_per_agent.max(1),
         deadline: Duration::from_secs(a.agent_deadline.max(1)),
     };
-    let mut cfg = a.panel.config(question, a.out.clone(), budget);
-    if let JournalMode::Replay(_) = mode {
-        cfg.policy = a.panel.policy();
-    }
+    let mut cfg = panel.config(question, a.out.clone(), budget);
     if !web_plan.use_corpus {
         cfg.corpora = Corpora::None;
     }
-    cfg.policy.validate()?;
     let store = a.panel.common.store()?;
     if a.panel.llm.dry_run {
-        let engine = a.panel.engine()?;
+        let engine = panel.engine(None)?;
         match pipeline::estimate(&cfg, &engine, Arc::clone(&store), &progress).await? {
             Some(e) => println!(
                 "estimate: {} calls, {} input tokens, {} output tokens, ${:.4} (nothing was dispatched)",
@@ -558,7 +600,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     progress.note(&format!("run {}", journal.id));
     watch_ctrl_c(Arc::clone(&journal));
     cfg.journal = Some(Arc::clone(&journal));
-    let engine = a.panel.engine_with(Some(Arc::clone(&journal)))?;
+    let engine = panel.engine(Some(Arc::clone(&journal)))?;
     let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
     if let Some((opts, providers)) = web_plan.web {
         let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?
@@ -567,43 +609,13 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     }
     let started = std::time::Instant::now();
     let result = pipeline::run_with(&cfg, &engine, store, &progress, &extra).await;
-    let spend = engine
-        .accounting
-        .as_ref()
-        .map(|acc| acc.spend())
-        .unwrap_or_default();
-    let tokens = spend.input_uncached + spend.cache_read + spend.cache_write + spend.output;
-    let seconds = started.elapsed().as_secs_f64();
-    let outcome = match result {
-        Ok(o) => {
-            journal.finish(
-                RunStatus::Done,
-                Some(&o.written.markdown),
-                tokens,
-                spend.cost_usd,
-                None,
-                seconds,
-            )?;
-            o
-        }
-        Err(e) => {
-            let status = if matches!(e, RunError::Interrupted(_)) {
-                RunStatus::Stopped
-            } else {
-                RunStatus::Failed
-            };
-            // The run's own error matters more than a failure to note it.
-            let _ = journal.finish(
-                status,
-                None,
-                tokens,
-                spend.cost_usd,
-                Some(&e.to_string()),
-                seconds,
-            );
-            return Err(e.into());
-        }
-    };
+    let outcome = close_run(
+        &journal,
+        &engine,
+        started,
+        result.map_err(anyhow::Error::new),
+        |o| Some(o.written.markdown.clone()),
+    )?;
     let s = &outcome.report.stats;
     progress.note(&format!(
         "{} kept, {} disputed, {} dropped, {} unverified; also {} and {}",
@@ -648,8 +660,7 @@ async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
         JournalMode::Resume(_) => None,
         JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
     };
-    let policy = a.panel.policy();
-    policy.validate()?;
+    let panel = a.panel.resolve()?;
     let progress = Progress::new(a.panel.common.quiet);
     let store = a.panel.common.store()?;
     let journals = Arc::new(Journal::open(store.dir())?);
@@ -677,15 +688,12 @@ async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
     let journal = Arc::new(journal);
     progress.note(&format!("run {}", journal.id));
     watch_ctrl_c(Arc::clone(&journal));
-    let ingest = IngestOptions {
-        max_file_bytes: a.panel.max_file_mib.saturating_mul(1024 * 1024),
-    };
     let started = std::time::Instant::now();
     let prepared = tokio::task::block_in_place(|| {
-        pipeline::prepare(&store, &a.panel.corpora(), &ingest, &progress)
+        pipeline::prepare(&store, &panel.corpora, &panel.ingest, &progress)
     })?;
     let retriever = Retriever::new(store, prepared.scope);
-    let engine = a.panel.engine_with(Some(Arc::clone(&journal)))?;
+    let engine = panel.engine(Some(Arc::clone(&journal)))?;
     let human = a.claims.is_none() && !a.json;
     let mut out = std::io::stdout().lock();
     let mut write_failed = None;
@@ -697,38 +705,19 @@ async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
     let result = verify::verify_journaled(
         inputs,
         &engine,
-        &policy,
+        &panel.policy,
         &retriever,
         Some(&journal),
         &mut emit,
     )
     .await;
-    let spend = engine
-        .accounting
-        .as_ref()
-        .map(|acc| acc.spend())
-        .unwrap_or_default();
-    let tokens = spend.input_uncached + spend.cache_read + spend.cache_write + spend.output;
-    let seconds = started.elapsed().as_secs_f64();
-    match result {
-        Ok(()) => journal.finish(RunStatus::Done, None, tokens, spend.cost_usd, None, seconds)?,
-        Err(e) => {
-            let status = if matches!(e, RunError::Interrupted(_)) {
-                RunStatus::Stopped
-            } else {
-                RunStatus::Failed
-            };
-            let _ = journal.finish(
-                status,
-                None,
-                tokens,
-                spend.cost_usd,
-                Some(&e.to_string()),
-                seconds,
-            );
-            return Err(e.into());
-        }
-    }
+    close_run(
+        &journal,
+        &engine,
+        started,
+        result.map_err(anyhow::Error::new),
+        |_| None,
+    )?;
     if let Some(e) = write_failed {
         return Err(anyhow::Error::new(e).context("cannot write the verdicts"));
     }
@@ -815,14 +804,14 @@ fn index_cmd(c: IndexCommand) -> Result<()> {
 
 async fn eval_cmd(a: EvalArgs) -> Result<()> {
     let progress = Progress::new(a.panel.common.quiet);
+    let panel = a.panel.resolve()?;
     let store = a.panel.common.store()?;
-    let engine = a.panel.engine()?;
-    let base = a.panel.config(
+    let engine = panel.engine(None)?;
+    let base = panel.config(
         String::new(),
         PathBuf::from("reports"),
         AgentBudget::default(),
     );
-    base.policy.validate()?;
     let json = if let Some(set) = &a.questions {
         let root = a
             .docs_root
@@ -860,21 +849,55 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// Which sources a run uses, from the web flags, the environment and (only when a web flag asks
-/// for the web) research.toml's [web] table.
-fn web_plan(
-    w: &research::web::args::WebArgs,
-    panel: &PanelArgs,
-) -> Result<research::web::args::WebPlan> {
-    let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
-        Some(Config::load(panel.llm.config.as_deref())?.web)
-    } else {
-        None
-    };
-    w.resolve(file_web.as_ref(), !panel.corpus.is_empty(), &|k| {
-        std::env::var(k).ok()
-    })
-    .map_err(anyhow::Error::msg)
+/// Close a run's journal record from how it ended: done with its report, stopped (Ctrl-C) or
+/// failed with its error, with what it spent either way.
+fn close_run<T>(
+    journal: &RunJournal,
+    engine: &Engine,
+    started: std::time::Instant,
+    result: Result<T>,
+    report: impl Fn(&T) -> Option<PathBuf>,
+) -> Result<T> {
+    let spend = engine
+        .accounting
+        .as_ref()
+        .map(|acc| acc.spend())
+        .unwrap_or_default();
+    let tokens = spend.input_uncached + spend.cache_read + spend.cache_write + spend.output;
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(v) => {
+            journal.finish(
+                RunStatus::Done,
+                report(&v).as_deref(),
+                tokens,
+                spend.cost_usd,
+                None,
+                seconds,
+            )?;
+            Ok(v)
+        }
+        Err(e) => {
+            let stopped = e
+                .downcast_ref::<RunError>()
+                .is_some_and(|r| matches!(r, RunError::Interrupted(_)));
+            let status = if stopped {
+                RunStatus::Stopped
+            } else {
+                RunStatus::Failed
+            };
+            // The run's own error matters more than a failure to note it.
+            let _ = journal.finish(
+                status,
+                None,
+                tokens,
+                spend.cost_usd,
+                Some(&format!("{e:#}")),
+                seconds,
+            );
+            Err(e)
+        }
+    }
 }
 
 /// First Ctrl-C: stop dispatching and end after the current step, journaled, with the resume
@@ -946,6 +969,16 @@ async fn resume_cmd(id: String, common: Common) -> Result<()> {
             a.panel.common.index = index;
             a.panel.common.quiet |= common.quiet;
             verify_run(a, JournalMode::Resume(id)).await
+        }
+        Job::CheckPlan(mut a) => {
+            a.panel.common.index = index;
+            a.panel.common.quiet |= common.quiet;
+            check_plan_run(a, JournalMode::Resume(id)).await
+        }
+        Job::Digest(mut a) => {
+            a.panel.common.index = index;
+            a.panel.common.quiet |= common.quiet;
+            digest_run(a, JournalMode::Resume(id)).await
         }
     }
 }
@@ -1072,7 +1105,8 @@ fn runs_cmd(show: Option<RunsCommand>, common: Common) -> Result<()> {
 
 // ------------------------------------------------------------------ check-plan and digest
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct CheckPlanArgs {
     /// The design plan to check (Markdown).
     pub plan: PathBuf,
@@ -1094,6 +1128,11 @@ pub struct CheckPlanArgs {
 }
 
 async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
+    check_plan_run(a, JournalMode::New).await
+}
+
+/// `research check-plan`, journaled: a killed or stopped check resumes at the angle it was on.
+async fn check_plan_run(a: CheckPlanArgs, mode: JournalMode) -> Result<()> {
     use research::checkplan;
     if a.panel.llm.dry_run {
         bail!("--dry-run is not supported by check-plan yet (it would dispatch model calls)");
@@ -1101,7 +1140,8 @@ async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
     std::fs::metadata(&a.plan)
         .with_context(|| format!("cannot read the plan {}", a.plan.display()))?;
     let progress = Progress::new(a.panel.common.quiet);
-    let web_plan = web_plan(&a.web, &a.panel)?;
+    let panel = a.panel.resolve()?;
+    let web_plan = panel.web_plan(&a.web)?;
     if a.panel.corpus.is_empty() && web_plan.web.is_none() {
         bail!(
             "check-plan needs sources to check the plan against: --corpus DIR (repeatable), \
@@ -1117,10 +1157,19 @@ async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
     }
     dirs.extend(a.angles_dir.clone());
     let angles = checkplan::angles::select(checkplan::angles::load(&dirs)?, &a.angles)?;
-    let policy = a.panel.policy();
-    policy.validate()?;
     let store = a.panel.common.store()?;
-    let engine = a.panel.engine()?;
+    let journals = Arc::new(Journal::open(store.dir())?);
+    let journal = Arc::new(match &mode {
+        JournalMode::New => journals.start(
+            &format!("check-plan: {}", a.plan.display()),
+            &Job::CheckPlan(a.clone()),
+        )?,
+        JournalMode::Resume(id) => journals.resume(id)?,
+        JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
+    });
+    progress.note(&format!("run {}", journal.id));
+    watch_ctrl_c(Arc::clone(&journal));
+    let engine = panel.engine(Some(Arc::clone(&journal)))?;
     let corpora = if a.panel.corpus.is_empty() || !web_plan.use_corpus {
         Corpora::None
     } else {
@@ -1128,22 +1177,34 @@ async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
     };
     let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
     if let Some((opts, providers)) = web_plan.web {
-        let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?;
+        let web = research::web::WebSource::new(opts, providers, Arc::clone(&store))?
+            .with_journal(Arc::clone(&journal));
         extra.push(Arc::new(web));
     }
     let cfg = checkplan::CheckConfig {
         plan: a.plan.clone(),
         corpora,
         out_dir: a.out.clone(),
-        policy,
-        ingest: IngestOptions {
-            max_file_bytes: a.panel.max_file_mib.saturating_mul(1024 * 1024),
-        },
+        policy: panel.policy.clone(),
+        ingest: panel.ingest.clone(),
         angles,
         max_items: a.panel.max_claims.max(1),
         budget: AgentBudget::default(),
+        journal: Some(Arc::clone(&journal)),
     };
-    let (report, written) = checkplan::run(&cfg, &engine, store, &progress, &extra).await?;
+    let started = std::time::Instant::now();
+    let result = checkplan::run(&cfg, &engine, store, &progress, &extra).await;
+    let (report, written) = close_run(
+        &journal,
+        &engine,
+        started,
+        result.map_err(|e| match e {
+            // A stop is the run core's own error, so the exit status says so.
+            checkplan::CheckError::Run(r) => anyhow::Error::new(r),
+            e => anyhow::Error::new(e),
+        }),
+        |(_, w)| Some(w.markdown.clone()),
+    )?;
     let s = &report.stats;
     progress.note(&format!(
         "{} statements: {} contradicted, {} disputed, {} unverifiable, {} confirmed; {} risks; also {} and {}",
@@ -1160,7 +1221,8 @@ async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
     Ok(())
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DigestArgs {
     /// The feed configuration (TOML: [[feed]] tables with name, url | path | arxiv, topics;
     /// [topics.NAME] tables with keywords).
@@ -1204,6 +1266,13 @@ pub struct DigestArgs {
 }
 
 async fn digest_cmd(a: DigestArgs) -> Result<()> {
+    digest_run(a, JournalMode::New).await
+}
+
+/// `research digest`, journaled: Ctrl-C stops it between two items and `research resume ID`
+/// carries on (items it recorded are not fetched again; the digest's own record of items is
+/// what makes that so).
+async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
     use research::digest;
     let index_dir = match &a.panel.common.index {
         Some(d) => d.clone(),
@@ -1221,27 +1290,35 @@ async fn digest_cmd(a: DigestArgs) -> Result<()> {
             bail!("--dry-run is not supported by digest yet (it would dispatch model calls)");
         }
         let feeds = digest::FeedsConfig::load(&a.feeds, a.max_items.max(1))?;
-        let policy = a.panel.policy();
-        policy.validate()?;
+        let panel = a.panel.resolve()?;
         if a.fetch_timeout == 0 {
             bail!("--fetch-timeout must be at least 1 second");
         }
         let progress = Progress::new(a.panel.common.quiet);
         let store = a.panel.common.store()?;
-        let engine = a.panel.engine()?;
+        let journals = Arc::new(Journal::open(store.dir())?);
+        let journal = Arc::new(match &mode {
+            JournalMode::New => journals.start(
+                &format!("digest: {}", a.feeds.display()),
+                &Job::Digest(a.clone()),
+            )?,
+            JournalMode::Resume(id) => journals.resume(id)?,
+            JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
+        });
+        progress.note(&format!("run {}", journal.id));
+        watch_ctrl_c(Arc::clone(&journal));
+        let engine = panel.engine(Some(Arc::clone(&journal)))?;
         let cfg = digest::DigestConfig {
             feeds,
             since: a.since,
             out_dir: a.out.clone(),
-            policy,
-            corpora: if a.panel.corpus.is_empty() {
-                Corpora::None
-            } else {
-                Corpora::Paths(a.panel.corpus.clone())
+            policy: panel.policy.clone(),
+            // A digest's evidence is its feeds; local corpora only when named.
+            corpora: match &panel.corpora {
+                Corpora::Bundled => Corpora::None,
+                other => other.clone(),
             },
-            ingest: IngestOptions {
-                max_file_bytes: a.panel.max_file_mib.saturating_mul(1024 * 1024),
-            },
+            ingest: panel.ingest.clone(),
             fetch_articles: !a.no_fetch,
             fetch: research::web::fetch::FetchOptions {
                 allow_private: a.allow_private,
@@ -1251,8 +1328,21 @@ async fn digest_cmd(a: DigestArgs) -> Result<()> {
             },
             max_articles: a.max_articles.max(1),
             claims_per_item: a.claims_per_item.max(1),
+            journal: Some(Arc::clone(&journal)),
         };
-        let outcome = digest::run(&cfg, &engine, store, &progress, &log).await?;
+        let started = std::time::Instant::now();
+        let result = digest::run(&cfg, &engine, store, &progress, &log).await;
+        let outcome = close_run(
+            &journal,
+            &engine,
+            started,
+            result.map_err(|e| match e {
+                // A stop is the run core's own error, so the exit status says so.
+                digest::DigestError::Run(r) => anyhow::Error::new(r),
+                e => anyhow::Error::new(e),
+            }),
+            |o| Some(o.written.markdown.clone()),
+        )?;
         let c = &outcome.report.counts;
         progress.note(&format!(
             "{} items seen, {} new, {} updated, {} skipped; {} feeds failed; also {} and {}",
@@ -1282,7 +1372,7 @@ async fn digest_cmd(a: DigestArgs) -> Result<()> {
                     );
                     std::process::exit(i32::from(digest::EXIT_TEMPFAIL));
                 }
-            } else {
+            } else if e.downcast_ref::<RunError>().is_none() {
                 // Errors before the digest started (configuration, index) go to the log too.
                 log.line(&format!("failed: {e:#}"));
             }

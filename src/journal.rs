@@ -55,6 +55,8 @@ pub enum Key {
     Inputs,
     /// The verdicts of one step of a verify run, by step number.
     Verdicts(usize),
+    /// One angle's checks of a plan, by angle name and a digest of the plan.
+    Angle(String),
 }
 
 impl Key {
@@ -79,6 +81,7 @@ impl std::fmt::Display for Key {
             Key::ReportFile(name) => write!(f, "report-file/{name}"),
             Key::Inputs => f.write_str("inputs"),
             Key::Verdicts(n) => write!(f, "verdicts/{n}"),
+            Key::Angle(a) => write!(f, "angle/{a}"),
         }
     }
 }

@@ -436,38 +436,45 @@ pub async fn run_with(
     Ok(RunOutcome { report, written })
 }
 
-/// Write the report set. The rendered set and its name are journaled before any file appears,
-/// and each file as it is put in place: a run killed while writing resumes to the same name
-/// with the same bytes, finishing the set instead of starting a `-2` beside it.
+/// Write the question report's set (see [`write_report`]).
 async fn finish(
     report: &Report,
     out_dir: &std::path::Path,
     journal: Option<&RunJournal>,
 ) -> Result<Written, RunError> {
-    // A replay writes a new report of its own: the journaled set is the original run's.
-    let journal = journal.filter(|j| !j.is_replay());
     let stem = report::file_stem(
         &report.question,
         &chrono::Utc::now().format("%Y-%m-%d").to_string(),
     );
-    let mut rendered: report::Rendered = stage(journal, Key::Report, || async {
-        Ok(report::render(report, out_dir, &stem)?)
-    })
-    .await?;
+    write_report(journal, out_dir, &|| report::render(report, out_dir, &stem)).await
+}
+
+/// The one way every command writes its report set. `render` renders and self-checks it under
+/// the first free name; the rendered set and that name are journaled before any file appears,
+/// and each file as it is put in place, so a run killed while writing resumes to the same name
+/// with the same bytes, finishing the set instead of starting a `-2` beside it.
+pub async fn write_report(
+    journal: Option<&RunJournal>,
+    out_dir: &std::path::Path,
+    render: &(dyn Fn() -> Result<report::Rendered, ReportError> + Sync),
+) -> Result<Written, RunError> {
+    // A replay writes a new report of its own: the journaled set is the original run's.
+    let journal = journal.filter(|j| !j.is_replay());
+    let mut rendered: report::Rendered =
+        stage(journal, Key::Report, || async { Ok(render()?) }).await?;
     loop {
         let mut placed = |p: &std::path::Path| {
             if let Some(j) = journal {
                 let name = p.file_name().unwrap_or_default().to_string_lossy();
-                // Bookkeeping for the kill harness and `research show`; the files are the truth.
+                // Bookkeeping for the kill harness and `research runs show`; the files are
+                // the truth.
                 let _ = j.record(&Key::ReportFile(name.into_owned()), &true);
             }
         };
         match report::write_set(&rendered, out_dir, &mut placed) {
-            // Someone else's file took the name since: the next free one, rendered again
-            // (the report's own links do not name its file, so only the name changes).
-            Err(ReportError::Taken(_)) => {
-                rendered = report::render(report, out_dir, &stem)?;
-            }
+            // Someone else's file took the name since: rendered again under the next free one
+            // (a report's own links do not name its file, so only the name changes).
+            Err(ReportError::Taken(_)) => rendered = render()?,
             other => return Ok(other?),
         }
     }

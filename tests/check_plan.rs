@@ -347,6 +347,74 @@ fn a_user_angle_file_adds_an_angle() {
 }
 
 #[test]
+fn a_killed_check_resumes_at_the_angle_it_was_on() {
+    use std::os::unix::process::ExitStatusExt;
+    let (_, sqlite) = manuals();
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(cwd.join("plan.md"), PLAN).unwrap();
+    let args = |index: &str, out: &str| -> Vec<String> {
+        [
+            "check-plan",
+            "plan.md",
+            "--corpus",
+            sqlite.to_str().unwrap(),
+            "--angles",
+            "correctness,performance,operability",
+            "--index",
+            index,
+            "--out",
+            out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let run = |args: Vec<String>, kill: Option<&str>| -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_research"));
+        c.args(args).current_dir(cwd).env_remove("RESEARCH_INDEX");
+        if let Some(k) = kill {
+            c.env("RESEARCH_TEST_KILL_AFTER_EVENTS", k);
+        }
+        c.output().unwrap()
+    };
+    let reference = run(args("index", "ref"), None);
+    let reference_md = fs::read_to_string(report_path(&reference, cwd)).unwrap();
+    // Killed once two of the three angles are journaled.
+    let killed = run(args("index", "out"), Some("angle/:2"));
+    assert_eq!(killed.status.signal(), Some(9), "{}", describe(&killed));
+    assert!(!cwd.join("out").exists(), "no report from the killed check");
+    let runs = research(cwd, &["runs", "--index", "index"]);
+    let runs = String::from_utf8_lossy(&runs.stdout).into_owned();
+    let line = runs.lines().nth(1).unwrap();
+    assert!(
+        line.contains(" check-plan ") && line.contains(" running "),
+        "{runs}"
+    );
+    let id = line.split_whitespace().next().unwrap();
+    let show = research(cwd, &["runs", "show", id, "--index", "index"]);
+    let show = String::from_utf8_lossy(&show.stdout).into_owned();
+    assert_eq!(show.matches("angle/").count(), 2, "{show}");
+    let resumed = research(cwd, &["resume", id, "--index", "index"]);
+    let resumed_md = fs::read_to_string(report_path(&resumed, cwd)).unwrap();
+    // The same report, but for when it was made.
+    let timeless = |md: &str| -> String {
+        md.lines()
+            .filter(|l| !l.contains(" UTC") && !l.contains(" ms"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(timeless(&resumed_md), timeless(&reference_md));
+    let show = research(cwd, &["runs", "show", id, "--index", "index"]);
+    let show = String::from_utf8_lossy(&show.stdout).into_owned();
+    assert_eq!(
+        show.matches("angle/").count(),
+        3,
+        "each angle checked once: {show}"
+    );
+    assert!(show.contains("status:    done"), "{show}");
+}
+
+#[test]
 fn bad_input_is_one_clear_line() {
     let (pg, _) = manuals();
     let tmp = tempfile::tempdir().unwrap();

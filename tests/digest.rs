@@ -533,7 +533,24 @@ async fn a_killed_digest_resumes_without_fetching_finished_items_again() {
     );
 
     *server.state.article_delay_ms.lock().unwrap() = 0;
-    let out = digest(cwd, &[]).await;
+    // The killed digest is a run like any other: listed, and resumed by its id.
+    let research = |args: Vec<String>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_research"));
+        c.args(args)
+            .args(["--index", "index"])
+            .current_dir(cwd)
+            .env_remove("RESEARCH_INDEX");
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+    };
+    let runs = research(vec!["runs".into()]).await.unwrap();
+    let runs = String::from_utf8_lossy(&runs.stdout).into_owned();
+    let line = runs.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.contains(" digest ") && line.contains(" running "),
+        "{runs}"
+    );
+    let id = line.split_whitespace().next().unwrap().to_string();
+    let out = research(vec!["resume".into(), id]).await.unwrap();
     let (_, md, audit) = written(&out, cwd);
     assert_eq!(item_titles(&audit).len(), n, "{md}");
     let resumed = audit["counts"]["resumed"].as_u64().unwrap() as usize;

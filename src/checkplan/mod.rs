@@ -20,7 +20,8 @@ use crate::engine::{Engine, Purpose, Retriever, ReviewTask};
 use crate::gather::{self, AgentBudget, Source};
 use crate::index::{IndexError, SearchRequest, Store};
 use crate::ingest::IngestOptions;
-use crate::pipeline::{self, Corpora, RunError};
+use crate::journal::{Key, RunJournal};
+use crate::pipeline::{self, stage, Corpora, RunError};
 use crate::progress::Progress;
 use crate::quote::QuoteChecker;
 use crate::report::{self, esc, ReportError, Written};
@@ -73,6 +74,9 @@ pub struct CheckConfig {
     pub max_items: usize,
     /// Budget of each web agent (one per statement) when the web is on.
     pub budget: AgentBudget,
+    /// The run's journal: stages (the corpora, the web, each angle, the report) already
+    /// journaled are read back, new ones recorded.
+    pub journal: Option<Arc<RunJournal>>,
 }
 
 /// What an angle's panel made of one statement.
@@ -252,16 +256,20 @@ pub async fn check(
     if cfg.corpora == Corpora::None && extra.is_empty() {
         return Err(RunError::from(crate::ingest::IngestError::NoDocuments(PathBuf::new())).into());
     }
-    let prepared = tokio::task::block_in_place(|| {
-        pipeline::prepare(&store, &cfg.corpora, &cfg.ingest, progress)
-    })?;
+    let journal = cfg.journal.as_deref();
+    let prepared: pipeline::Prepared = stage(journal, Key::Prepared, || async {
+        tokio::task::block_in_place(|| {
+            pipeline::prepare(&store, &cfg.corpora, &cfg.ingest, progress)
+        })
+    })
+    .await?;
     let scope = prepared.scope.clone();
     let mut skipped = prepared.skipped.clone();
     let (mut web_indexed, mut web_unchanged) = (0, 0);
     let mut brought = Vec::new();
     if !extra.is_empty() {
         // One web agent per statement: what it finds is indexed, and the reviewers search it.
-        let stage = progress.stage(&format!("searching the web for {} statements", items.len()));
+        let spinner = progress.stage(&format!("searching the web for {} statements", items.len()));
         let subs: Vec<SubQuery> = items
             .iter()
             .enumerate()
@@ -272,7 +280,10 @@ pub async fn check(
                 query: it.text.clone(),
             })
             .collect();
-        let gathered = gather::gather(&subs, extra, cfg.budget, progress).await;
+        let gathered: gather::GatherOutcome = stage(journal, Key::Gather, || async {
+            Ok(gather::gather(&subs, extra, cfg.budget, progress).await)
+        })
+        .await?;
         web_indexed = gathered.documents_indexed;
         web_unchanged = gathered.documents_unchanged;
         skipped.extend(gathered.skipped.iter().cloned());
@@ -281,7 +292,7 @@ pub async fn check(
             reason: f.clone(),
         }));
         brought = gathered.brought.clone();
-        stage.done(format!(
+        spinner.done(format!(
             "{web_indexed} web pages indexed, {web_unchanged} unchanged"
         ));
     }
@@ -301,55 +312,67 @@ pub async fn check(
     let notes = engine.notes.all();
     let mut results = Vec::new();
     for angle in &cfg.angles {
-        let stage = progress.stage(&format!(
+        let spinner = progress.stage(&format!(
             "{}: {} reviewers on {} statements",
             angle.title,
             cfg.policy.reviewers,
             claims.len()
         ));
-        // The angle reaches every reviewer as the purpose of its review: a model reads its
-        // prompt, the offline panel steers a second retrieval with its keywords.
-        let task = ReviewTask::new(
-            Purpose::Angle {
+        // Keyed by the plan's and the angle's digests: a plan or an angle edited before a
+        // resume is checked afresh.
+        let key = Key::Angle(format!(
+            "{}/{}",
+            angle.name,
+            &blake3::hash(format!("{plan_hash}{}", angle.hash).as_bytes()).to_hex()[..16]
+        ));
+        let result: AngleResult = stage(journal, key, || async {
+            // The angle reaches every reviewer as the purpose of its review: a model reads its
+            // prompt, the offline panel steers a second retrieval with its keywords.
+            let task = ReviewTask::new(
+                Purpose::Angle {
+                    title: angle.title.clone(),
+                    keywords: angle.keywords.clone(),
+                    prompt: angle.prompt.clone(),
+                },
+                claims.clone(),
+                retriever.clone(),
+            );
+            let reviewed = review::review(&engine.reviewers, &cfg.policy, &task).await;
+            let checks: Vec<ItemCheck> = reviewed
+                .into_iter()
+                .map(|r| ItemCheck {
+                    item: r.claim.id.clone(),
+                    outcome: Outcome::of(&r),
+                    reviewed: r,
+                })
+                .collect();
+            let retriever = retriever.clone();
+            let (a, s) = (angle.clone(), subjects.clone());
+            let risks = tokio::task::spawn_blocking(move || find_risks(&a, &s, &retriever))
+                .await
+                .unwrap_or_default();
+            Ok(AngleResult {
+                name: angle.name.clone(),
                 title: angle.title.clone(),
                 keywords: angle.keywords.clone(),
-                prompt: angle.prompt.clone(),
-            },
-            claims.clone(),
-            retriever.clone(),
-        );
-        let reviewed = review::review(&engine.reviewers, &cfg.policy, &task).await;
-        let checks: Vec<ItemCheck> = reviewed
-            .into_iter()
-            .map(|r| ItemCheck {
-                item: r.claim.id.clone(),
-                outcome: Outcome::of(&r),
-                reviewed: r,
+                origin: angle.origin.clone(),
+                hash: angle.hash.clone(),
+                checks,
+                risks,
             })
-            .collect();
-        let retriever = retriever.clone();
-        let (a, s) = (angle.clone(), subjects.clone());
-        let risks = tokio::task::spawn_blocking(move || find_risks(&a, &s, &retriever))
-            .await
-            .unwrap_or_default();
-        let contradicted = checks
+        })
+        .await?;
+        let contradicted = result
+            .checks
             .iter()
             .filter(|c| matches!(c.outcome, Outcome::Contradicted | Outcome::Disputed))
             .count();
-        stage.done(format!(
+        spinner.done(format!(
             "{}: {contradicted} contradicted, {} risks",
             angle.title,
-            risks.len()
+            result.risks.len()
         ));
-        results.push(AngleResult {
-            name: angle.name.clone(),
-            title: angle.title.clone(),
-            keywords: angle.keywords.clone(),
-            origin: angle.origin.clone(),
-            hash: angle.hash.clone(),
-            checks,
-            risks,
-        });
+        results.push(result);
     }
     let file_name = cfg
         .plan
@@ -421,8 +444,17 @@ pub async fn run(
         ),
         chrono::Utc::now().format("%Y-%m-%d")
     );
-    let written =
-        report::write_rendered(&md, &sources, &report.title, &audit, &cfg.out_dir, &stem)?;
+    let written = pipeline::write_report(cfg.journal.as_deref(), &cfg.out_dir, &|| {
+        report::render_checked(
+            md.clone(),
+            &sources,
+            &report.title,
+            audit.clone(),
+            &cfg.out_dir,
+            &stem,
+        )
+    })
+    .await?;
     Ok((report, written))
 }
 

@@ -31,6 +31,7 @@ use crate::claims;
 use crate::engine::{Engine, Extractor, Purpose, Retriever, ReviewTask};
 use crate::index::{IndexError, SearchRequest, Store};
 use crate::ingest::IngestOptions;
+use crate::journal::RunJournal;
 use crate::pipeline::{self, Corpora, RunError};
 use crate::progress::Progress;
 use crate::quote::QuoteChecker;
@@ -59,8 +60,10 @@ pub const EXIT_TEMPFAIL: u8 = 75;
 const MAX_FEED_FILE: u64 = 20 * 1024 * 1024;
 
 /// Which items count as new.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Since {
+    #[default]
     /// Items no earlier digest recorded.
     Last,
     /// Items published or updated at or after this time (and not already recorded unchanged).
@@ -236,6 +239,9 @@ pub struct DigestConfig {
     pub max_articles: usize,
     /// Key claims taken from each item.
     pub claims_per_item: usize,
+    /// The run's journal: a stop request ends the digest between two items (the items
+    /// recorded so far are not fetched again), and the report set is written through it.
+    pub journal: Option<Arc<RunJournal>>,
 }
 
 /// A feed as this digest read it.
@@ -727,6 +733,9 @@ async fn run_locked(
     };
     let stage = progress.stage(&format!("{} new or updated items", todo.len()));
     for (n, (item, topics, entry)) in todo.into_iter().enumerate() {
+        if let Some(j) = cfg.journal.as_deref().filter(|j| j.interrupted()) {
+            return Err(RunError::Interrupted(j.id.clone()).into());
+        }
         stage.set(format!("item {} of the digest: {}", n + 1, item.title));
         let doc = match item_document(&item) {
             Ok(d) => d,
@@ -954,8 +963,17 @@ async fn run_locked(
     let audit = serde_json::to_string_pretty(&report)
         .map_err(|e| ReportError::Malformed(format!("audit does not serialise: {e}")))?;
     let stem = format!("digest-{}", date.format("%Y-%m-%d"));
-    let written =
-        report::write_rendered(&md, &sources, &report.title, &audit, &cfg.out_dir, &stem)?;
+    let written = pipeline::write_report(cfg.journal.as_deref(), &cfg.out_dir, &|| {
+        report::render_checked(
+            md.clone(),
+            &sources,
+            &report.title,
+            audit.clone(),
+            &cfg.out_dir,
+            &stem,
+        )
+    })
+    .await?;
     state.finish_run(run, &now(), &written.markdown.display().to_string())?;
     Ok(DigestOutcome { report, written })
 }
