@@ -220,7 +220,7 @@ async fn estimate_prepared(
     store: Arc<Store>,
     prepared: &Prepared,
 ) -> crate::artifact::Estimate {
-    let plan = crate::engine::offline::offline_plan(&cfg.question);
+    let plan = crate::engine::rough_plan(&cfg.question);
     // A web-only run has no corpus to gather from (an empty scope would mean every corpus).
     let sources: Vec<Arc<dyn Source>> = if cfg.corpora == Corpora::None {
         Vec::new()

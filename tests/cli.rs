@@ -319,6 +319,21 @@ fn bundled_corpus_report_prints_its_path_and_every_quote_matches_its_source() {
         checked_verbatim > 0,
         "no Markdown or text citation was checked"
     );
+    // In the HTML page every citation link lands on its source's entry.
+    let page = fs::read_to_string(&html).unwrap();
+    let links: Vec<&str> = page
+        .split("href=\"#src-")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert!(!links.is_empty(), "no citation link in the page");
+    for n in links {
+        assert!(
+            page.contains(&format!("id=\"src-{n}\"")),
+            "link #src-{n} lands nowhere"
+        );
+    }
+    assert!(!page.contains("raw HTML omitted"));
 }
 
 #[test]

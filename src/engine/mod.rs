@@ -58,6 +58,12 @@ pub trait Reviewer: Send + Sync {
     async fn review(&self, task: &ReviewTask) -> Vec<Vote>;
 }
 
+/// A plan made without any model call: what a cost estimate assumes the planner will propose
+/// (the same shape: the question, its parts, its angles).
+pub fn rough_plan(question: &str) -> Plan {
+    offline::offline_plan(question)
+}
+
 /// Why a panel reviews its claims: what a reviewer may read around them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Purpose {
