@@ -280,6 +280,25 @@ pub struct Sentence {
     pub claim_ids: Vec<String>,
 }
 
+/// The report's opening: the question answered part by part from the kept claims, then the
+/// key facts. Every sentence rests on kept claims and carries their citations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub parts: Vec<AnswerPart>,
+    /// Numbers, defaults, versions and limits among the kept claims not already in a part.
+    #[serde(default)]
+    pub key_facts: Vec<Sentence>,
+}
+
+/// One part of the question and what the sources say to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnswerPart {
+    /// The part as the question puts it (the whole question when it asks one thing).
+    pub part: String,
+    /// Empty when no kept claim answers it: the report says so plainly.
+    pub sentences: Vec<Sentence>,
+}
+
 /// A section of findings for one angle of the plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Section {
@@ -351,6 +370,9 @@ pub struct Report {
     pub engine: String,
     pub created: String,
     pub plan: Plan,
+    /// The direct answer, first thing a reader sees.
+    #[serde(default)]
+    pub answer: Answer,
     pub sections: Vec<Section>,
     pub reviewed: Vec<Reviewed>,
     pub policy: crate::policy::Policy,

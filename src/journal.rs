@@ -43,6 +43,8 @@ pub enum Key {
     Votes(String),
     /// The writer's sections, by a digest of the kept claims they rest on.
     Sections(String),
+    /// The writer's answer, by a digest of the kept claims it rests on.
+    Answer(String),
     /// One web search, by a digest of the providers and the query.
     Search(String),
     /// One fetched and indexed page, by a digest of its cache key.
@@ -75,6 +77,7 @@ impl std::fmt::Display for Key {
             Key::Claims => f.write_str("claims"),
             Key::Votes(r) => write!(f, "votes/{r}"),
             Key::Sections(d) => write!(f, "sections/{d}"),
+            Key::Answer(d) => write!(f, "answer/{d}"),
             Key::Search(d) => write!(f, "search/{d}"),
             Key::Page(d) => write!(f, "page/{d}"),
             Key::Report => f.write_str("report"),

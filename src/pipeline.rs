@@ -362,7 +362,19 @@ pub async fn research_with(
 
     // Keyed by the kept claims, so a replay under another policy writes afresh.
     let kept_ids: Vec<&str> = kept.iter().map(|r| r.claim.id.as_str()).collect();
-    let key = Key::Sections(Key::digest(&kept_ids.join(",")));
+    let kept_digest = Key::digest(&kept_ids.join(","));
+    let answer: crate::artifact::Answer =
+        stage(journal, Key::Answer(kept_digest.clone()), || async {
+            Ok(match engine.writer.answer(&plan.question, &kept).await {
+                Ok(a) => a,
+                Err(e) => {
+                    progress.note(&format!("writer failed on the answer ({e}); findings only"));
+                    crate::artifact::Answer::default()
+                }
+            })
+        })
+        .await?;
+    let key = Key::Sections(kept_digest);
     let sections: Vec<crate::artifact::Section> = stage(journal, key, || async {
         Ok(
             match engine.writer.write(&plan.question, &plan, &kept).await {
@@ -389,6 +401,7 @@ pub async fn research_with(
         engine: engine.name.clone(),
         created: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         plan,
+        answer,
         sections,
         reviewed,
         policy: cfg.policy.clone(),

@@ -319,6 +319,30 @@ fn bundled_corpus_report_prints_its_path_and_every_quote_matches_its_source() {
         checked_verbatim > 0,
         "no Markdown or text citation was checked"
     );
+    // The report opens with the answer: sentences of kept claims, each with its citations.
+    let text = fs::read_to_string(&md).unwrap();
+    let (answer_at, plan_at) = (
+        text.find("## Answer").unwrap(),
+        text.find("## Plan").unwrap(),
+    );
+    assert!(answer_at < plan_at, "the answer comes first");
+    let answer = &text[answer_at..plan_at];
+    let parts = audit["answer"]["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 1, "one question, one part");
+    let said: Vec<&Value> = parts[0]["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(audit["answer"]["key_facts"].as_array().unwrap())
+        .collect();
+    assert!(!said.is_empty(), "the bundled corpus answers the question");
+    for s in said {
+        let id = s["claim_ids"][0].as_str().unwrap();
+        let claim = reviewed.iter().find(|r| r["claim"]["id"] == id).unwrap();
+        assert_eq!(claim["verdict"]["status"], "kept", "{s}");
+        assert_eq!(claim["claim"]["text"], s["text"], "a claim's own words");
+        assert!(answer.contains("](#src-"), "cited");
+    }
     // In the HTML page every citation link lands on its source's entry.
     let page = fs::read_to_string(&html).unwrap();
     let links: Vec<&str> = page

@@ -4,7 +4,7 @@
 pub mod llm;
 pub mod offline;
 
-use crate::artifact::{Claim, Evidence, Hit, Plan, Reviewed, Section, Vote};
+use crate::artifact::{Answer, Claim, Evidence, Hit, Plan, Reviewed, Section, Vote};
 use crate::index::{IndexError, SearchRequest, Store};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -170,6 +170,13 @@ pub trait Writer: Send + Sync {
         plan: &Plan,
         kept: &[Reviewed],
     ) -> Result<Vec<Section>, RoleError>;
+
+    /// The answer the report opens with: each part of the question answered from the kept
+    /// claims, then the key facts. Unless a writer composes its own, the kept claims that speak
+    /// to each part are chosen and ordered, in their own words.
+    async fn answer(&self, question: &str, kept: &[Reviewed]) -> Result<Answer, RoleError> {
+        Ok(offline::compose_answer(question, kept))
+    }
 }
 
 /// An engine: one implementation of every role.

@@ -92,6 +92,55 @@ pub fn vote_item(
 }
 
 /// The Markdown text and the numbered sources it cites (source `n` is `sources[n - 1]`).
+/// "## Answer": each part of the question, its sentences as one cited paragraph (or a plain
+/// statement that the sources do not answer it), then the key facts.
+fn render_answer(
+    md: &mut String,
+    report: &Report,
+    by_id: &HashMap<&str, &Reviewed>,
+    idx: &mut CitationIndex,
+) {
+    let a = &report.answer;
+    if a.parts.is_empty() {
+        return;
+    }
+    md.push_str("## Answer\n\n");
+    let cited = |sentence: &crate::artifact::Sentence, idx: &mut CitationIndex| {
+        let cites: Vec<&Citation> = sentence
+            .claim_ids
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()))
+            .flat_map(|r| finding_citations(r))
+            .collect();
+        format!("{} {}", esc(&sentence.text), idx.refs(&cites))
+    };
+    let several = a.parts.len() > 1;
+    for p in &a.parts {
+        if several {
+            let part = p.part.trim().trim_end_matches('?');
+            let mut chars = part.chars();
+            let part: String = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default();
+            let _ = writeln!(md, "**{}?**\n", esc(&part));
+        }
+        if p.sentences.is_empty() {
+            md.push_str("The sources found do not answer this part.\n\n");
+            continue;
+        }
+        let said: Vec<String> = p.sentences.iter().map(|s| cited(s, idx)).collect();
+        let _ = writeln!(md, "{}\n", said.join(" "));
+    }
+    if !a.key_facts.is_empty() {
+        md.push_str("Key facts:\n\n");
+        for f in &a.key_facts {
+            let _ = writeln!(md, "- {}", cited(f, idx));
+        }
+        md.push('\n');
+    }
+}
+
 pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
     let mut md = String::new();
     let mut idx = CitationIndex::default();
@@ -125,6 +174,8 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
             s.unverified
         );
     }
+
+    render_answer(&mut md, report, &by_id, &mut idx);
 
     md.push_str("## Plan\n\n");
     for sq in &report.plan.sub_queries {

@@ -50,12 +50,18 @@ pub fn recheck_quotes(report: &mut Report, store: &Store) -> Result<usize, Index
         .filter(|r| r.verdict.status == Status::Kept)
         .map(|r| r.claim.id.as_str())
         .collect();
+    let rests_on_kept = |sent: &crate::artifact::Sentence| {
+        !sent.claim_ids.is_empty() && sent.claim_ids.iter().all(|id| kept.contains(id.as_str()))
+    };
     for s in &mut report.sections {
-        s.sentences.retain(|sent| {
-            !sent.claim_ids.is_empty() && sent.claim_ids.iter().all(|id| kept.contains(id.as_str()))
-        });
+        s.sentences.retain(rests_on_kept);
     }
     report.sections.retain(|s| !s.sentences.is_empty());
+    // A part left without its sentences says it is unanswered; it is never padded.
+    for p in &mut report.answer.parts {
+        p.sentences.retain(rests_on_kept);
+    }
+    report.answer.key_facts.retain(rests_on_kept);
     report.stats.quotes_failed += failed;
     recount(report);
     Ok(failed)

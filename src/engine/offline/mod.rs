@@ -2,12 +2,14 @@
 //! model (falling back to lexical judging when it is not installed), so the same corpus and
 //! question always give the same report.
 
+mod answer;
 mod extractor;
 mod judge;
 mod planner;
 mod reviewer;
 mod writer;
 
+pub use answer::compose as compose_answer;
 pub use extractor::OfflineExtractor;
 pub use judge::{judge_sentence, Judgement};
 pub use planner::{plan as offline_plan, OfflinePlanner};

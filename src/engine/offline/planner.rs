@@ -18,7 +18,7 @@ impl Planner for OfflinePlanner {
 }
 
 /// Words that open a new question inside a compound one ("..., why is ...", "... and can ...").
-const OPENERS: &[&str] = &[
+pub(super) const OPENERS: &[&str] = &[
     "what", "why", "how", "which", "when", "where", "who", "whom", "can", "could", "does", "do",
     "did", "is", "are", "was", "were", "should", "must", "will", "would", "has", "have",
 ];

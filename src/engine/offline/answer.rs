@@ -1,0 +1,305 @@
+//! The answer a report opens with, composed extractively: for each part of the question, the
+//! kept claims that speak to it most directly, best supported first; then the key facts
+//! (numbers, defaults, versions, limits). No word is added to a claim: each sentence is a kept
+//! claim's own text, so it never states more than its citations.
+
+use crate::artifact::{Answer, AnswerPart, Reviewed, Sentence};
+use crate::text;
+
+/// Sentences a part's answer holds at most.
+const PER_PART: usize = 3;
+/// Key facts listed at most.
+const KEY_FACTS: usize = 5;
+/// Claims this alike (stem Jaccard) say the same thing: only the first is used.
+const SAME: f32 = 0.6;
+/// Words that mark a fact a reader looks for: a default, a limit, a version.
+const FACT_WORDS: &[&str] = &[
+    "default",
+    "defaults",
+    "maximum",
+    "minimum",
+    "limit",
+    "limits",
+    "version",
+    "since",
+    "percent",
+    "threshold",
+    "formula",
+];
+
+pub fn compose(question: &str, kept: &[Reviewed]) -> Answer {
+    let parts = parts(question);
+    let part_stems: Vec<Vec<String>> = parts.iter().map(|p| text::content_stems(p)).collect();
+    let claims: Vec<(&Reviewed, Vec<String>)> = kept
+        .iter()
+        .map(|r| (r, text::content_stems(&r.claim.text)))
+        .collect();
+    // A part's own words count fully; words several parts share (the subject) count less, so a
+    // part is answered by what speaks to it, not by anything on the subject.
+    let weight = |i: usize, stem: &String| {
+        let shared = part_stems
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && other.contains(stem));
+        if shared {
+            0.3
+        } else {
+            1.0
+        }
+    };
+    // Each claim answers the part it speaks to most (of several parts, only one whose own
+    // words it shares).
+    // The extractor's score weighs the question's rarer words (the subject a part's "its"
+    // stands for): it scales what a part's own words found.
+    let top = claims
+        .iter()
+        .map(|(r, _)| r.claim.score)
+        .fold(f32::MIN_POSITIVE, f32::max);
+    let mut by_part: Vec<Vec<(f32, usize)>> = vec![Vec::new(); parts.len()];
+    for (n, (r, stems)) in claims.iter().enumerate() {
+        let on_subject = 0.5 + 0.5 * (r.claim.score / top).clamp(0.0, 1.0);
+        let best = (0..parts.len())
+            .filter(|&i| {
+                parts.len() == 1
+                    || part_stems[i]
+                        .iter()
+                        .any(|s| weight(i, s) == 1.0 && stems.contains(s))
+            })
+            .map(|i| {
+                let total: f32 = part_stems[i].iter().map(|s| weight(i, s)).sum();
+                let own: f32 = part_stems[i]
+                    .iter()
+                    .filter(|s| stems.contains(s))
+                    .map(|s| weight(i, s))
+                    .sum();
+                (own / total.max(1e-3) * on_subject, i)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        if let Some((relevance, i)) = best {
+            by_part[i].push((relevance, n));
+        }
+    }
+    let mut used: Vec<usize> = Vec::new();
+    let mut out = Answer::default();
+    for (part, mut ranked) in parts.into_iter().zip(by_part) {
+        ranked.sort_by(|a, b| {
+            let (ra, rb) = (claims[a.1].0, claims[b.1].0);
+            b.0.total_cmp(&a.0)
+                .then(rb.verdict.support.cmp(&ra.verdict.support))
+                .then(rb.verdict.supporting_docs.cmp(&ra.verdict.supporting_docs))
+                .then(rb.claim.score.total_cmp(&ra.claim.score))
+                .then(a.1.cmp(&b.1))
+        });
+        let mut sentences = Vec::new();
+        for (_, n) in ranked {
+            if sentences.len() == PER_PART {
+                break;
+            }
+            if used
+                .iter()
+                .any(|&u| text::jaccard(&claims[u].1, &claims[n].1) >= SAME)
+            {
+                continue;
+            }
+            used.push(n);
+            sentences.push(sentence(claims[n].0));
+        }
+        out.parts.push(AnswerPart { part, sentences });
+    }
+    let mut facts: Vec<usize> = (0..claims.len())
+        .filter(|n| !used.contains(n))
+        .filter(|&n| is_key_fact(&claims[n].0.claim.text))
+        .collect();
+    facts.sort_by(|&a, &b| {
+        claims[b]
+            .0
+            .claim
+            .score
+            .total_cmp(&claims[a].0.claim.score)
+            .then(a.cmp(&b))
+    });
+    for n in facts {
+        if out.key_facts.len() == KEY_FACTS {
+            break;
+        }
+        if used
+            .iter()
+            .any(|&u| text::jaccard(&claims[u].1, &claims[n].1) >= SAME)
+        {
+            continue;
+        }
+        used.push(n);
+        out.key_facts.push(sentence(claims[n].0));
+    }
+    out
+}
+
+/// The parts a reader expects answered: split after `?` and `;`, and where a clause opens a new
+/// question ("..., how do I tune it", "... and what are its limitations"). The whole question
+/// when it asks one thing.
+fn parts(question: &str) -> Vec<String> {
+    let bare = |w: &str| {
+        w.trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+    };
+    let opener = |w: &str| super::planner::OPENERS.contains(&bare(w).as_str());
+    let joiner = |w: &str| matches!(bare(w).as_str(), "and" | "or" | "but");
+    let mut out: Vec<String> = Vec::new();
+    for sentence in question.split_inclusive(['?', ';']) {
+        let words: Vec<&str> = sentence.split_whitespace().collect();
+        let mut current: Vec<&str> = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            let after_comma = current.last().is_some_and(|p| p.ends_with(','));
+            let next = words.get(i + 1).copied().unwrap_or("");
+            let opens = (joiner(w) && opener(next)) || (after_comma && opener(w));
+            if opens && text::content_stems(&current.join(" ")).len() >= 2 {
+                out.push(current.join(" "));
+                current.clear();
+            }
+            current.push(w);
+        }
+        out.push(current.join(" "));
+    }
+    let cleaned: Vec<String> = out
+        .iter()
+        .map(|p| {
+            let p = p.trim().trim_end_matches([',', ';', '?']).trim();
+            let p = ["and ", "or ", "but "]
+                .iter()
+                .find_map(|j| p.strip_prefix(j))
+                .unwrap_or(p);
+            text::squash_whitespace(p)
+        })
+        .filter(|p| !text::content_stems(p).is_empty())
+        .collect();
+    if cleaned.len() <= 1 {
+        return vec![text::squash_whitespace(question)];
+    }
+    cleaned
+}
+
+fn sentence(r: &Reviewed) -> Sentence {
+    Sentence {
+        text: r.claim.text.clone(),
+        claim_ids: vec![r.claim.id.clone()],
+    }
+}
+
+/// A number, or a word that marks a default, a limit or a version.
+fn is_key_fact(claim: &str) -> bool {
+    text::tokens(claim).iter().any(|t| {
+        t.text.chars().any(|c| c.is_ascii_digit())
+            || FACT_WORDS.contains(&t.text.to_lowercase().as_str())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Claim, Status, Verdict};
+
+    fn kept(id: &str, text: &str, support: usize) -> Reviewed {
+        Reviewed {
+            claim: Claim {
+                id: id.into(),
+                text: text.into(),
+                sub_query: 0,
+                score: 1.0,
+                citations: Vec::new(),
+            },
+            votes: Vec::new(),
+            verdict: Verdict {
+                claim_id: id.into(),
+                status: Status::Kept,
+                support,
+                refute: 0,
+                abstain: 0,
+                errors: 0,
+                supporting_docs: 1,
+                reason: String::new(),
+            },
+        }
+    }
+
+    fn texts(s: &[Sentence]) -> Vec<&str> {
+        s.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    #[test]
+    fn each_part_is_answered_by_the_claims_that_speak_to_it() {
+        let claims = [
+            kept("c1", "WAL mode is faster in most scenarios because readers do not block writers.", 5),
+            kept("c2", "WAL does not work over a network filesystem.", 4),
+            kept("c3", "All processes using a database must be on the same host computer; WAL has this limitation.", 5),
+            kept("c4", "The default page size is 4096 bytes.", 3),
+            kept("c5", "WAL mode is faster in most scenarios since readers do not block writers at all.", 3),
+        ];
+        let a = compose(
+            "When should I use WAL mode in SQLite and what are its limitations?",
+            &claims,
+        );
+        assert_eq!(a.parts.len(), 2, "{a:?}");
+        assert!(a.parts[0].part.starts_with("When should I use WAL mode"));
+        assert_eq!(texts(&a.parts[0].sentences)[0], claims[0].claim.text);
+        // The paraphrase of a sentence already used is not said twice.
+        assert!(!texts(&a.parts[0].sentences).contains(&claims[4].claim.text.as_str()));
+        assert!(
+            texts(&a.parts[1].sentences).contains(&claims[2].claim.text.as_str()),
+            "{a:?}"
+        );
+        assert!(texts(&a.key_facts).contains(&"The default page size is 4096 bytes."));
+        // No sentence rests on anything but one kept claim of its own words.
+        for s in a
+            .parts
+            .iter()
+            .flat_map(|p| &p.sentences)
+            .chain(&a.key_facts)
+        {
+            let c = claims
+                .iter()
+                .find(|c| c.claim.id == s.claim_ids[0])
+                .unwrap();
+            assert_eq!(c.claim.text, s.text);
+        }
+    }
+
+    #[test]
+    fn a_question_is_split_where_it_asks_another_thing() {
+        assert_eq!(
+            parts("When should I use WAL mode in SQLite and what are its limitations?"),
+            [
+                "When should I use WAL mode in SQLite",
+                "what are its limitations"
+            ]
+        );
+        assert_eq!(
+            parts("How does autovacuum decide when to vacuum a table, and how do I tune it?"),
+            [
+                "How does autovacuum decide when to vacuum a table",
+                "how do I tune it"
+            ]
+        );
+        // "and" between two nouns is not a new question.
+        assert_eq!(
+            parts("How should batteries be charged and stored?"),
+            ["How should batteries be charged and stored?"]
+        );
+    }
+
+    #[test]
+    fn a_part_the_sources_do_not_answer_is_left_empty() {
+        let claims = [kept(
+            "c1",
+            "Autovacuum workers reclaim dead tuples in tables.",
+            5,
+        )];
+        let a = compose(
+            "How does autovacuum reclaim space, and which extensions ship with the server?",
+            &claims,
+        );
+        assert_eq!(a.parts.len(), 2, "{a:?}");
+        assert_eq!(a.parts[0].sentences.len(), 1);
+        assert!(a.parts[1].sentences.is_empty(), "{a:?}");
+        assert!(compose("Anything?", &[]).parts[0].sentences.is_empty());
+    }
+}
