@@ -329,6 +329,9 @@ pub struct RunStats {
     pub dropped: usize,
     pub unverified: usize,
     pub elapsed_ms: u64,
+    /// No corpus was named: the sample corpus compiled into the binary was searched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sample_corpus: bool,
 }
 
 /// What a model-backed run spent, from the token ledger.

@@ -785,6 +785,18 @@ fn index_cmd(c: IndexCommand) -> Result<()> {
             }
         }
         IndexCommand::Stats { common } => {
+            // Looking must not create: a mistyped --index is an error, not an empty index.
+            let dir = match &common.index {
+                Some(d) => d.clone(),
+                None => default_index_dir()?,
+            };
+            if !dir.exists() {
+                bail!(
+                    "no index at {}: nothing was indexed there (research index add PATH --index {} makes one)",
+                    dir.display(),
+                    dir.display()
+                );
+            }
             let store = common.store()?;
             let s = store.stats()?;
             println!("index:     {}", s.dir.display());

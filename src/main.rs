@@ -21,13 +21,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let text = e.to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("research: error: {first} (see research --help)");
+            let first = std::env::args().nth(1).unwrap_or_default();
+            match near_command(&first) {
+                Some(meant) => eprintln!(
+                    "research: error: unknown command '{first}'; did you mean '{meant}'? (see research --help)"
+                ),
+                None => eprintln!("research: error: {}", usage_error(&e.to_string())),
+            }
             return ExitCode::from(2);
         }
     };
@@ -59,5 +59,111 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+/// clap's usage error as one line: what is wrong with every detail it gives (the missing
+/// arguments, a "did you mean" tip), pointing at the help of the command that was meant.
+fn usage_error(text: &str) -> String {
+    let mut said = Vec::new();
+    let mut command = "research".to_string();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(usage) = line.strip_prefix("Usage: ") {
+            // "research verify [OPTIONS] [CLAIM]": the command path is the words before the
+            // first placeholder or flag.
+            command = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect::<Vec<_>>()
+                .join(" ");
+            break;
+        }
+        if !line.is_empty() {
+            said.push(line.trim_start_matches("error: ").to_string());
+        }
+    }
+    // A line ending in ':' introduces the next ("...not provided: <CLAIM>"); others are
+    // separate remarks ("...found; tip: ...").
+    let mut message = String::new();
+    for part in &said {
+        if !message.is_empty() {
+            message.push_str(if message.ends_with(':') { " " } else { "; " });
+        }
+        message.push_str(part);
+    }
+    if message.is_empty() {
+        message = "invalid arguments".into();
+    }
+    format!("{message} (see {command} --help)")
+}
+
+/// The subcommand a mistyped first word was meant to be: one edit away (two for long names).
+/// Only asked once clap has refused the command line, so a one-word question still runs.
+fn near_command(word: &str) -> Option<&'static str> {
+    const COMMANDS: &[&str] = &[
+        "verify",
+        "index",
+        "eval",
+        "check-plan",
+        "digest",
+        "models",
+        "resume",
+        "replay",
+        "runs",
+    ];
+    if word.starts_with('-') || word.contains(char::is_whitespace) || COMMANDS.contains(&word) {
+        return None;
+    }
+    let word = word.to_lowercase();
+    COMMANDS.iter().copied().find(|c| {
+        let allowed = if c.len() > 5 { 2 } else { 1 };
+        edits(&word, c) <= allowed
+    })
+}
+
+/// Levenshtein distance.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(prev + usize::from(ca != *cb));
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{near_command, usage_error};
+
+    #[test]
+    fn a_mistyped_command_is_named() {
+        assert_eq!(near_command("verfy"), Some("verify"));
+        assert_eq!(near_command("chek-plan"), Some("check-plan"));
+        assert_eq!(near_command("WAL"), None);
+        assert_eq!(near_command("How does WAL work?"), None);
+        assert_eq!(near_command("--reviewers"), None);
+    }
+
+    #[test]
+    fn a_usage_error_names_what_is_missing_and_the_commands_own_help() {
+        let missing = "error: the following required arguments were not provided:\n  <CLAIM|--claims <FILE>>\n\nUsage: research verify <CLAIM|--claims <FILE>>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error(missing),
+            "the following required arguments were not provided: <CLAIM|--claims <FILE>> (see research verify --help)"
+        );
+        let typo = "error: unexpected argument '--reviewrs' found\n\n  tip: a similar argument exists: '--reviewers'\n\nUsage: research --reviewers <REVIEWERS> [QUESTION]\n";
+        assert_eq!(
+            usage_error(typo),
+            "unexpected argument '--reviewrs' found; tip: a similar argument exists: '--reviewers' (see research --help)"
+        );
     }
 }

@@ -415,6 +415,7 @@ pub async fn research_with(
             passages_gathered: gathered.evidence.len(),
             claims_considered: extracted.claims.len() + extracted.quotes_failed,
             quotes_failed: extracted.quotes_failed,
+            sample_corpus: cfg.corpora == Corpora::Bundled,
             ..RunStats::default()
         },
         notes: engine.notes.all(),

@@ -321,6 +321,8 @@ fn bundled_corpus_report_prints_its_path_and_every_quote_matches_its_source() {
     );
     // The report opens with the answer: sentences of kept claims, each with its citations.
     let text = fs::read_to_string(&md).unwrap();
+    let meta = text.lines().find(|l| l.starts_with("Engine: ")).unwrap();
+    assert!(meta.contains("the bundled sample corpus"), "{meta}");
     let (answer_at, plan_at) = (
         text.find("## Answer").unwrap(),
         text.find("## Plan").unwrap(),
@@ -1007,6 +1009,34 @@ fn usage_errors_are_one_line() {
 }
 
 // 9. research index add / stats.
+
+#[test]
+fn index_stats_on_a_missing_folder_is_an_error_and_creates_nothing() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["index", "stats"]);
+    let err = assert_one_line_error(&out);
+    assert!(err.contains("no index at"), "{err}");
+    assert!(!sb.index().exists(), "stats created the index folder");
+}
+
+#[test]
+fn usage_errors_name_what_is_missing_and_the_command_meant() {
+    let sb = Sandbox::new();
+    let err = assert_one_line_error(&sb.run(&["verify"]));
+    assert!(
+        err.contains("<CLAIM>") && err.contains("research verify --help"),
+        "{err}"
+    );
+    let err = assert_one_line_error(&sb.run(&["check-plan"]));
+    assert!(
+        err.contains("<PLAN>") && err.contains("research check-plan --help"),
+        "{err}"
+    );
+    let err = assert_one_line_error(&sb.run(&["verfy", "WAL is fast"]));
+    assert!(err.contains("did you mean 'verify'"), "{err}");
+    let err = assert_one_line_error(&sb.run(&["q", "--reviewrs", "3"]));
+    assert!(err.contains("'--reviewers'"), "{err}");
+}
 
 #[test]
 fn index_add_then_stats_counts_documents_and_a_second_add_changes_nothing() {

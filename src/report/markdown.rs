@@ -154,11 +154,16 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
     let _ = writeln!(md, "**Question:** {}\n", esc(&report.question));
     let _ = writeln!(
         md,
-        "Engine: {} · {} · {} documents searched · {} claims reviewed by {} reviewers: \
+        "Engine: {} · {} · {} documents searched{} · {} claims reviewed by {} reviewers: \
          {} kept, {} disputed, {} dropped, {} unverified.\n",
         report.engine,
         report.created,
         s.documents,
+        if s.sample_corpus {
+            " (the bundled sample corpus: no --corpus was given)"
+        } else {
+            ""
+        },
         report.reviewed.len(),
         report.policy.reviewers,
         s.kept,
