@@ -275,3 +275,83 @@ fn json_progress_counts_each_reviewer_s_tokens_and_the_run_s_totals() {
     let shown = last["tokens"].as_u64().unwrap();
     assert!(shown > 0 && shown <= spent, "{shown} of {spent}");
 }
+
+#[test]
+fn reviewers_of_one_model_differ_by_design_and_no_request_is_sent_twice() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &[]);
+    audit(&run);
+    let prompts = server.script.reviewer_prompts.lock().unwrap().clone();
+    assert!(prompts.len() >= 5, "{} reviewer calls", prompts.len());
+    let distinct: std::collections::HashSet<&String> = prompts.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        prompts.len(),
+        "a reviewer request was sent twice"
+    );
+    // Each regular reviewer tests one part of a claim first; the skeptic hunts contradictions.
+    for duty in [
+        "numbers, values and units",
+        "conditions, versions and exceptions",
+        "its polarity",
+        "neighbouring fact",
+        "the panel's skeptic",
+    ] {
+        assert!(
+            prompts.iter().any(|p| p.contains(duty)),
+            "no reviewer told: {duty}"
+        );
+    }
+    // What differs comes last: most of every prompt is a prefix another call shares.
+    let share = server.script.reviewer_prefix_share();
+    assert!(share > 0.9, "shared prefix {share:.3}");
+}
+
+#[test]
+fn a_context_exceeded_reply_splits_the_batch_and_never_repeats_a_request() {
+    let server = serve(Mode::SmallContext);
+    let run = research(&server, &[]);
+    let a = audit(&run);
+    let votes: Vec<&Value> = a["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["votes"].as_array().unwrap())
+        .collect();
+    assert!(!votes.is_empty());
+    let failed = votes.iter().filter(|v| v["stance"] == "error").count();
+    assert_eq!(failed, 0, "every vote cast once the batches fit");
+    let prompts = server.script.reviewer_prompts.lock().unwrap().clone();
+    let distinct: std::collections::HashSet<&String> = prompts.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        prompts.len(),
+        "a request was sent again unchanged"
+    );
+    assert!(
+        a["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("split")),
+        "{}",
+        a["notes"]
+    );
+}
+
+#[test]
+fn two_fresh_runs_send_byte_identical_requests() {
+    // What a provider's prompt cache needs: the same question over the same corpus asks the
+    // same bytes, run after run (fresh index each time).
+    let bodies = || {
+        let server = serve(Mode::Good);
+        audit(&research(&server, &[]));
+        let mut p = server.script.prompts.lock().unwrap().clone();
+        p.sort();
+        p
+    };
+    let (first, second) = (bodies(), bodies());
+    assert!(!first.is_empty());
+    let differing = first.iter().filter(|p| !second.contains(p)).count();
+    assert_eq!(differing, 0, "{differing} of {} requests differ", first.len());
+}

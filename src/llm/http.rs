@@ -111,7 +111,14 @@ pub(crate) fn status_error(
             retry_after: retry_after(headers),
         };
     }
-    let detail = redact(&format!("HTTP {}: {}", code, error_message(body)), secret);
+    let message = error_message(body);
+    let detail = redact(&format!("HTTP {}: {}", code, message), secret);
+    if is_context_exceeded(&message) {
+        return LlmError::ContextExceeded {
+            provider: provider.to_string(),
+            detail,
+        };
+    }
     if code == 408 || code == 409 || status.is_server_error() {
         LlmError::Transient {
             provider: provider.to_string(),
@@ -123,6 +130,23 @@ pub(crate) fn status_error(
             detail,
         }
     }
+}
+
+/// How servers say a prompt is too long for the model: llama.cpp ("Context size has been
+/// exceeded", "exceeds the available context size"), OpenAI ("context_length_exceeded",
+/// "maximum context length"), Anthropic ("prompt is too long"), Ollama ("exceeds context").
+fn is_context_exceeded(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "context size has been exceeded",
+        "exceeds the available context size",
+        "context_length_exceeded",
+        "maximum context length",
+        "prompt is too long",
+        "exceeds context",
+    ]
+    .iter()
+    .any(|p| m.contains(p))
 }
 
 /// A transport failure (connect, timeout, body cut off): transient, with the cause chain.
@@ -233,6 +257,22 @@ mod tests {
             redact("key sk-123 leaked sk-123", Some("sk-123")),
             "key [redacted] leaked [redacted]"
         );
+    }
+
+    #[test]
+    fn a_prompt_too_long_for_the_context_is_its_own_error_never_retried() {
+        let h = HeaderMap::new();
+        let s = |c| reqwest::StatusCode::from_u16(c).unwrap();
+        for (code, body) in [
+            (500, &br#"{"error":{"code":500,"message":"Context size has been exceeded.","type":"server_error"}}"#[..]),
+            (400, &br#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#[..]),
+            (400, &br#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#[..]),
+        ] {
+            let e = status_error("p", s(code), &h, body, None);
+            assert!(matches!(e, LlmError::ContextExceeded { .. }), "{code}: {e}");
+            assert!(!e.is_transient());
+        }
+        assert!(status_error("p", s(500), &h, b"overloaded", None).is_transient());
     }
 
     #[test]

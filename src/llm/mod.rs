@@ -43,6 +43,24 @@ pub struct CompletionRequest {
     pub json_schema: Option<serde_json::Value>,
 }
 
+impl CompletionRequest {
+    /// What the provider receives, hashed: everything but `role`, which is ours. Two roles
+    /// sending the same bytes make the same request.
+    pub fn wire_key(&self) -> String {
+        let wire = serde_json::json!([
+            self.model,
+            self.system,
+            self.user,
+            self.max_tokens,
+            self.temperature,
+            self.json_schema
+        ]);
+        blake3::hash(wire.to_string().as_bytes())
+            .to_hex()
+            .to_string()
+    }
+}
+
 /// Token counts of one call as the provider reported them, or as we estimated them when the
 /// provider reported none (or nonsense).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -127,6 +145,11 @@ pub enum LlmError {
     /// The call would pass the run's token or money budget: it was not sent.
     #[error("budget exhausted: {0}")]
     Budget(String),
+    /// The prompt does not fit the model's context (llama.cpp answers so with HTTP 500 when its
+    /// parallel slots share a KV cache). Sending it again unchanged cannot help: the caller
+    /// makes it smaller.
+    #[error("{provider}: the prompt does not fit the model's context ({detail})")]
+    ContextExceeded { provider: String, detail: String },
 }
 
 impl LlmError {

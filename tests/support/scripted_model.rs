@@ -28,6 +28,9 @@ pub enum Mode {
     NoUsage,
     /// As `Good`, with absurd usage (u64::MAX tokens).
     AbsurdUsage,
+    /// As `Good`, but a reviewer prompt with more than two claims gets llama.cpp's HTTP 500
+    /// "Context size has been exceeded" (a small `-c` shared by parallel slots).
+    SmallContext,
 }
 
 pub struct Script {
@@ -184,6 +187,16 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
     }
     if s.mode == Mode::ReviewersFail && reviewer {
         return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
+    }
+    if s.mode == Mode::SmallContext
+        && reviewer
+        && user.lines().filter(|l| l.starts_with("Claim ")).count() > 2
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": {"code": 500, "message": "Context size has been exceeded.", "type": "server_error"}})),
+        )
+            .into_response();
     }
     let content = if s.mode == Mode::Garbage {
         "Sure! Here is what I think about batteries: they are great.".to_string()

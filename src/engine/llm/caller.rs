@@ -79,6 +79,10 @@ impl Caller {
                     }) as Arc<dyn CompletionModel>,
                     None => scheduler,
                 };
+                let model: Arc<dyn CompletionModel> = Arc::new(SingleFlight {
+                    inner: model,
+                    flights: Default::default(),
+                });
                 (name.clone(), model)
             })
             .collect();
@@ -250,6 +254,35 @@ impl Accounting for Caller {
     }
 }
 
+/// Sends each distinct request once per run: an identical request (same bytes on the wire,
+/// whichever role asks) waits for the first one's reply instead of being paid for again, and a
+/// request that failed is not sent unchanged again (its error is the answer).
+struct SingleFlight {
+    inner: Arc<dyn CompletionModel>,
+    flights: std::sync::Mutex<std::collections::HashMap<String, Arc<Flight>>>,
+}
+
+/// One distinct request's reply, shared by everyone who sends those bytes.
+type Flight = tokio::sync::OnceCell<Result<Completion, LlmError>>;
+
+#[async_trait]
+impl CompletionModel for SingleFlight {
+    fn provider(&self) -> &str {
+        self.inner.provider()
+    }
+
+    async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(flights.entry(req.wire_key()).or_default())
+        };
+        flight
+            .get_or_init(|| self.inner.complete(req))
+            .await
+            .clone()
+    }
+}
+
 /// Answers calls this run already completed from its journal, sends the rest, and journals each
 /// reply as it arrives.
 struct JournaledModel {
@@ -296,13 +329,15 @@ impl CompletionModel for JournaledModel {
     }
 
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
-        let key = blake3::hash(serde_json::to_string(req).unwrap_or_default().as_bytes())
+        let key = req.wire_key();
+        // Journals of earlier builds keyed a call by the whole request, its role included.
+        let legacy = blake3::hash(serde_json::to_string(req).unwrap_or_default().as_bytes())
             .to_hex()
             .to_string();
         // Calls this run completed before are in the ledger already (see `Caller::new`).
-        if let Some(done) = self
-            .journal
-            .call(&key)
+        if let Some(done) = [&key, &legacy]
+            .into_iter()
+            .find_map(|k| self.journal.call(k))
             .and_then(|b| serde_json::from_str::<JournaledCall>(&b).ok())
         {
             return Ok(done.completion);
@@ -334,5 +369,69 @@ impl CompletionModel for JournaledModel {
             let _ = self.journal.record_call(&key, &body);
         }
         Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers after a pause, counting what reaches it.
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl CompletionModel for Counting {
+        fn provider(&self) -> &str {
+            "counting"
+        }
+        async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            Ok(Completion {
+                text: req.user.clone(),
+                usage: Default::default(),
+                truncated: false,
+                latency: Duration::ZERO,
+            })
+        }
+    }
+
+    fn request(role: &str, user: &str) -> CompletionRequest {
+        CompletionRequest {
+            role: role.into(),
+            model: "m".into(),
+            system: "rules".into(),
+            user: user.into(),
+            max_tokens: 10,
+            temperature: 0.0,
+            json_schema: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_identical_request_is_sent_once_whichever_role_asks() {
+        let inner = Arc::new(Counting(AtomicUsize::new(0)));
+        let flight = SingleFlight {
+            inner: Arc::clone(&inner) as Arc<dyn CompletionModel>,
+            flights: Default::default(),
+        };
+        let (a, b, c) = (
+            request("reviewer-1", "same"),
+            request("reviewer-2", "same"),
+            request("reviewer-3", "other"),
+        );
+        let (ra, rb, rc) = tokio::join!(
+            flight.complete(&a),
+            flight.complete(&b),
+            flight.complete(&c)
+        );
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2, "same bytes, one request");
+        assert_eq!(ra.unwrap().text, "same");
+        assert_eq!(rb.unwrap().text, "same");
+        assert_eq!(rc.unwrap().text, "other");
+        // Later in the run, too.
+        flight.complete(&request("writer", "same")).await.unwrap();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2);
     }
 }

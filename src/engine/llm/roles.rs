@@ -396,7 +396,19 @@ pub struct LlmReviewer {
     pub model: String,
     pub skeptic: bool,
     pub voting: Voting,
+    /// The part of a claim this reviewer tests first: reviewers of one model differ by design
+    /// (an independent panel, not one answer bought several times), while the long shared
+    /// prefix of their prompts stays cacheable.
+    pub focus: &'static str,
 }
+
+/// What each regular reviewer tests first, in panel order.
+const FOCUS: [&str; 4] = [
+    "Test first the claim's numbers, values and units against the passages.",
+    "Test first the claim's scope: the conditions, versions and exceptions the passages attach to it.",
+    "Test first the claim's wording: its subject, its polarity (not, never, only) and anything it adds to the passage.",
+    "Test first whether a passage states the claim itself, not a neighbouring fact about the same subject.",
+];
 
 /// Passages per claim in a batched prompt.
 const EVIDENCE_PER_CLAIM: usize = 4;
@@ -410,6 +422,31 @@ struct Pack {
 }
 
 impl Pack {
+    /// Smaller packs: the claims in two halves, or one claim with the better half of its
+    /// passages; `None` when one claim with one passage is all there is.
+    fn halves(&self) -> Option<Vec<Pack>> {
+        let items: Vec<(Claim, Vec<Hit>)> = self
+            .claims
+            .iter()
+            .map(|(c, ids)| {
+                let hits = ids.iter().filter_map(|&i| self.evidence.get(i).cloned());
+                (c.clone(), hits.collect())
+            })
+            .collect();
+        if items.len() > 1 {
+            let (a, b) = items.split_at(items.len() / 2);
+            let refs = |x: &[(Claim, Vec<Hit>)]| Pack::build(&x.iter().collect::<Vec<_>>());
+            return Some(vec![refs(a), refs(b)]);
+        }
+        let (claim, hits) = items.into_iter().next()?;
+        if hits.len() < 2 {
+            return None;
+        }
+        // One claim: its first passages (the best ranked) alone; the rest is not sent.
+        let keep = hits[..hits.len() / 2].to_vec();
+        Some(vec![Pack::build(&[&(claim, keep)])])
+    }
+
     fn build(items: &[&(Claim, Vec<Hit>)]) -> Pack {
         let mut evidence: Vec<Hit> = Vec::new();
         let mut claims = Vec::new();
@@ -505,6 +542,11 @@ impl LlmReviewer {
             model,
             skeptic,
             voting,
+            focus: if skeptic {
+                ""
+            } else {
+                FOCUS[index % FOCUS.len()]
+            },
         }
     }
 
@@ -537,7 +579,7 @@ impl LlmReviewer {
             .caller
             .prompts()
             .get("reviewer")
-            .render(&json!({"skeptic": self.skeptic, "evidence": evidence, "claims": claims, "purpose": purpose}))
+            .render(&json!({"skeptic": self.skeptic, "focus": self.focus, "evidence": evidence, "claims": claims, "purpose": purpose}))
             .map_err(|e| e.to_string())?;
         if self.voting == Voting::Naive {
             // The fan-out baseline sends its data first and its rules after.
@@ -605,15 +647,45 @@ impl LlmReviewer {
         out
     }
 
-    async fn review_pack(&self, pack: &Pack, purpose: &str) -> Vec<Vote> {
+    /// Votes on a pack's claims. When the model says the prompt does not fit its context, the
+    /// pack is split in two (a single claim keeps half its passages) and each half is sent: a
+    /// request is never repeated unchanged.
+    async fn review_pack(&self, pack: Pack, purpose: &str) -> Vec<Vote> {
+        let mut votes = Vec::new();
+        let mut queue = vec![pack];
+        while let Some(pack) = queue.pop() {
+            match self.try_pack(&pack, purpose).await {
+                Ok(v) => votes.extend(v),
+                Err(e) => {
+                    match pack.halves() {
+                        Some(smaller) => {
+                            self.caller.note(
+                            "reviewer batches were split where the model's context was exceeded"
+                                .into(),
+                        );
+                            // Popped in claim order: the first half next.
+                            queue.extend(smaller.into_iter().rev());
+                        }
+                        None => votes.extend(pack.claims.iter().map(|(c, _)| {
+                            self.vote(c, Stance::Error, format!("vote failed: {e}"))
+                        })),
+                    }
+                }
+            }
+        }
+        votes
+    }
+
+    /// One request for a pack: its votes, or that the prompt does not fit the context.
+    async fn try_pack(&self, pack: &Pack, purpose: &str) -> Result<Vec<Vote>, LlmError> {
         let claims: Vec<&Claim> = pack.claims.iter().map(|(c, _)| c).collect();
         let rendered = match self.render(pack, purpose) {
             Ok(r) => r,
             Err(e) => {
-                return claims
+                return Ok(claims
                     .iter()
                     .map(|c| self.vote(c, Stance::Error, format!("prompt failed: {e}")))
-                    .collect()
+                    .collect())
             }
         };
         let reply = self
@@ -628,15 +700,16 @@ impl LlmReviewer {
             .await;
         let reply = match reply {
             Ok(r) => r,
+            Err(e @ LlmError::ContextExceeded { .. }) => return Err(e),
             Err(e) => {
                 let note = match &e {
                     LlmError::Budget(_) => format!("not reviewed: {e}"),
                     _ => format!("vote failed: {e}"),
                 };
-                return claims
+                return Ok(claims
                     .iter()
                     .map(|c| self.vote(c, Stance::Error, note.clone()))
-                    .collect();
+                    .collect());
             }
         };
         let mut by_claim: HashMap<String, VoteItem> = HashMap::new();
@@ -649,7 +722,7 @@ impl LlmReviewer {
             };
             by_claim.entry(key).or_insert(v);
         }
-        claims
+        Ok(claims
             .iter()
             .map(|c| match by_claim.remove(&c.id) {
                 None => self.vote(
@@ -659,7 +732,7 @@ impl LlmReviewer {
                 ),
                 Some(v) => self.to_vote(c, &pack.evidence, v),
             })
-            .collect()
+            .collect())
     }
 
     fn to_vote(&self, claim: &Claim, evidence: &[Hit], v: VoteItem) -> Vote {
@@ -743,7 +816,7 @@ impl Reviewer for LlmReviewer {
         let purpose = task.purpose.describe();
         let mut votes: BTreeMap<String, Vote> = BTreeMap::new();
         for pack in self.packs(&items, &purpose) {
-            for v in self.review_pack(&pack, &purpose).await {
+            for v in self.review_pack(pack, &purpose).await {
                 votes.insert(v.claim_id.clone(), v);
             }
         }
