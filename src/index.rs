@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 use tantivy::collector::{Count, TopDocs};
+
+/// Hits collected past a search's limit, so ties at the cut are decided by passage ids.
+const TIE_MARGIN: usize = 16;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     Bm25StatisticsProvider, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery,
@@ -477,7 +480,11 @@ impl Store {
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
-        let collector = TopDocs::with_limit(req.limit).order_by_score();
+        // A few more than asked: passages that tie at the cut are then ordered by their own ids,
+        // not by where the index happened to put them, so two fresh indexes of one corpus
+        // (ingested in parallel, in any order) return the same hits and a model is sent the
+        // same prompt (its cache hits).
+        let collector = TopDocs::with_limit(req.limit + TIE_MARGIN).order_by_score();
         let top = if scope.is_everything() {
             searcher.search(&query, &collector)
         } else {
@@ -487,8 +494,19 @@ impl Store {
             searcher.search_with_statistics_provider(&query, &collector, &stats)
         }
         .map_err(|e| self.err(e))?;
+        // Scores summed over differently laid out segments can differ in their last bits:
+        // compared at a thousandth, they tie, and ties go by passage id.
+        let steady = |score: f32| (score * 1000.0).round() / 1000.0;
+        let cut = top
+            .get(req.limit - 1)
+            .map(|(score, _)| steady(*score))
+            .unwrap_or(f32::MIN);
         let mut hits = Vec::with_capacity(top.len());
-        for (score, addr) in top {
+        for (score, addr) in top
+            .into_iter()
+            .map(|(score, addr)| (steady(score), addr))
+            .filter(|(score, _)| *score >= cut)
+        {
             let d: TantivyDocument = searcher.doc(addr).map_err(|e| self.err(e))?;
             let heading = self.str(&d, self.f.heading);
             hits.push(Hit {
@@ -518,6 +536,13 @@ impl Store {
                     .map(str::to_string),
             });
         }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.passage.doc_id.cmp(&b.passage.doc_id))
+                .then_with(|| a.passage.ordinal.cmp(&b.passage.ordinal))
+        });
+        hits.truncate(req.limit);
         Ok(hits)
     }
 
@@ -884,6 +909,42 @@ mod tests {
             passages,
             fetched: None,
         }
+    }
+
+    #[test]
+    fn passages_that_tie_come_back_the_same_whatever_order_they_were_indexed_in() {
+        // Same title shape and the same words: every passage scores the same.
+        let docs: Vec<Document> = (0..12)
+            .map(|i| {
+                doc(
+                    &format!("d{i:02}"),
+                    &format!("r{i}"),
+                    &["This page was last modified on a date."],
+                )
+            })
+            .collect();
+        let search = |order: Vec<Document>| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            // One commit per document: segments laid out in this order.
+            for d in order {
+                store.add(&[d]).unwrap();
+            }
+            let hits = store
+                .search(&SearchRequest {
+                    text: "page last modified".into(),
+                    limit: 5,
+                    ..Default::default()
+                })
+                .unwrap();
+            hits.into_iter()
+                .map(|h| h.passage.doc_id)
+                .collect::<Vec<_>>()
+        };
+        let forward = search(docs.clone());
+        let backward = search(docs.into_iter().rev().collect());
+        assert_eq!(forward, ["d00", "d01", "d02", "d03", "d04"]);
+        assert_eq!(forward, backward);
     }
 
     #[test]

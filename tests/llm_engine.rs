@@ -342,7 +342,7 @@ fn a_context_exceeded_reply_splits_the_batch_and_never_repeats_a_request() {
 #[test]
 fn two_fresh_runs_send_byte_identical_requests() {
     // What a provider's prompt cache needs: the same question over the same corpus asks the
-    // same bytes, run after run (fresh index each time).
+    // same bytes, run after run (fresh index each time, ingested in parallel).
     let bodies = || {
         let server = serve(Mode::Good);
         audit(&research(&server, &[]));
@@ -353,5 +353,10 @@ fn two_fresh_runs_send_byte_identical_requests() {
     let (first, second) = (bodies(), bodies());
     assert!(!first.is_empty());
     let differing = first.iter().filter(|p| !second.contains(p)).count();
-    assert_eq!(differing, 0, "{differing} of {} requests differ", first.len());
+    assert_eq!(
+        differing,
+        0,
+        "{differing} of {} requests differ",
+        first.len()
+    );
 }
