@@ -457,7 +457,48 @@ pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
         skipped.len(),
         counts.join(", ")
     );
-    for sk in skipped.iter().take(200) {
+    // Many local files (a documentation tree's images and stylesheets) read as counts by type;
+    // web pages, searches and agents stay one line each, as do a few files.
+    let (files, rest): (Vec<_>, Vec<_>) =
+        skipped.iter().partition(|sk| is_local_file(&sk.location));
+    let (grouped, listed): (Vec<_>, Vec<_>) = if files.len() > FILES_LISTED {
+        (files, rest)
+    } else {
+        (Vec::new(), skipped.iter().collect())
+    };
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<&crate::artifact::Skipped>> =
+        std::collections::BTreeMap::new();
+    for sk in grouped {
+        let ext = std::path::Path::new(&sk.location)
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+            .unwrap_or_else(|| "no extension".into());
+        let why = sk
+            .reason
+            .split_once(": ")
+            .map(|(k, _)| k)
+            .unwrap_or(&sk.reason)
+            .to_string();
+        groups.entry((why, ext)).or_default().push(sk);
+    }
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
+    for ((_, ext), members) in &groups {
+        let examples: Vec<String> = members
+            .iter()
+            .take(3)
+            .map(|sk| format!("`{}`", sk.location.replace('`', "'")))
+            .collect();
+        let _ = writeln!(
+            md,
+            "- {} {ext} file{}: {} (e.g. {})",
+            members.len(),
+            if members.len() == 1 { "" } else { "s" },
+            esc(&members[0].reason),
+            examples.join(", ")
+        );
+    }
+    for sk in listed.iter().take(200) {
         let _ = writeln!(
             md,
             "- `{}`: {}",
@@ -465,15 +506,17 @@ pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
             esc(&sk.reason)
         );
     }
-    if skipped.len() > 200 {
-        let _ = writeln!(
-            md,
-            "- and {} more (see the JSON audit)",
-            skipped.len() - 200
-        );
+    if listed.len() > 200 {
+        let _ = writeln!(md, "- and {} more (see the JSON audit)", listed.len() - 200);
+    }
+    if !groups.is_empty() {
+        md.push_str("\nEvery skipped file is named, with its reason, in the JSON audit.\n");
     }
     md.push('\n');
 }
+
+/// Skipped local files listed one by one at most; past that they are counted by type.
+const FILES_LISTED: usize = 20;
 
 /// Parse the Markdown back and check it: every citation link points at an existing source
 /// entry, every source entry is present once, and every cited quote reads back verbatim
@@ -522,4 +565,66 @@ pub fn check_markdown(md: &str, sources: &[Citation]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::Skipped;
+
+    fn skipped(location: &str, reason: &str) -> Skipped {
+        Skipped {
+            location: location.into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn many_skipped_files_read_as_counts_by_type_and_web_pages_one_by_one() {
+        let mut all: Vec<Skipped> = (0..20)
+            .map(|i| {
+                skipped(
+                    &format!("/docs/_images/f{i}.png"),
+                    "unsupported file type: .png",
+                )
+            })
+            .collect();
+        all.extend((0..5).map(|i| {
+            skipped(
+                &format!("/docs/_static/s{i}.css"),
+                "unsupported file type: .css",
+            )
+        }));
+        all.push(skipped("/docs/objects.inv", "unsupported file type: .inv"));
+        all.push(skipped(
+            "http://example.test/a",
+            "timeout: no answer in 10 s",
+        ));
+        let mut md = String::new();
+        render_skipped(&mut md, &all);
+        assert!(
+            md.starts_with("## Sources not used\n\n27 sources could not be used"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- 20 .png files: unsupported file type: .png (e.g. `/docs/_images/f0.png`"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("- 5 .css files:"), "{md}");
+        assert!(md.contains("- 1 .inv file:"), "{md}");
+        assert!(
+            md.contains("- `http://example.test/a`: timeout: no answer in 10 s"),
+            "{md}"
+        );
+        assert!(!md.contains("f19.png"), "not every file is listed: {md}");
+        // A few files are still named one by one.
+        let mut md = String::new();
+        render_skipped(&mut md, &all[18..]);
+        assert!(
+            md.contains("- `/docs/_images/f19.png`: unsupported"),
+            "{md}"
+        );
+    }
 }
