@@ -122,23 +122,23 @@ pub fn plan(question: &str) -> Plan {
             push(
                 Angle::Definition,
                 "Definitions and background".into(),
-                format!("{focus} is defined as refers to means"),
+                format!("what {focus} is defined as and refers to"),
             );
             push(
                 Angle::Mechanism,
                 "How it works".into(),
-                format!("{focus} works process mechanism because"),
+                format!("how {focus} works: the process and mechanism"),
             );
         }
         push(
             Angle::Limits,
             "Limits and caveats".into(),
-            format!("{focus} limit maximum cannot must not warning caveat"),
+            format!("{focus} limits and maximums, what cannot be done, warnings and caveats"),
         );
         push(
             Angle::Numbers,
             "Numbers and defaults".into(),
-            format!("{focus} default value number percent size"),
+            format!("{focus} default values, numbers, percentages and sizes"),
         );
     }
     // A question too short for angles still gets three sub-queries.
