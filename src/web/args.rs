@@ -28,34 +28,40 @@ pub enum SourceKind {
 #[serde(default)]
 pub struct WebArgs {
     /// Search the web too: shorthand for --sources web (plus corpus when --corpus is given).
-    #[arg(long)]
+    #[arg(long, help_heading = "Web", help_heading = "Web")]
     pub web: bool,
     /// Which sources to use, comma-separated: corpus, web.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "LIST")]
+    #[arg(
+        long,
+        help_heading = "Web",
+        value_enum,
+        value_delimiter = ',',
+        value_name = "LIST"
+    )]
     pub sources: Vec<SourceKind>,
     /// A search provider, repeatable: searxng=URL (recommended, self-hostable), brave, tavily,
     /// arxiv[=URL]. Keys come from BRAVE_API_KEY / TAVILY_API_KEY.
-    #[arg(long, value_name = "NAME[=URL]")]
+    #[arg(long, help_heading = "Web", value_name = "NAME[=URL]")]
     pub search: Vec<String>,
     /// Let fetches reach loopback and private-network addresses (never link-local or cloud
     /// metadata addresses).
-    #[arg(long)]
+    #[arg(long, help_heading = "Web", help_heading = "Web")]
     pub allow_private: bool,
     /// Pages fetched at most in this run.
-    #[arg(long, value_name = "N")]
+    #[arg(long, help_heading = "Web", value_name = "N")]
     pub max_pages: Option<usize>,
     /// Seconds one request may take, body included.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, help_heading = "Web", value_name = "SECS")]
     pub fetch_timeout: Option<u64>,
     /// Minimum pause between two requests to one host, in milliseconds (default 500; a
     /// robots.txt Crawl-delay raises it).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, help_heading = "Web", value_name = "MS")]
     pub host_delay: Option<u64>,
     /// Requests in flight to one host (default 2).
-    #[arg(long, value_name = "N")]
+    #[arg(long, help_heading = "Web", value_name = "N")]
     pub host_concurrency: Option<usize>,
     /// Retries of a request after a timeout, a reset, 429 or 5xx (default 2).
-    #[arg(long, value_name = "N")]
+    #[arg(long, help_heading = "Web", value_name = "N")]
     pub fetch_retries: Option<u32>,
 }
 
