@@ -142,6 +142,47 @@ enum Job {
     Digest(DigestArgs),
 }
 
+impl Job {
+    /// The job with every path made absolute, as the journal keeps it: `research resume` run
+    /// from another folder reads and writes the same files.
+    fn anchored(mut self) -> Job {
+        fn abs(p: &mut PathBuf) {
+            if let Ok(a) = std::path::absolute(&*p) {
+                *p = a;
+            }
+        }
+        fn panel(p: &mut PanelArgs) {
+            p.corpus.iter_mut().for_each(abs);
+            p.llm.config.iter_mut().for_each(abs);
+            p.llm.prompts.iter_mut().for_each(abs);
+            p.common.index.iter_mut().for_each(abs);
+        }
+        match &mut self {
+            Job::Question(a) => {
+                abs(&mut a.out);
+                panel(&mut a.panel);
+            }
+            Job::Verify(a) => {
+                a.claims.iter_mut().for_each(abs);
+                panel(&mut a.panel);
+            }
+            Job::CheckPlan(a) => {
+                abs(&mut a.plan);
+                abs(&mut a.out);
+                a.angles_dir.iter_mut().for_each(abs);
+                panel(&mut a.panel);
+            }
+            Job::Digest(a) => {
+                abs(&mut a.feeds);
+                abs(&mut a.out);
+                a.log.iter_mut().for_each(abs);
+                panel(&mut a.panel);
+            }
+        }
+        self
+    }
+}
+
 /// The value clap gives a group of flags none of which is on the command line: what a field
 /// missing from a journaled job takes.
 fn clap_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
@@ -612,7 +653,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     }
     let journals = Arc::new(Journal::open(store.dir())?);
     let journal = Arc::new(match &mode {
-        JournalMode::New => journals.start(&cfg.question, &Job::Question(a.clone()))?,
+        JournalMode::New => journals.start(&cfg.question, &Job::Question(a.clone()).anchored())?,
         JournalMode::Resume(id) => journals.resume(id)?,
         JournalMode::Replay(id) => journals.replay(id)?,
     });
@@ -702,7 +743,10 @@ async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
                 (None, Some(c)) => format!("verify: {}", c.claim),
                 (None, None) => "verify".into(),
             };
-            (journals.start(&shown, &Job::Verify(a.clone()))?, inputs)
+            (
+                journals.start(&shown, &Job::Verify(a.clone()).anchored())?,
+                inputs,
+            )
         }
     };
     let journal = Arc::new(journal);
@@ -1194,7 +1238,7 @@ async fn check_plan_run(a: CheckPlanArgs, mode: JournalMode) -> Result<()> {
     let journal = Arc::new(match &mode {
         JournalMode::New => journals.start(
             &format!("check-plan: {}", a.plan.display()),
-            &Job::CheckPlan(a.clone()),
+            &Job::CheckPlan(a.clone()).anchored(),
         )?,
         JournalMode::Resume(id) => journals.resume(id)?,
         JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
@@ -1332,7 +1376,7 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
         let journal = Arc::new(match &mode {
             JournalMode::New => journals.start(
                 &format!("digest: {}", a.feeds.display()),
-                &Job::Digest(a.clone()),
+                &Job::Digest(a.clone()).anchored(),
             )?,
             JournalMode::Resume(id) => journals.resume(id)?,
             JournalMode::Replay(_) => bail!("replay re-runs question runs only"),

@@ -394,12 +394,23 @@ fn a_killed_check_resumes_at_the_angle_it_was_on() {
     let show = research(cwd, &["runs", "show", id, "--index", "index"]);
     let show = String::from_utf8_lossy(&show.stdout).into_owned();
     assert_eq!(show.matches("angle/").count(), 2, "{show}");
-    let resumed = research(cwd, &["resume", id, "--index", "index"]);
+    // Resumed from another folder: the journal kept the plan, corpus and output as absolute
+    // paths.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let index = cwd.join("index");
+    let resumed = research(
+        elsewhere.path(),
+        &["resume", id, "--index", index.to_str().unwrap()],
+    );
     let resumed_md = fs::read_to_string(report_path(&resumed, cwd)).unwrap();
-    // The same report, but for when it was made.
+    assert!(
+        cwd.join("out").is_dir() && fs::read_dir(elsewhere.path()).unwrap().next().is_none(),
+        "the report went where the check was started"
+    );
+    // The same report, but for when it was made (and the plan's path, now absolute).
     let timeless = |md: &str| -> String {
         md.lines()
-            .filter(|l| !l.contains(" UTC") && !l.contains(" ms"))
+            .filter(|l| !l.contains(" UTC") && !l.contains(" ms") && !l.starts_with("**Plan:**"))
             .collect::<Vec<_>>()
             .join("\n")
     };
