@@ -193,35 +193,17 @@ fn clap_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
     T::from_arg_matches(&matches).expect("clap reads back what it parsed")
 }
 
-impl Default for LlmArgs {
-    fn default() -> Self {
-        clap_defaults()
-    }
+/// Flag groups whose default is what clap gives them.
+macro_rules! clap_default {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                clap_defaults()
+            }
+        }
+    )*};
 }
-
-impl Default for Common {
-    fn default() -> Self {
-        clap_defaults()
-    }
-}
-
-impl Default for PanelArgs {
-    fn default() -> Self {
-        clap_defaults()
-    }
-}
-
-impl Default for DigestArgs {
-    fn default() -> Self {
-        clap_defaults()
-    }
-}
-
-impl Default for RunArgs {
-    fn default() -> Self {
-        clap_defaults()
-    }
-}
+clap_default!(LlmArgs, Common, PanelArgs, DigestArgs, RunArgs);
 
 /// How a run uses the journal.
 enum JournalMode {
@@ -925,6 +907,26 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// A journaled job's run: started (its settings journaled, paths made absolute) or resumed,
+/// announced, and stoppable with Ctrl-C. Replays are question runs only.
+fn open_run(
+    store: &Store,
+    mode: &JournalMode,
+    shown: &str,
+    job: Job,
+    progress: &Progress,
+) -> Result<Arc<RunJournal>> {
+    let journals = Arc::new(Journal::open(store.dir())?);
+    let journal = Arc::new(match mode {
+        JournalMode::New => journals.start(shown, &job.anchored())?,
+        JournalMode::Resume(id) => journals.resume(id)?,
+        JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
+    });
+    progress.note(&format!("run {}", journal.id));
+    watch_ctrl_c(Arc::clone(&journal));
+    Ok(journal)
+}
+
 /// Close a run's journal record from how it ended: done with its report, stopped (Ctrl-C) or
 /// failed with its error, with what it spent either way.
 fn close_run<T>(
@@ -1234,17 +1236,13 @@ async fn check_plan_run(a: CheckPlanArgs, mode: JournalMode) -> Result<()> {
     dirs.extend(a.angles_dir.clone());
     let angles = checkplan::angles::select(checkplan::angles::load(&dirs)?, &a.angles)?;
     let store = a.panel.common.store()?;
-    let journals = Arc::new(Journal::open(store.dir())?);
-    let journal = Arc::new(match &mode {
-        JournalMode::New => journals.start(
-            &format!("check-plan: {}", a.plan.display()),
-            &Job::CheckPlan(a.clone()).anchored(),
-        )?,
-        JournalMode::Resume(id) => journals.resume(id)?,
-        JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
-    });
-    progress.note(&format!("run {}", journal.id));
-    watch_ctrl_c(Arc::clone(&journal));
+    let journal = open_run(
+        &store,
+        &mode,
+        &format!("check-plan: {}", a.plan.display()),
+        Job::CheckPlan(a.clone()),
+        &progress,
+    )?;
     let engine = panel.engine(Some(Arc::clone(&journal)))?;
     let corpora = if a.panel.corpus.is_empty() || !web_plan.use_corpus {
         Corpora::None
@@ -1372,17 +1370,13 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
         }
         let progress = Progress::new(a.panel.common.quiet);
         let store = a.panel.common.store()?;
-        let journals = Arc::new(Journal::open(store.dir())?);
-        let journal = Arc::new(match &mode {
-            JournalMode::New => journals.start(
-                &format!("digest: {}", a.feeds.display()),
-                &Job::Digest(a.clone()).anchored(),
-            )?,
-            JournalMode::Resume(id) => journals.resume(id)?,
-            JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
-        });
-        progress.note(&format!("run {}", journal.id));
-        watch_ctrl_c(Arc::clone(&journal));
+        let journal = open_run(
+            &store,
+            &mode,
+            &format!("digest: {}", a.feeds.display()),
+            Job::Digest(a.clone()),
+            &progress,
+        )?;
         let engine = panel.engine(Some(Arc::clone(&journal)))?;
         let cfg = digest::DigestConfig {
             feeds,

@@ -463,6 +463,24 @@ async fn finish(
     write_report(journal, out_dir, &|| report::render(report, out_dir, &stem)).await
 }
 
+/// [`write_report`] for a report its command rendered to Markdown itself (check-plan, digest):
+/// `md` is checked against the `sources` it cites, the HTML made, the set written.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_rendered_report(
+    journal: Option<&RunJournal>,
+    out_dir: &std::path::Path,
+    md: &str,
+    sources: &[crate::artifact::Citation],
+    title: &str,
+    audit: &str,
+    stem: &str,
+) -> Result<Written, RunError> {
+    write_report(journal, out_dir, &|| {
+        report::render_checked(md.into(), sources, title, audit.into(), out_dir, stem)
+    })
+    .await
+}
+
 /// The one way every command writes its report set. `render` renders and self-checks it under
 /// the first free name; the rendered set and that name are journaled before any file appears,
 /// and each file as it is put in place, so a run killed while writing resumes to the same name

@@ -444,16 +444,15 @@ pub async fn run(
         ),
         chrono::Utc::now().format("%Y-%m-%d")
     );
-    let written = pipeline::write_report(cfg.journal.as_deref(), &cfg.out_dir, &|| {
-        report::render_checked(
-            md.clone(),
-            &sources,
-            &report.title,
-            audit.clone(),
-            &cfg.out_dir,
-            &stem,
-        )
-    })
+    let written = pipeline::write_rendered_report(
+        cfg.journal.as_deref(),
+        &cfg.out_dir,
+        &md,
+        &sources,
+        &report.title,
+        &audit,
+        &stem,
+    )
     .await?;
     Ok((report, written))
 }

@@ -963,16 +963,15 @@ async fn run_locked(
     let audit = serde_json::to_string_pretty(&report)
         .map_err(|e| ReportError::Malformed(format!("audit does not serialise: {e}")))?;
     let stem = format!("digest-{}", date.format("%Y-%m-%d"));
-    let written = pipeline::write_report(cfg.journal.as_deref(), &cfg.out_dir, &|| {
-        report::render_checked(
-            md.clone(),
-            &sources,
-            &report.title,
-            audit.clone(),
-            &cfg.out_dir,
-            &stem,
-        )
-    })
+    let written = pipeline::write_rendered_report(
+        cfg.journal.as_deref(),
+        &cfg.out_dir,
+        &md,
+        &sources,
+        &report.title,
+        &audit,
+        &stem,
+    )
     .await?;
     state.finish_run(run, &now(), &written.markdown.display().to_string())?;
     Ok(DigestOutcome { report, written })

@@ -92,6 +92,21 @@ pub fn vote_item(
 }
 
 /// The Markdown text and the numbered sources it cites (source `n` is `sources[n - 1]`).
+/// A written sentence and the numbered citations of the claims it rests on.
+fn cited_sentence(
+    sentence: &crate::artifact::Sentence,
+    by_id: &HashMap<&str, &Reviewed>,
+    idx: &mut CitationIndex,
+) -> String {
+    let cites: Vec<&Citation> = sentence
+        .claim_ids
+        .iter()
+        .filter_map(|id| by_id.get(id.as_str()))
+        .flat_map(|r| finding_citations(r))
+        .collect();
+    format!("{} {}", esc(&sentence.text), idx.refs(&cites))
+}
+
 /// "## Answer": each part of the question, its sentences as one cited paragraph (or a plain
 /// statement that the sources do not answer it), then the key facts.
 fn render_answer(
@@ -106,13 +121,7 @@ fn render_answer(
     }
     md.push_str("## Answer\n\n");
     let cited = |sentence: &crate::artifact::Sentence, idx: &mut CitationIndex| {
-        let cites: Vec<&Citation> = sentence
-            .claim_ids
-            .iter()
-            .filter_map(|id| by_id.get(id.as_str()))
-            .flat_map(|r| finding_citations(r))
-            .collect();
-        format!("{} {}", esc(&sentence.text), idx.refs(&cites))
+        cited_sentence(sentence, by_id, idx)
     };
     let several = a.parts.len() > 1;
     for p in &a.parts {
@@ -201,13 +210,7 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
     for section in &report.sections {
         let _ = writeln!(md, "### {}\n", esc(&section.heading));
         for sentence in &section.sentences {
-            let cites: Vec<&Citation> = sentence
-                .claim_ids
-                .iter()
-                .filter_map(|id| by_id.get(id.as_str()))
-                .flat_map(|r| finding_citations(r))
-                .collect();
-            let _ = writeln!(md, "- {} {}", esc(&sentence.text), idx.refs(&cites));
+            let _ = writeln!(md, "- {}", cited_sentence(sentence, &by_id, &mut idx));
         }
         md.push('\n');
     }

@@ -95,14 +95,9 @@ pub fn compose(question: &str, kept: &[Reviewed]) -> Answer {
             if sentences.len() == PER_PART {
                 break;
             }
-            if used
-                .iter()
-                .any(|&u| text::jaccard(&claims[u].1, &claims[n].1) >= SAME)
-            {
-                continue;
+            if take(&mut used, &claims, n) {
+                sentences.push(sentence(claims[n].0));
             }
-            used.push(n);
-            sentences.push(sentence(claims[n].0));
         }
         out.parts.push(AnswerPart { part, sentences });
     }
@@ -122,14 +117,9 @@ pub fn compose(question: &str, kept: &[Reviewed]) -> Answer {
         if out.key_facts.len() == KEY_FACTS {
             break;
         }
-        if used
-            .iter()
-            .any(|&u| text::jaccard(&claims[u].1, &claims[n].1) >= SAME)
-        {
-            continue;
+        if take(&mut used, &claims, n) {
+            out.key_facts.push(sentence(claims[n].0));
         }
-        used.push(n);
-        out.key_facts.push(sentence(claims[n].0));
     }
     out
 }
@@ -176,6 +166,18 @@ fn parts(question: &str) -> Vec<String> {
         return vec![text::squash_whitespace(question)];
     }
     cleaned
+}
+
+/// Use claim `n` unless it says what a used claim already says; whether it was taken.
+fn take(used: &mut Vec<usize>, claims: &[(&Reviewed, Vec<String>)], n: usize) -> bool {
+    if used
+        .iter()
+        .any(|&u| text::jaccard(&claims[u].1, &claims[n].1) >= SAME)
+    {
+        return false;
+    }
+    used.push(n);
+    true
 }
 
 fn sentence(r: &Reviewed) -> Sentence {
