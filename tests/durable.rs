@@ -58,19 +58,26 @@ fn newest_run(index: &Path) -> String {
         .to_string()
 }
 
+/// An uninterrupted run of the question, its report under `dir/ref`.
+fn reference_run(dir: &Path, index: &Path) -> Output {
+    let out = research(
+        index,
+        &[QUESTION, "--out", dir.join("ref").to_str().unwrap()],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
 #[test]
 fn a_run_killed_after_any_journal_event_resumes_to_the_same_report() {
     let tmp = tempfile::tempdir().unwrap();
     let index = tmp.path().join("index");
-    let reference = research(
-        &index,
-        &[QUESTION, "--out", tmp.path().join("ref").to_str().unwrap()],
-        &[],
-    );
-    assert!(reference.status.success(), "{}", stderr(&reference));
+    let reference = reference_run(tmp.path(), &index);
     let expected = masked(&stdout(&reference));
-    // prepared, plan, gather, claims, five reviewers' votes, sections: every stage boundary.
-    for n in 1..=10u32 {
+    // prepared, plan, gather, claims, five reviewers' votes, answer, sections: every stage
+    // boundary before the report (whose writing the next test kills).
+    for n in 1..=11u32 {
         let out_dir = tmp.path().join(format!("out{n}"));
         let killed = research(
             &index,
@@ -105,12 +112,7 @@ fn a_run_killed_after_any_journal_event_resumes_to_the_same_report() {
 fn a_run_killed_while_writing_its_report_finishes_the_same_set() {
     let tmp = tempfile::tempdir().unwrap();
     let index = tmp.path().join("index");
-    let reference = research(
-        &index,
-        &[QUESTION, "--out", tmp.path().join("ref").to_str().unwrap()],
-        &[],
-    );
-    assert!(reference.status.success(), "{}", stderr(&reference));
+    let reference = reference_run(tmp.path(), &index);
     let expected = masked(&stdout(&reference));
     let name = |p: &str| Path::new(p).file_name().unwrap().to_owned();
     // After the rendered set is journaled (1), after its audit (2), its HTML (3) and its
@@ -309,12 +311,7 @@ fn a_killed_verify_run_streams_then_resumes_at_the_next_claim_without_paying_twi
 fn a_run_journaled_under_other_flags_still_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let index = tmp.path().join("index");
-    let reference = research(
-        &index,
-        &[QUESTION, "--out", tmp.path().join("ref").to_str().unwrap()],
-        &[],
-    );
-    assert!(reference.status.success(), "{}", stderr(&reference));
+    let reference = reference_run(tmp.path(), &index);
     let killed = research(
         &index,
         &[QUESTION, "--out", tmp.path().join("out").to_str().unwrap()],
