@@ -360,3 +360,38 @@ fn two_fresh_runs_send_byte_identical_requests() {
         first.len()
     );
 }
+
+#[test]
+fn a_llama_cpp_slot_context_is_learned_and_prompts_fit_it_first_time() {
+    let server = serve(Mode::SlotContext);
+    // research.toml says 8,192 tokens; the server's /props says 1,500 per slot.
+    let run = research(&server, &[]);
+    let a = audit(&run);
+    let entries = a["spend"]["entries"].as_array().unwrap();
+    let panel: Vec<&Value> = entries
+        .iter()
+        .filter(|e| {
+            let role = e["role"].as_str().unwrap_or("");
+            role.starts_with("reviewer") || role.starts_with("skeptic")
+        })
+        .collect();
+    assert!(!panel.is_empty());
+    let refused: Vec<&&Value> = panel.iter().filter(|e| e["ok"] == false).collect();
+    assert!(refused.is_empty(), "panel calls refused: {refused:?}");
+    assert!(
+        a["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("/props")),
+        "{}",
+        a["notes"]
+    );
+    let votes = a["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["votes"].as_array().unwrap());
+    assert!(votes.clone().count() > 0);
+    assert!(votes.filter(|v| v["stance"] == "error").count() == 0);
+}

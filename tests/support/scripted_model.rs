@@ -8,7 +8,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +31,13 @@ pub enum Mode {
     /// As `Good`, but a reviewer prompt with more than two claims gets llama.cpp's HTTP 500
     /// "Context size has been exceeded" (a small `-c` shared by parallel slots).
     SmallContext,
+    /// llama.cpp with a small slot: `/props` says 1,500 tokens per slot, and a prompt much past
+    /// that gets the HTTP 500 "Context size has been exceeded".
+    SlotContext,
 }
+
+/// The slot context `Mode::SlotContext` reports.
+pub const SLOT_CONTEXT: usize = 1500;
 
 pub struct Script {
     pub mode: Mode,
@@ -188,9 +194,12 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
     if s.mode == Mode::ReviewersFail && reviewer {
         return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
     }
-    if s.mode == Mode::SmallContext
-        && reviewer
-        && user.lines().filter(|l| l.starts_with("Claim ")).count() > 2
+    let too_long_for_slot =
+        s.mode == Mode::SlotContext && prompt_tokens > SLOT_CONTEXT + SLOT_CONTEXT / 4;
+    if too_long_for_slot
+        || (s.mode == Mode::SmallContext
+            && reviewer
+            && user.lines().filter(|l| l.starts_with("Claim ")).count() > 2)
     {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -217,6 +226,15 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
         _ => {}
     }
     Json(reply).into_response()
+}
+
+/// llama.cpp's `/props`, for the modes that play llama.cpp; other modes have none (404).
+async fn props(State(s): State<Arc<Script>>) -> Response {
+    if s.mode != Mode::SlotContext {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Json(json!({"default_generation_settings": {"n_ctx": SLOT_CONTEXT}, "total_slots": 4}))
+        .into_response()
 }
 
 pub struct Server {
@@ -246,6 +264,7 @@ pub fn serve(mode: Mode) -> Server {
     let addr = listener.local_addr().unwrap();
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/props", get(props))
         .with_state(Arc::clone(&script));
     rt.spawn(async move { axum::serve(listener, app).await });
     Server {

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 pub struct Caller {
     schedulers: BTreeMap<String, Arc<dyn CompletionModel>>,
+    /// The context a provider's server says it has (llama.cpp's `/props`), asked once.
+    learned: BTreeMap<String, tokio::sync::OnceCell<Option<usize>>>,
     config: Config,
     prompts: Prompts,
     ledger: Ledger,
@@ -89,8 +91,14 @@ impl Caller {
         if let Some(j) = &journal {
             restore_ledger(j, &ledger, &prices);
         }
+        let learned = config
+            .providers
+            .keys()
+            .map(|name| (name.clone(), tokio::sync::OnceCell::new()))
+            .collect();
         Caller {
             schedulers,
+            learned,
             config,
             prompts,
             ledger,
@@ -112,11 +120,54 @@ impl Caller {
         self.config.split_model(model_spec).ok()
     }
 
+    /// The tokens a prompt and its reply may take: the configured window, or less when the
+    /// server said its context is smaller (see [`Caller::learn_context`]).
     pub fn context_window(&self, model_spec: &str) -> usize {
-        self.provider_of(model_spec)
-            .and_then(|(p, _)| self.config.providers.get(p))
+        let Some((provider, _)) = self.provider_of(model_spec) else {
+            return 8192;
+        };
+        let configured = self
+            .config
+            .providers
+            .get(provider)
             .map(|p| p.context_window as usize)
-            .unwrap_or(8192)
+            .unwrap_or(8192);
+        let learned = self
+            .learned
+            .get(provider)
+            .and_then(|c| c.get().copied().flatten());
+        learned.map_or(configured, |l| l.min(configured))
+    }
+
+    /// Ask the model's server, once per provider, what context it has: llama.cpp's `/props`
+    /// reports the tokens one slot holds (its `-c` shared by `--parallel` slots), which is what
+    /// a prompt must fit. A server that does not answer keeps the configured window.
+    pub async fn learn_context(&self, model_spec: &str) {
+        let Some((provider, _)) = self.provider_of(model_spec) else {
+            return;
+        };
+        let (Some(cell), Some(p)) = (
+            self.learned.get(provider),
+            self.config.providers.get(provider),
+        ) else {
+            return;
+        };
+        let learned = cell
+            .get_or_init(|| async {
+                if p.kind != ProviderKind::Openai {
+                    return None;
+                }
+                let base = p.base_url.as_deref()?.trim_end_matches('/');
+                let root = base.strip_suffix("/v1").unwrap_or(base);
+                slot_context(&format!("{root}/props")).await
+            })
+            .await;
+        if let Some(n) = learned.filter(|&n| n < p.context_window as usize) {
+            self.note(format!(
+                "the {provider} server holds {n} tokens per request (its /props), fewer than the configured context_window {}: prompts were sized to it",
+                p.context_window
+            ));
+        }
     }
 
     pub fn estimate_tokens(&self, text: &str) -> usize {
@@ -175,6 +226,20 @@ impl Caller {
             .map(|p| p.worst_case(input, output))
             .unwrap_or(0.0)
     }
+}
+
+/// llama.cpp's `/props`: `default_generation_settings.n_ctx`, the context of one slot.
+async fn slot_context(url: &str) -> Option<usize> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .ok()?;
+    let props: serde_json::Value = client.get(url).send().await.ok()?.json().await.ok()?;
+    props
+        .pointer("/default_generation_settings/n_ctx")
+        .and_then(|n| n.as_u64())
+        .filter(|&n| n >= 256)
+        .map(|n| n as usize)
 }
 
 /// Tokens a passage takes in a prompt, on average (the estimate runs before any text is chosen).

@@ -234,6 +234,7 @@ impl Extractor for LlmExtractor {
         plan: &Plan,
         evidence: &[Evidence],
     ) -> Result<Vec<Claim>, RoleError> {
+        self.caller.learn_context(&self.model).await;
         let per_batch = 8;
         let mut claims = Vec::new();
         let mut fallback_batches = 0;
@@ -800,6 +801,7 @@ impl Reviewer for LlmReviewer {
 
     async fn review(&self, task: &ReviewTask) -> Vec<Vote> {
         let claims = &task.claims;
+        self.caller.learn_context(&self.model).await;
         // One evidence pack for the whole panel, retrieved once.
         let gathered = task
             .shared_evidence(|purpose, claims, retriever| {
