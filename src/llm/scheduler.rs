@@ -104,6 +104,10 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// An attempt's timeout grows with the server's measured pace up to this many times the
+/// configured one.
+const ADAPTIVE_CAP: u32 = 10;
+
 /// A token bucket refilled continuously at `per_sec * factor`.
 #[derive(Debug)]
 struct Bucket {
@@ -184,6 +188,9 @@ pub struct Scheduler {
     inner: Arc<dyn CompletionModel>,
     cfg: SchedulerConfig,
     shared: Shared,
+    /// Seconds per token the server has taken so far (prompt and reply), smoothed: what an
+    /// attempt's timeout grows with, so a slow local model is waited for rather than timed out.
+    pace: std::sync::Mutex<Option<f64>>,
     counters: Counters,
     ledger: Ledger,
     prices: PriceTable,
@@ -227,6 +234,7 @@ impl Scheduler {
                 notify: Notify::new(),
             },
             counters: Counters::default(),
+            pace: std::sync::Mutex::new(None),
             ledger: Ledger::new(),
             prices: PriceTable::new(),
             budget: Budget::unlimited(),
@@ -360,6 +368,34 @@ impl Scheduler {
         }
     }
 
+    /// How long an attempt of `tokens` (prompt estimate and reply ceiling) may take: the
+    /// configured timeout, or three times what the server's pace so far says it needs, up to
+    /// ten times the configured timeout.
+    fn attempt_timeout(&self, tokens: u64) -> Duration {
+        let base = self.cfg.call_timeout;
+        let pace = *self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        match pace {
+            Some(secs_per_token) => {
+                let needed = Duration::from_secs_f64(secs_per_token * tokens as f64 * 3.0);
+                needed.clamp(base, base * ADAPTIVE_CAP)
+            }
+            None => base,
+        }
+    }
+
+    /// Fold one reply's seconds per token into the pace (the slowest recent calls weigh most:
+    /// a timeout costs more than a wait).
+    fn learn_pace(&self, estimate: u64, c: &Completion) {
+        let used = c.usage.input_total() + c.usage.output;
+        let tokens = if used > 0 { used } else { estimate }.max(1);
+        let sample = c.latency.as_secs_f64() / tokens as f64;
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        *pace = Some(match *pace {
+            Some(p) if sample < p => 0.8 * p + 0.2 * sample,
+            _ => sample,
+        });
+    }
+
     /// Exponential backoff with jitter: uniform in [b/2, b] for b = min_backoff * 2^retry.
     fn backoff(&self, retry: u32) -> Duration {
         let base = self
@@ -428,24 +464,22 @@ impl Scheduler {
             }
             let slot = self.admit(estimate).await;
             bump(&self.counters.attempts);
-            let outcome =
-                match tokio::time::timeout(self.cfg.call_timeout, self.inner.complete(req)).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        bump(&self.counters.timeouts);
-                        Err(LlmError::Transient {
-                            provider: self.inner.provider().to_string(),
-                            detail: format!(
-                                "no reply within {} ms",
-                                self.cfg.call_timeout.as_millis()
-                            ),
-                        })
-                    }
-                };
+            let timeout = self.attempt_timeout(estimate);
+            let outcome = match tokio::time::timeout(timeout, self.inner.complete(req)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    bump(&self.counters.timeouts);
+                    Err(LlmError::Transient {
+                        provider: self.inner.provider().to_string(),
+                        detail: format!("no reply within {} ms", timeout.as_millis()),
+                    })
+                }
+            };
             let err = match outcome {
                 Ok(c) => {
                     drop(slot);
                     self.on_success(estimate, &c.usage);
+                    self.learn_pace(estimate, &c);
                     break Ok(c);
                 }
                 Err(e) => e,

@@ -34,6 +34,9 @@ pub enum Mode {
     /// llama.cpp with a small slot: `/props` says 1,500 tokens per slot, and a prompt much past
     /// that gets the HTTP 500 "Context size has been exceeded".
     SlotContext,
+    /// As `Good`, but slow as a small local model on 2 cores: each reply takes 0.4 ms per
+    /// prompt token (a 3,000-token prompt, 1.2 s).
+    TokenPaced,
 }
 
 /// The slot context `Mode::SlotContext` reports.
@@ -190,6 +193,9 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
     }
     if s.mode == Mode::Slow {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    if s.mode == Mode::TokenPaced {
+        tokio::time::sleep(std::time::Duration::from_micros(400 * prompt_tokens as u64)).await;
     }
     if s.mode == Mode::ReviewersFail && reviewer {
         return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();

@@ -50,15 +50,19 @@ impl Caller {
             .map(|(name, p)| {
                 let base = p.base_url.clone().unwrap_or_default();
                 let timeout = Duration::from_secs(p.timeout_secs.max(1));
+                // The scheduler decides when an attempt has taken too long (its timeout grows
+                // with a slow server's measured pace); the HTTP client only stops one that
+                // hangs far past that.
+                let http_timeout = timeout * 10;
                 let model: Arc<dyn CompletionModel> = match p.kind {
                     ProviderKind::Openai => Arc::new(
                         OpenAiCompatible::new(base, p.api_key.clone(), name.clone())
-                            .with_http_timeout(timeout),
+                            .with_http_timeout(http_timeout),
                     ),
                     ProviderKind::Anthropic => Arc::new(
                         Anthropic::new(p.api_key.clone().unwrap_or_default())
                             .with_base_url(base)
-                            .with_http_timeout(timeout),
+                            .with_http_timeout(http_timeout),
                     ),
                 };
                 let cfg = SchedulerConfig {
