@@ -22,12 +22,21 @@ struct Run {
 }
 
 fn research(server: &Server, extra: &[&str]) -> Run {
+    research_with(
+        server,
+        "max_attempts = 2\ntimeout_secs = 10\ncontext_window = 8192\n\n[prices.scripted]\ninput = 1.0\noutput = 2.0\n",
+        extra,
+    )
+}
+
+/// A run whose research.toml gives the scripted server with these settings after its URL.
+fn research_with(server: &Server, settings: &str, extra: &[&str]) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("research.toml");
     std::fs::write(
         &config,
         format!(
-            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\ntimeout_secs = 10\ncontext_window = 8192\n\n[prices.scripted]\ninput = 1.0\noutput = 2.0\n",
+            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\n{settings}",
             server.url
         ),
     )
@@ -399,46 +408,13 @@ fn a_llama_cpp_slot_context_is_learned_and_prompts_fit_it_first_time() {
 #[test]
 fn a_slow_local_model_is_waited_for_at_its_measured_pace() {
     let server = serve(Mode::TokenPaced);
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("research.toml");
     // A one-second timeout: long prompts take longer than that on this server.
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\ntimeout_secs = 1\ncontext_window = 8192\n",
-            server.url
-        ),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_research"))
-        .args([
-            "How should lithium-ion batteries be charged and stored to last as long as possible?",
-            "--engine",
-            "llm",
-            "--model",
-            "scripted",
-            "--quiet",
-        ])
-        .arg("--config")
-        .arg(&config)
-        .arg("--index")
-        .arg(tmp.path().join("index"))
-        .arg("--out")
-        .arg(tmp.path().join("reports"))
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("RESEARCH_MODEL")
-        .env_remove("RESEARCH_BASE_URL")
-        .env_remove("RESEARCH_INDEX")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let run = research_with(
+        &server,
+        "max_attempts = 2\ntimeout_secs = 1\ncontext_window = 8192\n",
+        &[],
     );
-    let md = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let a: Value =
-        serde_json::from_str(&std::fs::read_to_string(md.with_extension("json")).unwrap()).unwrap();
+    let a = audit(&run);
     // Some prompts took longer than the configured second, and none failed for it.
     let slowest = a["spend"]["entries"]
         .as_array()
