@@ -21,7 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let first = std::env::args().nth(1).unwrap_or_default();
+            // args_os: a first argument that is not UTF-8 must not panic here.
+            let first = std::env::args_os()
+                .nth(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
             match near_command(&first) {
                 Some(meant) => eprintln!(
                     "research: error: unknown command '{first}'; did you mean '{meant}'? (see research --help)"

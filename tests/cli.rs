@@ -1171,3 +1171,17 @@ fn subcommand_help_opens_with_examples_and_keeps_model_flags_for_the_long_form()
         );
     }
 }
+
+#[test]
+fn a_usage_error_with_a_non_utf8_argument_is_one_line_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let sb = Sandbox::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_research"))
+        .arg(std::ffi::OsStr::from_bytes(b"\xff"))
+        .args(["x", "--no-such-flag"])
+        .current_dir(sb.root.path())
+        .env_remove("RESEARCH_INDEX")
+        .output()
+        .unwrap();
+    assert_one_line_error(&out);
+}
