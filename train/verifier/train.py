@@ -128,6 +128,17 @@ class Bert(torch.nn.Module):
         pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
         return self.head(F.dropout(pooled, dropout, self.training))
 
+    def load(self, saved):
+        """The inverse of `export`: trained parts saved by an earlier run."""
+        with torch.no_grad():
+            for key, p in self.lora.items():
+                name, part = self.names[key[:-2]], key[-1]
+                p.copy_(saved[name + (".lora_a" if part == "A" else ".lora_b")])
+            for key, p in self.norms.items():
+                p.copy_(saved[self.names[key]])
+            self.head.weight.copy_(saved["classifier.weight"])
+            self.head.bias.copy_(saved["classifier.bias"])
+
     def export(self):
         """The trained parts, under the base's own names (LoRA as `NAME.lora_a/lora_b`)."""
         out = {}
@@ -197,6 +208,10 @@ def main():
     ap.add_argument("--holdout", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", help="continue from this folder's adapter.safetensors (same rank)")
+    ap.add_argument(
+        "--order-seed", type=int, help="seed of the training order (default: --seed); the hold-out always follows --seed"
+    )
     args = ap.parse_args()
 
     random.seed(args.seed)
@@ -219,6 +234,10 @@ def main():
                 pairs.append((r["hypothesis"], r["premise"], LABELS.index(r["label"])))
     random.shuffle(pairs)
     held, train = pairs[: args.holdout], pairs[args.holdout :]
+    # A continued run keeps the same hold-out and sees the data in a new order.
+    if args.order_seed is not None:
+        random.seed(args.order_seed)
+        torch.manual_seed(args.order_seed)
     # A text states itself: identity pairs teach that restating is never a contradiction.
     extra = [(p, p, 0) for _, p, _ in random.sample(train, len(train) // 40) if len(p) < 300]
     train = train + extra
@@ -230,6 +249,9 @@ def main():
     print(f"encoded {len(enc_train)} training and {len(enc_held)} held-out pairs in {time.time() - t0:.0f}s", flush=True)
 
     model = Bert(base, cfg["num_hidden_layers"], cfg["num_attention_heads"], args.rank, args.alpha)
+    if args.init:
+        model.load(load_file(os.path.join(args.init, "adapter.safetensors")))
+        print("continuing from", args.init, evaluate(model, enc_held), flush=True)
     params = list(model.lora.values()) + list(model.norms.values()) + list(model.head.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     warm = max(args.steps // 20, 1)
@@ -292,10 +314,12 @@ def save(args, model, base_path, tok_path, steps, minutes, figures, held):
         "training": {
             "data": "../shared/train/nli (all files), shuffled with the seed; identity pairs added as entailment",
             "pairs_seen": steps * args.batch,
+            "continued_from": args.init and json.load(open(os.path.join(args.init, "verifier.json")))["training"],
             "steps": steps,
             "batch": args.batch,
             "lr": args.lr,
             "seed": args.seed,
+            "order_seed": args.order_seed,
             "minutes": round(minutes, 1),
             "threads": args.threads,
         },
