@@ -307,11 +307,55 @@ pub struct Section {
     pub sentences: Vec<Sentence>,
 }
 
-/// A source file that could not be used, and why.
+/// A source that could not be used: where, the kind of failure (a stable slug such as
+/// `unsupported-type` or `timeout` that reports count and group by), and the reason as a reader
+/// sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "SkippedWire")]
 pub struct Skipped {
     pub location: String,
+    pub kind: String,
     pub reason: String,
+}
+
+impl Skipped {
+    pub fn new(location: impl Into<String>, kind: &str, reason: impl Into<String>) -> Skipped {
+        Skipped {
+            location: location.into(),
+            kind: kind.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A [`Skipped`] as stored; journals written before the kind was recorded carry it as the
+/// reason's `kind: ` prefix, when they carry it at all.
+#[derive(Deserialize)]
+struct SkippedWire {
+    location: String,
+    #[serde(default)]
+    kind: Option<String>,
+    reason: String,
+}
+
+impl From<SkippedWire> for Skipped {
+    fn from(w: SkippedWire) -> Skipped {
+        let kind = w.kind.unwrap_or_else(|| match w.reason.split_once(": ") {
+            Some((k, _))
+                if !k.is_empty()
+                    && k.len() <= 24
+                    && k.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
+            {
+                k.to_string()
+            }
+            _ => "other".to_string(),
+        });
+        Skipped {
+            location: w.location,
+            kind,
+            reason: w.reason,
+        }
+    }
 }
 
 /// Counters a reader needs to judge the run.
@@ -390,4 +434,24 @@ pub struct Report {
     /// role -> blake3 of the prompt template used.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub prompts: std::collections::BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skip_keeps_its_kind_and_older_journals_still_read() {
+        let s = Skipped::new("/d/a.png", "unsupported-type", "unsupported file type: .png");
+        let back: Skipped = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        // Written before the kind was a field: it was the reason's prefix, or absent.
+        let old: Skipped =
+            serde_json::from_str(r#"{"location":"http://x.test/","reason":"timeout: no answer"}"#)
+                .unwrap();
+        assert_eq!(old.kind, "timeout");
+        let old: Skipped =
+            serde_json::from_str(r#"{"location":"/d/a","reason":"not a regular file"}"#).unwrap();
+        assert_eq!(old.kind, "other");
+    }
 }

@@ -2,7 +2,7 @@
 //! fresh machine with nothing else installed.
 
 use crate::artifact::Document;
-use crate::ingest::{document_from_bytes, format_for_path};
+use crate::ingest::{document_from_bytes, format_for_path, Unusable};
 use include_dir::{include_dir, Dir};
 use std::path::Path;
 
@@ -29,10 +29,10 @@ fn collect(dir: &'static Dir<'static>, out: &mut Vec<(String, &'static [u8])>) {
 }
 
 /// Extract one bundled file. Files of an unsupported kind are skipped with their reason.
-pub fn document(id: &str, bytes: &[u8]) -> Result<Document, String> {
+pub fn document(id: &str, bytes: &[u8]) -> Result<Document, Unusable> {
     let path = id.strip_prefix("bundled:").unwrap_or(id);
     let format =
-        format_for_path(Path::new(path)).ok_or_else(|| format!("unsupported file type: {path}"))?;
+        format_for_path(Path::new(path)).ok_or_else(|| Unusable::UnsupportedType(path.to_string()))?;
     document_from_bytes(id, path, CORPUS_ID, format, bytes, None)
 }
 

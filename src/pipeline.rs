@@ -120,10 +120,7 @@ pub fn prepare(
                 }
                 match bundled::document(&id, bytes) {
                     Ok(d) => docs.push(d),
-                    Err(reason) => out.skipped.push(Skipped {
-                        location: id,
-                        reason,
-                    }),
+                    Err(why) => out.skipped.push(why.skipped(id)),
                 }
             }
             (docs, present, vec![bundled::CORPUS_ID.to_string()])
@@ -391,10 +388,7 @@ pub async fn research_with(
     .await?;
     let mut skipped = prepared.skipped;
     skipped.extend(gathered.skipped.iter().cloned());
-    skipped.extend(gathered.failures.iter().map(|f| Skipped {
-        location: "gather".into(),
-        reason: f.clone(),
-    }));
+    skipped.extend(gathered.failures.iter().map(|f| Skipped::new("gather", "agent", f.clone())));
     let mut report = Report {
         title: title(&plan.question),
         question: plan.question.clone(),

@@ -465,7 +465,7 @@ pub fn topics_of(item: &FeedItem, feed_topics: &[String], topics: &[Topic]) -> V
 }
 
 /// The item's own document: title, then summary, then authors and categories (plain text).
-fn item_document(item: &FeedItem) -> Result<crate::artifact::Document, String> {
+fn item_document(item: &FeedItem) -> Result<crate::artifact::Document, crate::ingest::Unusable> {
     let mut body = format!("{}\n\n{}\n", item.title.trim(), item.summary.trim());
     if !item.authors.is_empty() {
         let _ = write!(body, "\nAuthors: {}\n", item.authors.join(", "));
@@ -757,9 +757,16 @@ async fn run_locked(
         let (article_doc, article_skipped) = match (&web, &item.article) {
             (Some(web), Some(url)) => match web.fetch_one(url).await {
                 Ok(id) => (Some(id), None),
-                Err(e) => (None, Some(e.reason())),
+                Err(e) => (None, Some(Skipped::new(url.as_str(), e.kind(), e.reason()))),
             },
-            (None, Some(_)) => (None, Some("not-fetched: --no-fetch".to_string())),
+            (None, Some(url)) => (
+                None,
+                Some(Skipped::new(
+                    url.as_str(),
+                    "not-fetched",
+                    "not-fetched: --no-fetch",
+                )),
+            ),
             (_, None) => (None, None),
         };
         let mut doc_ids = vec![doc_id.clone()];
@@ -923,9 +930,9 @@ async fn run_locked(
     let skipped: Vec<Skipped> = items
         .iter()
         .filter_map(|(r, _)| {
-            r.article_skipped.as_ref().map(|reason| Skipped {
+            r.article_skipped.as_ref().map(|s| Skipped {
                 location: r.item.article.clone().unwrap_or_default(),
-                reason: reason.clone(),
+                ..s.clone()
             })
         })
         .collect();
@@ -1211,7 +1218,7 @@ pub fn render(report: &DigestReport) -> (String, Vec<Citation>) {
                     ""
                 }
             );
-            if let Some(reason) = &it.record.article_skipped {
+            if let Some(Skipped { reason, .. }) = &it.record.article_skipped {
                 let _ = writeln!(
                     md,
                     "The article was not fetched ({}); its claims come from the feed's summary.\n",

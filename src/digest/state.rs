@@ -5,7 +5,7 @@
 //! items it recorded are not fetched again). Every item is committed on its own.
 
 use super::feeds::FeedItem;
-use crate::artifact::{Claim, Reviewed};
+use crate::artifact::{Claim, Reviewed, Skipped};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -28,9 +28,28 @@ pub struct ItemRecord {
     pub doc_id: String,
     /// The linked article's document, when it was fetched.
     pub article_doc: Option<String>,
-    /// Why the article was not fetched (`kind: detail`), when it was not.
-    pub article_skipped: Option<String>,
+    /// Why the article was not fetched, when it was not (older states hold the reason alone).
+    #[serde(default, deserialize_with = "skipped_or_reason")]
+    pub article_skipped: Option<Skipped>,
     pub claims: Vec<Claim>,
+}
+
+/// An article skip as recorded now, or as a `kind: detail` line by an older digest.
+fn skipped_or_reason<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Skipped>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Typed(Skipped),
+        Reason(String),
+    }
+    Ok(match Option::<Stored>::deserialize(d)? {
+        None => None,
+        Some(Stored::Typed(s)) => Some(s),
+        Some(Stored::Reason(reason)) => Some(
+            serde_json::from_value(serde_json::json!({ "location": "", "reason": reason }))
+                .map_err(serde::de::Error::custom)?,
+        ),
+    })
 }
 
 /// A digest run.

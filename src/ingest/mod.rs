@@ -18,6 +18,49 @@ use rayon::prelude::*;
 
 use crate::artifact::{Document, Format, Skipped};
 
+/// Why a file (or a fetched body) could not be used. [`Unusable::kind`] is the stable slug a
+/// report counts by; the message is what a reader sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    #[error("unreadable: {0}")]
+    Unreadable(String),
+    #[error("unreadable folder: {0}")]
+    UnreadableFolder(String),
+    #[error("a folder, not a file")]
+    Folder,
+    /// A FIFO or a device: reading it could block forever or never end.
+    #[error("not a regular file")]
+    NotRegular,
+    #[error("unsupported file type: {0}")]
+    UnsupportedType(String),
+    #[error("larger than max_file_bytes ({len} > {max} bytes)")]
+    TooLarge { len: u64, max: u64 },
+    #[error("{0}")]
+    Undecodable(String),
+    #[error("pdf: {0}")]
+    Pdf(String),
+    #[error("empty after extraction")]
+    Empty,
+}
+
+impl Unusable {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Unusable::Unreadable(_) | Unusable::UnreadableFolder(_) => "unreadable",
+            Unusable::Folder | Unusable::NotRegular => "not-a-file",
+            Unusable::UnsupportedType(_) => "unsupported-type",
+            Unusable::TooLarge { .. } => "too-large",
+            Unusable::Undecodable(_) => "undecodable",
+            Unusable::Pdf(_) => "pdf",
+            Unusable::Empty => "empty",
+        }
+    }
+
+    pub fn skipped(&self, location: impl Into<String>) -> Skipped {
+        Skipped::new(location, self.kind(), self.to_string())
+    }
+}
+
 /// Limits applied while ingesting files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOptions {
@@ -179,12 +222,8 @@ pub fn ingest_files(
     let outcomes: Vec<Outcome> = files
         .par_iter()
         .map(|file| {
-            ingest_one(file, opts, is_unchanged).unwrap_or_else(|reason| {
-                Outcome::Skipped(Skipped {
-                    location: file.path.to_string_lossy().into_owned(),
-                    reason,
-                })
-            })
+            ingest_one(file, opts, is_unchanged)
+                .unwrap_or_else(|why| Outcome::Skipped(why.skipped(file.path.to_string_lossy())))
         })
         .collect();
 
@@ -210,32 +249,34 @@ pub fn ingest_files(
     Ok(ingested)
 }
 
-/// Ingests one file; `Err` is the reason it is skipped.
+/// Ingests one file; `Err` is why it is skipped.
 fn ingest_one(
     file: &SourceFile,
     opts: &IngestOptions,
     is_unchanged: &(dyn Fn(&str, &str) -> bool + Sync),
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Unusable> {
     let path = &file.path;
     // Metadata follows symlinks; a dangling one fails here.
-    let metadata = std::fs::metadata(path).map_err(|e| format!("unreadable: {e}"))?;
+    let metadata = std::fs::metadata(path).map_err(|e| Unusable::Unreadable(e.to_string()))?;
     if metadata.is_dir() {
         // Only reaches here when discovery could not list the folder.
         return Err(match std::fs::read_dir(path) {
-            Err(e) => format!("unreadable folder: {e}"),
-            Ok(_) => "a folder, not a file".to_string(),
+            Err(e) => Unusable::UnreadableFolder(e.to_string()),
+            Ok(_) => Unusable::Folder,
         });
     }
     if !metadata.is_file() {
-        // Reading a FIFO would block forever, a device may never end.
-        return Err("not a regular file".to_string());
+        return Err(Unusable::NotRegular);
     }
     let format = format_for_path(path).ok_or_else(|| {
         let extension = path.extension().unwrap_or_default().to_string_lossy();
-        format!("unsupported file type: .{extension}")
+        Unusable::UnsupportedType(format!(".{extension}"))
     })?;
     if metadata.len() > opts.max_file_bytes {
-        return Err(too_large(metadata.len(), opts.max_file_bytes));
+        return Err(Unusable::TooLarge {
+            len: metadata.len(),
+            max: opts.max_file_bytes,
+        });
     }
     let bytes = read_at_most(path, opts.max_file_bytes)?;
 
@@ -248,26 +289,22 @@ fn ingest_one(
     Ok(Outcome::Document(Box::new(document)))
 }
 
-fn too_large(len: u64, max: u64) -> String {
-    format!("larger than max_file_bytes ({len} > {max} bytes)")
-}
-
 /// Reads the file, refusing it if it grew past `max` since its metadata was read.
-fn read_at_most(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+fn read_at_most(path: &Path, max: u64) -> Result<Vec<u8>, Unusable> {
+    let file = File::open(path).map_err(|e| Unusable::Unreadable(e.to_string()))?;
     let mut bytes = Vec::new();
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("unreadable: {e}"))?;
+        .map_err(|e| Unusable::Unreadable(e.to_string()))?;
     let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if len > max {
-        return Err(too_large(len, max));
+        return Err(Unusable::TooLarge { len, max });
     }
     Ok(bytes)
 }
 
 /// Extract one in-memory source (used for the corpus embedded in the binary, and later for
-/// fetched web pages). `format` chosen by the caller. `Err(reason)` when unusable.
+/// fetched web pages). `format` chosen by the caller. `Err` says why it is unusable.
 pub fn document_from_bytes(
     id: &str,
     location: &str,
@@ -275,7 +312,7 @@ pub fn document_from_bytes(
     format: Format,
     bytes: &[u8],
     content_type_charset: Option<&str>,
-) -> Result<Document, String> {
+) -> Result<Document, Unusable> {
     let raw_hash = blake3::hash(bytes).to_hex().to_string();
     build_document(
         id,
@@ -297,11 +334,12 @@ fn build_document(
     bytes: &[u8],
     content_type_charset: Option<&str>,
     raw_hash: String,
-) -> Result<Document, String> {
+) -> Result<Document, Unusable> {
     if format == Format::Pdf {
-        return pdf::document(id, location, corpus, bytes, raw_hash);
+        return pdf::document(id, location, corpus, bytes, raw_hash).map_err(Unusable::Pdf);
     }
-    let decoded = decode::decode(bytes, format, content_type_charset)?;
+    let decoded =
+        decode::decode(bytes, format, content_type_charset).map_err(Unusable::Undecodable)?;
     let extracted = match format {
         Format::Html => html::extract(&decoded),
         Format::Markdown => markdown::extract(&decoded),
@@ -309,7 +347,7 @@ fn build_document(
     };
     let passages = passages::build_passages(id, &extracted);
     if passages.is_empty() {
-        return Err("empty after extraction".to_string());
+        return Err(Unusable::Empty);
     }
     let title = extracted
         .title

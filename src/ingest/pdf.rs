@@ -25,7 +25,7 @@ pub(crate) fn extract(bytes: &[u8]) -> Result<PdfText, String> {
     PARSING.with(|p| p.set(false));
     match result {
         Ok(r) => r,
-        Err(_) => Err("pdf: the PDF parser failed on this file".to_string()),
+        Err(_) => Err("the PDF parser failed on this file".to_string()),
     }
 }
 
@@ -51,11 +51,11 @@ fn quiet_panics_in_parser() {
 
 fn extract_inner(bytes: &[u8]) -> Result<PdfText, String> {
     if !bytes.starts_with(b"%PDF-") {
-        return Err("pdf: not a PDF (no %PDF- header)".to_string());
+        return Err("not a PDF (no %PDF- header)".to_string());
     }
     let doc = lopdf::Document::load_mem(bytes).map_err(|e| {
         format!(
-            "pdf: unreadable ({})",
+            "unreadable ({})",
             crate::text::squash_whitespace(&e.to_string())
         )
     })?;
@@ -101,9 +101,9 @@ fn extract_inner(bytes: &[u8]) -> Result<PdfText, String> {
         .count();
     if letters < 20 {
         return Err(if encrypted {
-            "pdf: encrypted, no text could be extracted".to_string()
+            "encrypted, no text could be extracted".to_string()
         } else {
-            "pdf: no extractable text (scanned images or unsupported fonts)".to_string()
+            "no extractable text (scanned images or unsupported fonts)".to_string()
         });
     }
     out.extracted.title = title(&doc);
@@ -156,7 +156,7 @@ pub(crate) fn document(
     let pdf = extract(bytes)?;
     let mut passages = build_passages(id, &pdf.extracted);
     if passages.is_empty() {
-        return Err("pdf: empty after extraction".to_string());
+        return Err("empty after extraction".to_string());
     }
     for p in &mut passages {
         p.page = pdf
@@ -283,8 +283,17 @@ mod tests {
 
     #[test]
     fn broken_and_empty_pdfs_are_named() {
-        let err = document("u", "x.pdf", "web", b"%PDF-1.4 garbage", "r".into()).unwrap_err();
-        assert!(err.starts_with("pdf: "), "{err}");
+        let err = crate::ingest::document_from_bytes(
+            "u",
+            "x.pdf",
+            "web",
+            crate::artifact::Format::Pdf,
+            b"%PDF-1.4 garbage",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), "pdf");
+        assert!(err.to_string().starts_with("pdf: "), "{err}");
         let err = document("u", "x.pdf", "web", b"<html>", "r".into()).unwrap_err();
         assert!(err.contains("not a PDF"), "{err}");
         let blank = make_pdf(&[vec![]]);

@@ -431,7 +431,7 @@ pub fn render_sources(md: &mut String, sources: &[Citation]) {
 }
 
 /// `## Sources not used`: every file, page, search or agent that could not be used, counted by
-/// the kind of failure (the `kind:` a web failure's reason starts with) and listed with reasons.
+/// the kind of failure and listed with reasons.
 pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
     if skipped.is_empty() {
         return;
@@ -439,18 +439,7 @@ pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
     md.push_str("## Sources not used\n\n");
     let mut kinds: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for sk in skipped {
-        let kind = match sk.reason.split_once(": ") {
-            Some((k, _))
-                if !k.is_empty()
-                    && k.len() <= 24
-                    && k.chars().all(|c| c.is_ascii_lowercase() || c == '-') =>
-            {
-                k
-            }
-            _ if is_local_file(&sk.location) => "file",
-            _ => "other",
-        };
-        *kinds.entry(kind).or_default() += 1;
+        *kinds.entry(sk.kind.as_str()).or_default() += 1;
     }
     let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
     let _ = writeln!(
@@ -476,13 +465,10 @@ pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
             .unwrap_or_else(|| "no extension".into());
-        let why = sk
-            .reason
-            .split_once(": ")
-            .map(|(k, _)| k)
-            .unwrap_or(&sk.reason)
-            .to_string();
-        groups.entry((why, ext)).or_default().push(sk);
+        groups
+            .entry((sk.kind.clone(), ext))
+            .or_default()
+            .push(sk);
     }
     let mut groups: Vec<_> = groups.into_iter().collect();
     groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
@@ -576,10 +562,12 @@ mod tests {
     use crate::artifact::Skipped;
 
     fn skipped(location: &str, reason: &str) -> Skipped {
-        Skipped {
-            location: location.into(),
-            reason: reason.into(),
-        }
+        let kind = if reason.starts_with("unsupported") {
+            "unsupported-type"
+        } else {
+            "timeout"
+        };
+        Skipped::new(location, kind, reason)
     }
 
     #[test]
@@ -606,7 +594,9 @@ mod tests {
         let mut md = String::new();
         render_skipped(&mut md, &all);
         assert!(
-            md.starts_with("## Sources not used\n\n27 sources could not be used"),
+            md.starts_with(
+                "## Sources not used\n\n27 sources could not be used (timeout 1, unsupported-type 26)"
+            ),
             "{md}"
         );
         assert!(

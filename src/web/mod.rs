@@ -84,7 +84,8 @@ struct Inner {
     /// Search results left unfetched because the page budget was spent.
     over_budget: Mutex<std::collections::HashSet<String>>,
     indexer: mpsc::UnboundedSender<IndexJob>,
-    skipped: Mutex<BTreeMap<String, String>>,
+    /// Location -> (kind, reason).
+    skipped: Mutex<BTreeMap<String, (&'static str, String)>>,
     searches: AtomicUsize,
     indexed: AtomicUsize,
     unchanged: AtomicUsize,
@@ -170,25 +171,27 @@ impl WebSource {
         if let Ok(pages) = self.inner.pages.lock() {
             for (url, rx) in pages.values() {
                 if rx.borrow().is_none() {
-                    all.entry(url.clone())
-                        .or_insert_with(|| FetchError::Deadline.reason());
+                    all.entry(url.clone()).or_insert_with(|| {
+                        (FetchError::Deadline.kind(), FetchError::Deadline.reason())
+                    });
                 }
             }
         }
         let mut out: Vec<Skipped> = all
             .into_iter()
-            .map(|(location, reason)| Skipped { location, reason })
+            .map(|(location, (kind, reason))| Skipped::new(location, kind, reason))
             .collect();
         let over = self.inner.over_budget.lock().map(|s| s.len()).unwrap_or(0);
         if over > 0 {
-            out.push(Skipped {
-                location: "web".into(),
-                reason: format!(
+            out.push(Skipped::new(
+                "web",
+                "page-budget",
+                format!(
                     "page-budget: {over} search results not fetched, the run's page budget \
                      ({} pages, --max-pages) was spent",
                     self.inner.opts.max_pages
                 ),
-            });
+            ));
         }
         out
     }
@@ -237,7 +240,11 @@ impl WebSource {
             match r {
                 Ok(list) => lists.push(list),
                 Err(e) => {
-                    inner.note_skipped(&format!("search: {}", p.name()), &format!("search: {e}"));
+                    inner.note_skipped(
+                        &format!("search: {}", p.name()),
+                        "search",
+                        &format!("search: {e}"),
+                    );
                     errors.push(e.to_string());
                 }
             }
@@ -283,10 +290,10 @@ async fn index_loop(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<IndexJob>
 }
 
 impl Inner {
-    fn note_skipped(&self, location: &str, reason: &str) {
+    fn note_skipped(&self, location: &str, kind: &'static str, reason: &str) {
         if let Ok(mut s) = self.skipped.lock() {
             s.entry(location.to_string())
-                .or_insert_with(|| reason.to_string());
+                .or_insert_with(|| (kind, reason.to_string()));
         }
     }
 
@@ -313,7 +320,7 @@ impl Inner {
                     tokio::spawn(async move {
                         let result = me.fetch_and_index(&url, &key).await;
                         if let Err(e) = &result {
-                            me.note_skipped(&url, &e.reason());
+                            me.note_skipped(&url, e.kind(), &e.reason());
                         }
                         let _ = tx.send(Some(result));
                     });
@@ -460,12 +467,9 @@ async fn extract(page: Page, fetched: String, raw_hash: String) -> Result<Docume
             )
         }))
         .map_err(|_| FetchError::Undecodable("undecodable: the extractor failed".into()))?;
-        let mut doc = result.map_err(|reason| {
-            if reason.starts_with("pdf:") {
-                FetchError::Pdf(reason.trim_start_matches("pdf:").trim().to_string())
-            } else {
-                FetchError::Undecodable(reason)
-            }
+        let mut doc = result.map_err(|why| match why {
+            crate::ingest::Unusable::Pdf(detail) => FetchError::Pdf(detail),
+            other => FetchError::Undecodable(other.to_string()),
         })?;
         doc.raw_hash = raw_hash;
         doc.fetched = Some(fetched);
