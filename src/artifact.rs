@@ -442,7 +442,11 @@ mod tests {
 
     #[test]
     fn a_skip_keeps_its_kind_and_older_journals_still_read() {
-        let s = Skipped::new("/d/a.png", "unsupported-type", "unsupported file type: .png");
+        let s = Skipped::new(
+            "/d/a.png",
+            "unsupported-type",
+            "unsupported file type: .png",
+        );
         let back: Skipped = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
         // Written before the kind was a field: it was the reason's prefix, or absent.

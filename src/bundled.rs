@@ -31,8 +31,8 @@ fn collect(dir: &'static Dir<'static>, out: &mut Vec<(String, &'static [u8])>) {
 /// Extract one bundled file. Files of an unsupported kind are skipped with their reason.
 pub fn document(id: &str, bytes: &[u8]) -> Result<Document, Unusable> {
     let path = id.strip_prefix("bundled:").unwrap_or(id);
-    let format =
-        format_for_path(Path::new(path)).ok_or_else(|| Unusable::UnsupportedType(path.to_string()))?;
+    let format = format_for_path(Path::new(path))
+        .ok_or_else(|| Unusable::UnsupportedType(path.to_string()))?;
     document_from_bytes(id, path, CORPUS_ID, format, bytes, None)
 }
 

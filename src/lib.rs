@@ -22,6 +22,7 @@ pub mod policy;
 pub mod progress;
 pub mod quote;
 pub mod report;
+pub mod retrieval;
 pub mod review;
 pub mod sqlite;
 pub mod text;

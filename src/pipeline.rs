@@ -388,7 +388,12 @@ pub async fn research_with(
     .await?;
     let mut skipped = prepared.skipped;
     skipped.extend(gathered.skipped.iter().cloned());
-    skipped.extend(gathered.failures.iter().map(|f| Skipped::new("gather", "agent", f.clone())));
+    skipped.extend(
+        gathered
+            .failures
+            .iter()
+            .map(|f| Skipped::new("gather", "agent", f.clone())),
+    );
     let mut report = Report {
         title: title(&plan.question),
         question: plan.question.clone(),

@@ -660,6 +660,29 @@ pub fn slug(text: &str, max: usize) -> String {
     out
 }
 
+/// Phrases with a plain equivalent, applied to claims, queries and sentences alike before
+/// comparing them.
+const PHRASES: &[(&str, &str)] = &[
+    ("out of the box", "by default"),
+    ("out-of-the-box", "by default"),
+    ("by design", "by default"),
+    ("compile flag", "compile-time option"),
+    ("compile-time flag", "compile-time option"),
+    ("build flag", "compile-time option"),
+];
+
+pub fn plain_phrases(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.to_lowercase();
+    if !PHRASES.iter().any(|(p, _)| lower.contains(p)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = lower;
+    for (p, r) in PHRASES {
+        out = out.replace(p, r);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,7 +287,12 @@ pub async fn check(
         web_indexed = gathered.documents_indexed;
         web_unchanged = gathered.documents_unchanged;
         skipped.extend(gathered.skipped.iter().cloned());
-        skipped.extend(gathered.failures.iter().map(|f| Skipped::new("gather", "agent", f.clone())));
+        skipped.extend(
+            gathered
+                .failures
+                .iter()
+                .map(|f| Skipped::new("gather", "agent", f.clone())),
+        );
         brought = gathered.brought.clone();
         spinner.done(format!(
             "{web_indexed} web pages indexed, {web_unchanged} unchanged"

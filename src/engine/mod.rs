@@ -5,7 +5,7 @@ pub mod llm;
 pub mod offline;
 
 use crate::artifact::{Answer, Claim, Evidence, Hit, Plan, Reviewed, Section, Vote};
-use crate::index::{IndexError, SearchRequest, Store};
+use crate::index::IndexError;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -214,53 +214,12 @@ impl Notes {
 
 pub use crate::accounting::Accounting;
 
-/// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.
-#[derive(Clone)]
-pub struct Retriever {
-    store: Arc<Store>,
-    corpora: Vec<String>,
-    documents: Arc<[String]>,
-}
-
-impl Retriever {
-    pub fn new(store: Arc<Store>, corpora: Vec<String>) -> Retriever {
-        Retriever {
-            store,
-            corpora,
-            documents: Arc::from([]),
-        }
-    }
-
-    /// The same scope, and these documents besides (the web pages this run fetched: not every
-    /// page an earlier run left in the store).
-    pub fn with_documents(mut self, documents: Vec<String>) -> Retriever {
-        self.documents = documents.into();
-        self
-    }
-
-    pub fn search(&self, mut req: SearchRequest) -> Result<Vec<Hit>, IndexError> {
-        // A run with nothing in scope finds nothing (not everything in the store).
-        if self.corpora.is_empty() && self.documents.is_empty() {
-            return Ok(Vec::new());
-        }
-        req.corpora = self.corpora.clone();
-        req.documents = self.documents.to_vec();
-        self.store.search(&req)
-    }
-
-    /// How rare a stem is in this retriever's scope.
-    pub fn idf(&self, stem: &str) -> f32 {
-        self.store.idf_in(stem, &self.corpora, &self.documents)
-    }
-
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-}
+pub use crate::retrieval::Retriever;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::Store;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     static BUILT: AtomicUsize = AtomicUsize::new(0);

@@ -465,10 +465,7 @@ pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
             .unwrap_or_else(|| "no extension".into());
-        groups
-            .entry((sk.kind.clone(), ext))
-            .or_default()
-            .push(sk);
+        groups.entry((sk.kind.clone(), ext)).or_default().push(sk);
     }
     let mut groups: Vec<_> = groups.into_iter().collect();
     groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));

@@ -8,7 +8,7 @@ use crate::artifact::{
     Angle, Citation, Claim, Evidence, Hit, Plan, Reviewed, Section, Sentence, Stance, SubQuery,
     Vote,
 };
-use crate::engine::offline::{self, Formulation, OfflineReviewer};
+use crate::engine::offline;
 use crate::engine::{Extractor, Planner, Retriever, ReviewTask, Reviewer, RoleError, Writer};
 use crate::llm::LlmError;
 use crate::text;
@@ -480,45 +480,12 @@ pub fn panel_evidence(
     retriever: &Retriever,
     per_claim: usize,
 ) -> Vec<(Claim, Vec<Hit>)> {
-    let formulations = [
-        Formulation::Literal,
-        Formulation::Focused,
-        Formulation::Phrases,
-        Formulation::InContext,
-        Formulation::Skeptic,
-    ];
-    let views: Vec<OfflineReviewer> = formulations
-        .iter()
-        .map(|f| OfflineReviewer::new(String::new(), *f))
-        .collect();
     claims
         .iter()
         .map(|claim| {
-            let mut fused: Vec<(f32, Hit)> = Vec::new();
-            for view in &views {
-                for (rank, hit) in view
-                    .evidence(question, claim, retriever)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .enumerate()
-                {
-                    let score = 1.0 / (60.0 + rank as f32);
-                    match fused
-                        .iter_mut()
-                        .find(|(_, h)| h.passage.key() == hit.passage.key())
-                    {
-                        Some(entry) => entry.0 += score,
-                        None => fused.push((score, hit)),
-                    }
-                }
-            }
-            fused.sort_by(|a, b| {
-                b.0.total_cmp(&a.0)
-                    .then_with(|| a.1.passage.key().cmp(&b.1.passage.key()))
-            });
             (
                 claim.clone(),
-                fused.into_iter().take(per_claim).map(|(_, h)| h).collect(),
+                crate::retrieval::fused(question, claim, retriever, per_claim),
             )
         })
         .collect()

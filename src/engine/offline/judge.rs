@@ -43,27 +43,7 @@ pub struct ClaimTerms {
     pub value_words: Vec<String>,
 }
 
-/// Phrases with a plain equivalent, applied to claims and sentences alike before comparing.
-const PHRASES: &[(&str, &str)] = &[
-    ("out of the box", "by default"),
-    ("out-of-the-box", "by default"),
-    ("by design", "by default"),
-    ("compile flag", "compile-time option"),
-    ("compile-time flag", "compile-time option"),
-    ("build flag", "compile-time option"),
-];
-
-pub(crate) fn normalise(text: &str) -> std::borrow::Cow<'_, str> {
-    let lower = text.to_lowercase();
-    if !PHRASES.iter().any(|(p, _)| lower.contains(p)) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = lower;
-    for (p, r) in PHRASES {
-        out = out.replace(p, r);
-    }
-    std::borrow::Cow::Owned(out)
-}
+pub(crate) use crate::text::plain_phrases as normalise;
 
 const REQUIREMENT: &[&str] = &[
     "need",

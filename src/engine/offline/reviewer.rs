@@ -5,8 +5,10 @@
 use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE};
 use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
-use crate::engine::{Retriever, ReviewTask, Reviewer};
+use crate::engine::{ReviewTask, Reviewer};
 use crate::index::SearchRequest;
+pub use crate::retrieval::Formulation;
+use crate::retrieval::Retriever;
 use crate::text;
 use crate::verifier::{cosine, ModelError, Verifier};
 use async_trait::async_trait;
@@ -14,21 +16,6 @@ use std::sync::Arc;
 
 /// A refutation alone (no support found) needs this confidence from a regular reviewer.
 const REFUTE_ALONE: f32 = 0.6;
-
-/// How a reviewer turns a claim into a query; different formulations find different evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Formulation {
-    /// Every content word of the claim.
-    Literal,
-    /// Only the claim's rarest words.
-    Focused,
-    /// The claim's adjacent word pairs as phrases.
-    Phrases,
-    /// The claim together with the question.
-    InContext,
-    /// The claim's subject without its numbers or negations, hunting for contradictions.
-    Skeptic,
-}
 
 #[derive(Debug, Clone)]
 pub struct OfflineReviewer {
@@ -65,62 +52,9 @@ impl OfflineReviewer {
         self
     }
 
-    fn request(&self, question: &str, claim: &Claim, terms: &ClaimTerms) -> SearchRequest {
-        let mut req = SearchRequest {
-            limit: self.depth,
-            ..Default::default()
-        };
-        // "out of the box" searches as "by default", as the judge reads it.
-        let claim_text = super::judge::normalise(&claim.text).into_owned();
-        match self.formulation {
-            Formulation::Literal => req.text = claim_text,
-            Formulation::Focused => {
-                let mut words = terms.words.clone();
-                words.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                req.text = words
-                    .iter()
-                    .take(4)
-                    .map(|(s, _)| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                // Stems are valid query words: the index tokenizer stems them to themselves.
-                for n in &terms.numbers {
-                    req.text.push(' ');
-                    req.text.push_str(&n.raw);
-                }
-            }
-            Formulation::Phrases => {
-                req.text = claim_text.clone();
-                let words: Vec<&str> = text::tokens(&claim_text)
-                    .into_iter()
-                    .map(|t| t.text)
-                    .filter(|w| !text::is_stopword(&w.to_lowercase()))
-                    .collect();
-                req.phrases = words.windows(2).map(|w| w.join(" ")).collect();
-            }
-            Formulation::InContext => req.text = format!("{claim_text} {question}"),
-            Formulation::Skeptic => {
-                req.text = terms
-                    .words
-                    .iter()
-                    .map(|(s, _)| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-            }
-        }
-        req
-    }
-
-    /// The passages this reviewer's formulation retrieves for a claim (model-backed reviewers
-    /// reuse it, so every reviewer of a panel keeps its own view of the evidence).
-    pub fn evidence(
-        &self,
-        question: &str,
-        claim: &Claim,
-        retriever: &Retriever,
-    ) -> Result<Vec<crate::artifact::Hit>, crate::index::IndexError> {
-        let terms = ClaimTerms::new(&claim.text, &|s| retriever.idf(s));
-        retriever.search(self.request(question, claim, &terms))
+    fn request(&self, question: &str, claim: &Claim, retriever: &Retriever) -> SearchRequest {
+        self.formulation
+            .query(question, &claim.text, self.depth, retriever)
     }
 
     fn judge(&self, question: &str, asked: &Asked, claim: &Claim, retriever: &Retriever) -> Vote {
@@ -135,7 +69,7 @@ impl OfflineReviewer {
             corroborating: false,
             note: "no passage states or contradicts the claim".into(),
         };
-        let request = self.request(question, claim, &terms);
+        let request = self.request(question, claim, retriever);
         let mut hits = match retriever.search(request.clone()) {
             Ok(h) => h,
             Err(e) => {
