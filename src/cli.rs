@@ -1325,16 +1325,11 @@ pub struct DigestArgs {
     /// Key claims taken from each item.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub claims_per_item: usize,
-    /// Let article fetches reach loopback and private-network addresses (never link-local or
-    /// cloud metadata addresses).
-    #[arg(long)]
-    pub allow_private: bool,
-    /// Seconds one request may take, body included.
-    #[arg(long, default_value_t = 20, value_name = "SECS")]
-    pub fetch_timeout: u64,
-    /// Minimum pause between two requests to one host, in milliseconds.
-    #[arg(long, default_value_t = 500, value_name = "MS")]
-    pub host_delay: u64,
+    /// How articles are fetched: the same flags (and research.toml `[web]` settings) as a run's
+    /// web pages.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub fetch: research::web::args::FetchArgs,
     #[command(flatten)]
     pub panel: PanelArgs,
 }
@@ -1365,9 +1360,10 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
         }
         let feeds = digest::FeedsConfig::load(&a.feeds, a.max_items.max(1))?;
         let panel = a.panel.resolve()?;
-        if a.fetch_timeout == 0 {
-            bail!("--fetch-timeout must be at least 1 second");
-        }
+        let fetch = a
+            .fetch
+            .resolve(Some(&panel.file()?.web))
+            .map_err(anyhow::Error::msg)?;
         let progress = Progress::new(a.panel.common.quiet);
         let store = a.panel.common.store()?;
         let journal = open_run(
@@ -1390,12 +1386,7 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
             },
             ingest: panel.ingest.clone(),
             fetch_articles: !a.no_fetch,
-            fetch: research::web::fetch::FetchOptions {
-                allow_private: a.allow_private,
-                timeout: Duration::from_secs(a.fetch_timeout),
-                host_interval: Duration::from_millis(a.host_delay),
-                ..research::web::fetch::FetchOptions::default()
-            },
+            fetch,
             max_articles: a.max_articles.max(1),
             claims_per_item: a.claims_per_item.max(1),
             journal: Some(Arc::clone(&journal)),
@@ -1448,5 +1439,25 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
             }
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Job;
+
+    #[test]
+    fn a_digest_journaled_before_it_shared_the_fetch_flags_still_resumes_with_them() {
+        let old = r#"{"kind":"digest","feeds":"/f/feeds.toml","allow_private":true,
+                      "fetch_timeout":7,"host_delay":100}"#;
+        let Job::Digest(a) = serde_json::from_str::<Job>(old).unwrap() else {
+            panic!("not a digest");
+        };
+        assert!(a.fetch.allow_private);
+        assert_eq!(a.fetch.fetch_timeout, Some(7));
+        assert_eq!(a.fetch.host_delay, Some(100));
+        // And as journaled now.
+        let again = serde_json::to_string(&Job::Digest(a)).unwrap();
+        assert!(again.contains(r#""fetch_timeout":7"#), "{again}");
     }
 }

@@ -43,14 +43,24 @@ pub struct WebArgs {
     /// arxiv[=URL]. Keys come from BRAVE_API_KEY / TAVILY_API_KEY.
     #[arg(long, help_heading = "Web", value_name = "NAME[=URL]")]
     pub search: Vec<String>,
-    /// Let fetches reach loopback and private-network addresses (never link-local or cloud
-    /// metadata addresses).
-    #[arg(long, help_heading = "Web", help_heading = "Web")]
-    pub allow_private: bool,
     /// Pages fetched at most in this run.
     #[arg(long, help_heading = "Web", value_name = "N")]
     pub max_pages: Option<usize>,
-    /// Seconds one request may take, body included.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub fetch: FetchArgs,
+}
+
+/// How pages are fetched: shared by every command that fetches (a run with `--web`, digest's
+/// articles), each flag falling back to research.toml's `[web]` table, then to the default.
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct FetchArgs {
+    /// Let fetches reach loopback and private-network addresses (never link-local or cloud
+    /// metadata addresses).
+    #[arg(long, help_heading = "Web")]
+    pub allow_private: bool,
+    /// Seconds one request may take, body included (default 20).
     #[arg(long, help_heading = "Web", value_name = "SECS")]
     pub fetch_timeout: Option<u64>,
     /// Minimum pause between two requests to one host, in milliseconds (default 500; a
@@ -63,6 +73,39 @@ pub struct WebArgs {
     /// Retries of a request after a timeout, a reset, 429 or 5xx (default 2).
     #[arg(long, help_heading = "Web", value_name = "N")]
     pub fetch_retries: Option<u32>,
+}
+
+impl FetchArgs {
+    /// The fetch options: each flag, else the `[web]` table's setting, else the default.
+    pub fn resolve(&self, file: Option<&WebFileConfig>) -> Result<FetchOptions, String> {
+        let file = file.cloned().unwrap_or_default();
+        let mut fetch = FetchOptions {
+            allow_private: self.allow_private || file.allow_private.unwrap_or(false),
+            ..FetchOptions::default()
+        };
+        if let Some(secs) = self.fetch_timeout.or(file.fetch_timeout_secs) {
+            if secs == 0 {
+                return Err("--fetch-timeout must be at least 1 second".into());
+            }
+            fetch.timeout = Duration::from_secs(secs);
+        }
+        if let Some(ms) = self.host_delay.or(file.host_delay_ms) {
+            fetch.host_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.host_concurrency.or(file.host_concurrency) {
+            if n == 0 {
+                return Err("--host-concurrency must be at least 1".into());
+            }
+            fetch.host_concurrency = n;
+        }
+        if let Some(n) = self.fetch_retries.or(file.retries) {
+            fetch.retries = n.min(10);
+        }
+        if let Some(mib) = file.max_page_mib {
+            fetch.max_body_bytes = mib.max(1).saturating_mul(1024 * 1024);
+        }
+        Ok(fetch)
+    }
 }
 
 /// What the flags and the file decided.
@@ -120,31 +163,7 @@ impl WebArgs {
             .iter()
             .map(|s| provider_from_spec(s, env).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut fetch = FetchOptions {
-            allow_private: self.allow_private || file.allow_private.unwrap_or(false),
-            ..FetchOptions::default()
-        };
-        if let Some(secs) = self.fetch_timeout.or(file.fetch_timeout_secs) {
-            if secs == 0 {
-                return Err("--fetch-timeout must be at least 1 second".into());
-            }
-            fetch.timeout = Duration::from_secs(secs);
-        }
-        if let Some(ms) = self.host_delay.or(file.host_delay_ms) {
-            fetch.host_interval = Duration::from_millis(ms);
-        }
-        if let Some(n) = self.host_concurrency.or(file.host_concurrency) {
-            if n == 0 {
-                return Err("--host-concurrency must be at least 1".into());
-            }
-            fetch.host_concurrency = n;
-        }
-        if let Some(n) = self.fetch_retries.or(file.retries) {
-            fetch.retries = n.min(10);
-        }
-        if let Some(mib) = file.max_page_mib {
-            fetch.max_body_bytes = mib.max(1).saturating_mul(1024 * 1024);
-        }
+        let fetch = self.fetch.resolve(Some(&file))?;
         let mut opts = WebOptions {
             fetch,
             ..WebOptions::default()
