@@ -1366,6 +1366,10 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
             .map_err(anyhow::Error::msg)?;
         let progress = Progress::new(a.panel.common.quiet);
         let store = a.panel.common.store()?;
+        // Before the journal: a cron attempt that finds another digest running is no run.
+        let held = digest::lock(store.dir()).inspect_err(|e| {
+            log.line(&format!("not run (temporary): {e}"));
+        })?;
         let journal = open_run(
             &store,
             &mode,
@@ -1392,7 +1396,7 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
             journal: Some(Arc::clone(&journal)),
         };
         let started = std::time::Instant::now();
-        let result = digest::run(&cfg, &engine, store, &progress, &log).await;
+        let result = digest::run(&cfg, &engine, store, &progress, &log, &held).await;
         let outcome = close_run(
             &journal,
             &engine,

@@ -40,6 +40,16 @@ fn command(cwd: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// `research runs` over the test's index.
+fn runs(cwd: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_research"))
+        .args(["runs", "--index", "index"])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Run a digest to the end (in a blocking thread: the feed server lives on this runtime).
 async fn digest(cwd: &Path, args: &[&str]) -> Output {
     let mut c = command(cwd, args);
@@ -600,6 +610,7 @@ async fn a_second_digest_while_one_runs_exits_75_and_bad_input_is_one_line() {
     // Another digest holds the lock: exit 75 (EX_TEMPFAIL), one line, nothing written.
     let store = Store::open(&cwd.join("index")).unwrap();
     let held = research::digest::lock(store.dir()).unwrap();
+    let runs_before = runs(cwd);
     let out = digest(cwd, &[]).await;
     let (code, msg) = one_line_error(&out);
     assert_eq!(code, 75, "{msg}");
@@ -609,6 +620,8 @@ async fn a_second_digest_while_one_runs_exits_75_and_bad_input_is_one_line() {
         "{msg}"
     );
     assert!(!cwd.join("reports").exists());
+    // A cron attempt that found the lock held is not a run: nothing to resume or list as failed.
+    assert_eq!(runs(cwd), runs_before, "a locked-out attempt was journaled");
     drop(held);
     drop(store);
 

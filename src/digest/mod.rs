@@ -540,13 +540,15 @@ async fn item_claims(
 }
 
 /// Run a digest: read feeds, record new items one by one, vote, compare with the previous
-/// digest, write the report. The caller holds nothing: the lock is taken here.
+/// digest, write the report. The caller holds the lock ([`lock`], taken before it journals the
+/// run, so that a digest finding another one running leaves no run behind).
 pub async fn run(
     cfg: &DigestConfig,
     engine: &Engine,
     store: Arc<Store>,
     progress: &Progress,
     log: &Log,
+    _held: &DigestLock,
 ) -> Result<DigestOutcome, DigestError> {
     let result = run_locked(cfg, engine, store, progress, log).await;
     match &result {
@@ -583,7 +585,6 @@ async fn run_locked(
 ) -> Result<DigestOutcome, DigestError> {
     let started = Instant::now();
     cfg.policy.validate()?;
-    let _lock = lock(store.dir())?;
     let mut state = State::open(store.dir())?;
     let now = || Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let (run, resumed_from) = match state.unfinished_run()? {
