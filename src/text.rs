@@ -382,15 +382,18 @@ pub fn numbers(text: &str) -> Vec<Number> {
     let mut out = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         let lower = t.text.to_lowercase();
-        let value = parse_number(&lower);
-        let Some(value) = value else { continue };
+        let Some((value, unit)) = number_with_unit(&lower) else {
+            continue;
+        };
         let neighbour = |range: &mut dyn Iterator<Item = usize>| {
             range
                 .map(|j| toks[j].text.to_lowercase())
                 .find(|w| !is_stopword(w) && parse_number(w).is_none())
                 .map(|w| stem(&w))
         };
-        let after = neighbour(&mut ((i + 1)..toks.len().min(i + 3)));
+        let after = unit
+            .map(stem)
+            .or_else(|| neighbour(&mut ((i + 1)..toks.len().min(i + 3))));
         let before = neighbour(&mut (i.saturating_sub(3)..i).rev());
         out.push(Number {
             value,
@@ -456,11 +459,12 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
         Some(stem(&w))
     };
     for (i, t) in toks.iter().enumerate() {
-        let Some(value) = parse_number(&t.text.to_lowercase()) else {
+        let lower = t.text.to_lowercase();
+        let Some((value, unit)) = number_with_unit(&lower) else {
             continue;
         };
         let end = t.start + t.text.len();
-        let mut after = Vec::new();
+        let mut after: Vec<String> = unit.map(stem).into_iter().collect();
         for next in toks.iter().skip(i + 1).take(3) {
             if clause_break(end, next.start) {
                 break;
@@ -504,6 +508,19 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
         });
     }
     out
+}
+
+/// A number, or a number joined to its unit by a hyphen ("4096-byte", "64-bit"): the value and
+/// the unit.
+fn number_with_unit(lower: &str) -> Option<(f64, Option<&str>)> {
+    if let Some(v) = parse_number(lower) {
+        return Some((v, None));
+    }
+    let (number, unit) = lower.split_once('-')?;
+    let v = parse_number(number)?;
+    unit.chars()
+        .all(char::is_alphabetic)
+        .then_some((v, Some(unit)))
 }
 
 fn parse_number(lower: &str) -> Option<f64> {

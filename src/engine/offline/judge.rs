@@ -343,15 +343,21 @@ fn number_conflict(
         if sentence.iter().any(|n| same_value(n.value, c.value)) {
             continue;
         }
+        // The claim names the sentence's value itself ("4096 bytes, instead of the old 1024"):
+        // giving that value is no disagreement with it.
+        let stated_by_claim =
+            |n: &&text::Quantity| claim.iter().any(|o| same_value(o.value, n.value));
         let found = sentence
             .iter()
             .copied()
+            .filter(|n| !stated_by_claim(n))
             .find(|n| strict(c, n))
             .map(|n| (n, true))
             .or_else(|| {
                 sentence
                     .iter()
                     .copied()
+                    .filter(|n| !stated_by_claim(n))
                     .find(|n| loose(c, n))
                     .map(|n| (n, false))
             });
@@ -423,6 +429,22 @@ mod tests {
             "Store a battery at 40 percent charge in a cool place when the device will not be used for weeks.",
         );
         assert!(matches!(j, Judgement::Supports { .. }), "{j:?}");
+    }
+
+    #[test]
+    fn a_value_the_claim_itself_names_is_no_conflict() {
+        let t = terms("New databases get a 4096-byte page size, instead of the old 1024 bytes.");
+        let j = judge_sentence(
+            &t,
+            "The default page size for new databases has been increased to 4096 bytes.",
+        );
+        assert!(!matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        let t = terms("New databases get a 1024-byte page size by default.");
+        let j = judge_sentence(
+            &t,
+            "The default page size for new databases has been increased to 4096 bytes.",
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
     }
 
     #[test]

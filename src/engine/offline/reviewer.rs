@@ -2,7 +2,9 @@
 //! formulation, then judges the claim against the retrieved sentences: lexically, or with the
 //! verifier model's probabilities beside the lexical cues when it has one.
 
-use super::judge::{is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE};
+use super::judge::{
+    is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE, SUPPORT_COVERAGE,
+};
 use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
 use crate::engine::{ReviewTask, Reviewer};
@@ -295,8 +297,8 @@ const SKEPTIC_READS: usize = 10;
 const ENTAILS: f32 = 0.5;
 /// A contradiction the words do not show needs the model to be this sure.
 const STRONG: f32 = 0.9;
-/// Meaning-similarity at which a sentence speaks of the claim's subject even with other words.
-const SAME_SUBJECT_COSINE: f32 = 0.6;
+/// Entailment the model must lean to (above contradiction) when the words state the claim.
+const LEANS: f32 = 0.3;
 
 /// The verifier's judgement: it reads the claim beside the closest sentences (each under its
 /// passage's label) and gives entailment and contradiction probabilities. A contradiction
@@ -353,6 +355,16 @@ fn weigh_with_model(
     let mut best_support: Support = None;
     let mut best_conflict: Conflict = None;
     let same_text = |q: &str| text::squash_whitespace(q).eq_ignore_ascii_case(&claim_text);
+    // The claim's subject: its rarest word in the searched corpora.
+    let subject = terms
+        .words
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map(|(s, _)| s);
+    let evidence_of = |c: &Candidate| match &c.label {
+        Some(l) => format!("{l} {}", c.cite.quote),
+        None => c.cite.quote.clone(),
+    };
     for (&i, p) in order.iter().zip(&probs) {
         let c = &candidates[i];
         let lexical = judge_in_context(terms, &c.cite.quote, &c.context);
@@ -365,10 +377,33 @@ fn weigh_with_model(
         }
         let identical = same_text(&c.cite.quote);
         let lexical_support = matches!(lexical, Judgement::Supports { .. });
-        // Support: the model reads entailment, or the words state the claim and the model
-        // does not object strongly; the claim's own text always.
-        let entails = p.entail >= ENTAILS && p.entail > p.contradict;
-        if identical || entails || (lexical_support && p.contradict < STRONG) {
+        // A sentence that lacks one of the claim's numbers cannot state it, whatever the model
+        // reads ("5 times faster" is not "ten times faster").
+        let numbers_stated = {
+            let given: Vec<f64> = text::numbers(&evidence_of(c))
+                .iter()
+                .map(|n| n.value)
+                .collect();
+            terms
+                .numbers
+                .iter()
+                .all(|n| given.iter().any(|g| (g - n.value).abs() < 1e-9))
+        };
+        let about_subject = subject.is_none_or(|s| {
+            text::content_stems(&c.cite.quote).contains(s) || c.context.contains(s)
+        });
+        // Support: the model reads entailment of a sentence about the claim's subject; or the
+        // words state the claim and the model does not object strongly, or leans to entailment
+        // where the lexical judge alone would not say so; the claim's own text always.
+        let entails = p.entail >= ENTAILS
+            && p.entail > p.contradict
+            && numbers_stated
+            && coverage[i] >= SUBJECT_COVERAGE;
+        let leans = p.entail >= LEANS
+            && p.entail > p.contradict
+            && numbers_stated
+            && coverage[i] >= SUPPORT_COVERAGE;
+        if identical || entails || leans || (lexical_support && p.contradict < STRONG) {
             let weight = if c.corroborating { 1.0 } else { 0.9 };
             let conf = if identical {
                 1.0
@@ -386,7 +421,10 @@ fn weigh_with_model(
         // Contradiction, from a sentence about the same subject that is not the claim's own:
         // a conflict the words show (opposite polarity, another value for the same quantity)
         // stands unless the model reads entailment (checked above); the model alone must be sure.
-        let same_subject = coverage[i] >= SUBJECT_COVERAGE || cos[i] >= SAME_SUBJECT_COSINE;
+        // The model alone refutes only from a sentence about the claim's subject (its rarest
+        // word, there or in the sentence's context) that holds much of the claim: a sentence
+        // merely close in meaning may speak of something else ("the function" for distutils).
+        let same_subject = about_subject && coverage[i] >= SUBJECT_COVERAGE;
         let (conf, why) = match &lexical {
             Judgement::Contradicts { confidence, why } => (
                 confidence.max(p.contradict),
