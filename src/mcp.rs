@@ -233,6 +233,9 @@ pub async fn serve(mut args: McpArgs) -> anyhow::Result<()> {
     }
     args.panel.corpus = roots.clone();
     args.panel.common.quiet = true;
+    if args.panel.llm.dry_run {
+        anyhow::bail!("--dry-run does not apply to research mcp: a server's calls run");
+    }
     let panel = args.panel.resolve()?;
     let web = panel.web_plan(&args.web)?;
     let (web_allowed, private_allowed) = match &web.web {
