@@ -72,8 +72,12 @@ pub enum McpError {
     UnknownTool(String),
     #[error("invalid arguments for {tool}: {detail}")]
     BadArguments { tool: String, detail: String },
-    #[error("stopped because the call was cancelled; the run is journaled: continue it with the research tool's `resume: \"{0}\"` or `research resume {0}`")]
-    Stopped(String),
+    #[error(
+        "stopped because the call was cancelled; the run is journaled: continue it with {how}"
+    )]
+    Stopped { run: String, how: String },
+    #[error("run {0} is still running in this server (a cancelled run ends after its current step); resume it once it has stopped")]
+    StillRunning(String),
     #[error("{0}")]
     Failed(String),
 }
@@ -88,15 +92,24 @@ impl McpError {
             | McpError::UnknownArgument { .. }
             | McpError::UnknownTool(_)
             | McpError::BadArguments { .. } => "invalid",
-            McpError::Stopped(_) => "stopped",
+            McpError::Stopped { .. } => "stopped",
+            McpError::StillRunning(_) => "invalid",
             McpError::Failed(_) => "failed",
         }
     }
 
-    /// A job's error: a stop keeps its run id so the caller can resume.
-    fn from_job(e: anyhow::Error) -> McpError {
-        if let Some(RunError::Interrupted(id)) = e.downcast_ref::<RunError>() {
-            return McpError::Stopped(id.clone());
+    /// A job's error: a stop keeps its run id, and says how to continue it.
+    fn from_job(e: anyhow::Error, tool: &str) -> McpError {
+        if let Some(RunError::Interrupted(run)) = e.downcast_ref::<RunError>() {
+            let how = if tool == "research" {
+                format!("the research tool's `resume: \"{run}\"` or `research resume {run}`")
+            } else {
+                format!("`research resume {run}`")
+            };
+            return McpError::Stopped {
+                run: run.clone(),
+                how,
+            };
         }
         McpError::Failed(research::text::squash_whitespace(&format!("{e:#}")))
     }
@@ -117,6 +130,7 @@ struct ResearchInput {
     /// (default: all of them).
     #[serde(default)]
     corpora: Vec<PathBuf>,
+    // The schema and the type check come from here; the values are laid over the server's.
     #[serde(flatten)]
     #[allow(dead_code)]
     policy: PolicyArgs,
@@ -150,6 +164,7 @@ struct VerifyInput {
     /// them (default: all of them).
     #[serde(default)]
     corpora: Vec<PathBuf>,
+    // The schema and the type check come from here; the values are laid over the server's.
     #[serde(flatten)]
     #[allow(dead_code)]
     policy: PolicyArgs,
@@ -189,6 +204,7 @@ struct CheckPlanInput {
     /// Search the web too (refused when the server was started without it).
     #[serde(default)]
     web: Option<bool>,
+    // The schema and the type check come from here; the values are laid over the server's.
     #[serde(flatten)]
     #[allow(dead_code)]
     policy: PolicyArgs,
@@ -212,6 +228,8 @@ struct State {
     indexed: Mutex<HashSet<PathBuf>>,
     /// Held (shared) by every journaled run in flight; taken whole at shutdown to wait for them.
     runs: RwLock<()>,
+    /// Ids of the runs in flight, which cannot be resumed until they have stopped.
+    active: std::sync::Mutex<HashSet<String>>,
 }
 
 #[derive(Clone)]
@@ -259,6 +277,7 @@ pub async fn serve(mut args: McpArgs) -> anyhow::Result<()> {
         secrets: Arc::new(secrets()),
         indexed: Mutex::new(HashSet::new()),
         runs: RwLock::new(()),
+        active: std::sync::Mutex::new(HashSet::new()),
     });
     eprintln!(
         "research mcp: serving on stdio; corpora: {}; web: {}; reports: {}",
@@ -343,7 +362,11 @@ impl State {
                 }
             }
         }
-        if exists || self.roots.is_empty() || path.is_absolute() && !self.under_a_root(path) {
+        // Whether a path outside the roots exists is not the caller's business: "outside" either
+        // way. Only a missing path that would be inside is "not found".
+        let would_be_inside =
+            !self.roots.is_empty() && (!path.is_absolute() || self.under_a_root(path));
+        if exists || !would_be_inside {
             return Err(outside());
         }
         Err(McpError::NotFound(path.display().to_string()))
@@ -383,24 +406,53 @@ impl State {
 
     /// A job's host: the shared store and journal, progress relayed to the caller, and the
     /// call's cancellation stopping the run after its current step.
-    fn host(
-        &self,
-        relay: &Relay,
-        ct: &CancelToken,
-        run: Arc<std::sync::Mutex<Option<String>>>,
-    ) -> Host {
-        let ct = ct.clone();
+    fn host(self: &Arc<Self>, call: &Call) -> Host {
+        let state = Arc::clone(self);
+        let ct = call.ct.clone();
+        let done = Arc::clone(&call.done);
+        let run = Arc::clone(&call.run);
         Host {
             store: Arc::clone(&self.store),
             journals: Arc::clone(&self.journals),
-            progress: relay.progress(),
+            progress: call.relay.progress(),
             on_start: Box::new(move |journal: Arc<RunJournal>| {
+                if let Ok(mut active) = state.active.lock() {
+                    active.insert(journal.id.clone());
+                }
                 if let Ok(mut slot) = run.lock() {
                     *slot = Some(journal.id.clone());
                 }
-                ct.watch(journal);
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = ct.cancelled() => journal.interrupt(),
+                        _ = done.notified() => {}
+                    }
+                });
             }),
         }
+    }
+
+    /// A tool call begins: its progress relay and its cancellation.
+    fn call(&self, ctx: &RequestContext<RoleServer>) -> Call {
+        Call {
+            relay: Relay::new(ctx, Arc::clone(&self.secrets)),
+            ct: ctx.ct.clone(),
+            done: Arc::new(Notify::new()),
+            run: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+
+    /// A tool call's job is over (its run closed in the journal): progress sent, run released.
+    async fn end(&self, call: Call) {
+        call.done.notify_one();
+        if let Some(id) = call.run.lock().ok().and_then(|r| r.clone()) {
+            if let Ok(mut active) = self.active.lock() {
+                active.remove(&id);
+            }
+        }
+        call.relay.flush().await;
+        // The run brought its corpora up to date, perhaps storing files under other corpora.
+        self.indexed.lock().await.clear();
     }
 
     fn redact(&self, text: &str) -> String {
@@ -408,29 +460,41 @@ impl State {
     }
 }
 
-/// A call's cancellation, tied to the run it started: cancelling interrupts the run (it ends
-/// after its current step, journaled as stopped).
-#[derive(Clone)]
-struct CancelToken {
-    ct: tokio_util::sync::CancellationToken,
-    done: Arc<Notify>,
+/// A run resumed by a call, marked in flight until the call is over: a second call resuming it
+/// meanwhile is refused rather than run twice.
+struct Claim<'a> {
+    state: &'a State,
+    id: String,
 }
 
-impl CancelToken {
-    fn watch(&self, journal: Arc<RunJournal>) {
-        let ct = self.ct.clone();
-        let done = Arc::clone(&self.done);
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = ct.cancelled() => journal.interrupt(),
-                _ = done.notified() => {}
-            }
-        });
+impl<'a> Claim<'a> {
+    fn new(state: &'a State, id: &str) -> Result<Claim<'a>, McpError> {
+        let mut active = state.active.lock().unwrap_or_else(|p| p.into_inner());
+        if !active.insert(id.to_string()) {
+            return Err(McpError::StillRunning(id.to_string()));
+        }
+        Ok(Claim {
+            state,
+            id: id.to_string(),
+        })
     }
+}
 
-    fn finish(&self) {
-        self.done.notify_one();
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut active = self.state.active.lock().unwrap_or_else(|p| p.into_inner());
+        active.remove(&self.id);
     }
+}
+
+/// One tool call's link to the run it starts: progress relayed to the client, and the call's
+/// cancellation interrupting the run (which ends after its current step, journaled as stopped).
+struct Call {
+    relay: Relay,
+    ct: tokio_util::sync::CancellationToken,
+    /// Told when the job is over, so the cancellation watch ends with it.
+    done: Arc<Notify>,
+    run: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Progress of one call, sent to its client as MCP progress notifications (when the call
@@ -787,8 +851,23 @@ impl Server {
         let s = &self.0;
         let input: ResearchInput = parse("research", &args)?;
         let policy = overlay("research", &s.args.panel.policy, &args)?;
+        let mut _claim = None;
         let (a, mode) = match &input.resume {
-            Some(id) => (self.resumable(id)?, JournalMode::Resume(id.clone())),
+            Some(id) => {
+                if args.len() > 1 {
+                    return Err(McpError::BadArguments {
+                        tool: "research".into(),
+                        detail: "`resume` continues a run with its own settings: give it alone"
+                            .into(),
+                    });
+                }
+                _claim = Some(Claim::new(s, id)?);
+                // A finished run is answered with its report.
+                if let Some(done) = self.finished(id)? {
+                    return Ok(done);
+                }
+                (self.resumable(id)?, JournalMode::Resume(id.clone()))
+            }
             None => {
                 let question = input.question.clone().unwrap_or_default();
                 if question.trim().is_empty() {
@@ -811,24 +890,11 @@ impl Server {
                 (a, JournalMode::New)
             }
         };
-        if let JournalMode::Resume(id) = &mode {
-            // A finished run is answered with its report.
-            if let Some(done) = self.finished(id)? {
-                return Ok(done);
-            }
-        }
         let _running = s.runs.read().await;
-        let relay = Relay::new(&ctx, Arc::clone(&s.secrets));
-        let cancel = CancelToken {
-            ct: ctx.ct.clone(),
-            done: Arc::new(Notify::new()),
-        };
-        let run = Arc::new(std::sync::Mutex::new(None));
-        let host = s.host(&relay, &cancel, Arc::clone(&run));
-        let result = cli::question_job(&a, mode, host).await;
-        cancel.finish();
-        relay.flush().await;
-        let (id, outcome) = result.map_err(McpError::from_job)?;
+        let call = s.call(&ctx);
+        let result = cli::question_job(&a, mode, s.host(&call)).await;
+        s.end(call).await;
+        let (id, outcome) = result.map_err(|e| McpError::from_job(e, "research"))?;
         let w = &outcome.written;
         let markdown = std::fs::read_to_string(&w.markdown)
             .map_err(|e| McpError::Failed(format!("cannot read {}: {e}", w.markdown.display())))?;
@@ -961,18 +1027,14 @@ impl Server {
             panel: s.panel(s.corpora(&input.corpora)?, policy),
         };
         let _running = s.runs.read().await;
-        let relay = Relay::new(&ctx, Arc::clone(&s.secrets));
-        let cancel = CancelToken {
-            ct: ctx.ct.clone(),
-            done: Arc::new(Notify::new()),
-        };
-        let host = s.host(&relay, &cancel, Arc::new(std::sync::Mutex::new(None)));
+        let call = s.call(&ctx);
+        let host = s.host(&call);
         let total = claims.len();
         let mut results: Vec<VerifyResult> = Vec::new();
         let result = {
             let mut emit = |r: &VerifyResult| {
                 results.push(r.clone());
-                relay.say(format!(
+                call.relay.say(format!(
                     "verdict {}/{total}: {} ({})",
                     results.len(),
                     r.verdict,
@@ -981,9 +1043,8 @@ impl Server {
             };
             cli::verify_job(&a, JournalMode::New, host, &mut emit).await
         };
-        cancel.finish();
-        relay.flush().await;
-        let id = result.map_err(McpError::from_job)?;
+        s.end(call).await;
+        let id = result.map_err(|e| McpError::from_job(e, "verify"))?;
         let text: String = results.iter().map(verdict_text).collect();
         let structured = json!({
             "run": id,
@@ -1039,8 +1100,9 @@ impl Server {
         Ok((text, structured))
     }
 
-    /// Bring `corpora` into the index once in the server's life (the store is incremental:
-    /// unchanged files are not read again), and return their retrieval scope.
+    /// Bring `corpora` into the index once (the store is incremental: unchanged files are not
+    /// read again) and return their retrieval scope. Searches after that read the index as it
+    /// is; every run (which brings its own corpora up to date) makes the next search check again.
     async fn indexed(&self, corpora: &[PathBuf]) -> Result<Vec<String>, McpError> {
         let s = &self.0;
         if corpora.is_empty() {
@@ -1074,7 +1136,7 @@ impl Server {
                 .panel
                 .resolve()
                 .map_err(|e| McpError::Failed(e.to_string()))?;
-            let prepared = tokio::task::block_in_place(|| {
+            tokio::task::block_in_place(|| {
                 pipeline::prepare(
                     &s.store,
                     &Corpora::Paths(missing.clone()),
@@ -1083,7 +1145,12 @@ impl Server {
                 )
             })
             .map_err(|e| McpError::Failed(e.to_string()))?;
-            let _ = prepared;
+            // Files of a folder around or inside these are stored under these now: that folder
+            // is brought up to date again when next searched.
+            done.retain(|c| {
+                c.as_os_str().is_empty()
+                    || !missing.iter().any(|m| c.starts_with(m) || m.starts_with(c))
+            });
             done.extend(missing);
         }
         Ok(corpora
@@ -1127,16 +1194,10 @@ impl Server {
             web: s.web(input.web, None)?,
         };
         let _running = s.runs.read().await;
-        let relay = Relay::new(&ctx, Arc::clone(&s.secrets));
-        let cancel = CancelToken {
-            ct: ctx.ct.clone(),
-            done: Arc::new(Notify::new()),
-        };
-        let host = s.host(&relay, &cancel, Arc::new(std::sync::Mutex::new(None)));
-        let result = cli::check_plan_job(&a, JournalMode::New, host).await;
-        cancel.finish();
-        relay.flush().await;
-        let (id, report, written) = result.map_err(McpError::from_job)?;
+        let call = s.call(&ctx);
+        let result = cli::check_plan_job(&a, JournalMode::New, s.host(&call)).await;
+        s.end(call).await;
+        let (id, report, written) = result.map_err(|e| McpError::from_job(e, "check_plan"))?;
         let markdown = std::fs::read_to_string(&written.markdown).map_err(|e| {
             McpError::Failed(format!("cannot read {}: {e}", written.markdown.display()))
         })?;

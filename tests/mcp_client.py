@@ -162,6 +162,11 @@ async def bundled():
                 ["--allow-private"])
             expect_refused(await session.call_tool(
                 "verify", {"claim": "x", "index": "/tmp"}), "an unknown argument", ["index"])
+            expect_refused(await session.call_tool(
+                "research", {"resume": "20990101-000000-000000"}), "an unknown run", ["run"])
+            expect_refused(await session.call_tool(
+                "research", {"resume": r["run"], "web": True}), "resume with settings",
+                ["alone"])
 
 
 async def manual():
@@ -195,6 +200,13 @@ async def manual():
                + " ".join(stats.split()[2:6]))
             check(len(r["passages"]) == 5, "five passages", r)
             check(all(p["source"].startswith(SQLITE) for p in r["passages"]), "from the manual", r)
+            one = expect_ok(await session.call_tool(
+                "search", dict(query, corpora=["wal.html"])), "search one file of the manual")
+            check(one["passages"] and all(p["source"] == os.path.join(SQLITE, "wal.html")
+                                          for p in one["passages"]), "a path inside the corpus", one)
+            again = expect_ok(await session.call_tool("search", query), "the whole manual again")
+            check(again == r, "the whole manual still finds that file's passages", (again, r))
+            ok("a path inside the corpus narrows the search; the whole corpus finds the same after")
             ok(f"search on {SQLITE}: {r['passages'][0]['source']} {r['passages'][0]['heading_path']}")
 
             r = expect_ok(await session.call_tool(
