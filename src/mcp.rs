@@ -28,7 +28,7 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
     Implementation, JsonObject, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
@@ -796,6 +796,14 @@ impl Server {
                 "not allowed"
             }
         );
+        // Reading tools change nothing a user sees (the index and the journal are the server's);
+        // the others add report files, never over an existing one.
+        let reads = ToolAnnotations::new().read_only(true).open_world(false);
+        let writes_a_report = ToolAnnotations::new()
+            .read_only(false)
+            .destructive(false)
+            .idempotent(false)
+            .open_world(self.0.web_allowed);
         vec![
             Tool::new(
                 "research",
@@ -803,28 +811,32 @@ impl Server {
                     "Research a question: plan, gather passages, extract claims (each with a verbatim quote), have a reviewer panel vote on each, and write a cited report. Returns the report's Markdown, its path and resource URI, and counts. Long: sends progress (the first message names the run); a cancelled call stops cleanly and can be resumed with `resume`. {limits}"
                 ),
                 schema(input_schema::<ResearchInput>()),
-            ),
+            )
+            .annotate(writes_a_report.clone()),
             Tool::new(
                 "verify",
                 format!(
                     "Have the reviewer panel check one claim or several against the corpora. Returns each verdict (supported, refuted, disputed or insufficient) with the deciding quotes, their sources and byte spans, and every vote. {limits}"
                 ),
                 schema(input_schema::<VerifyInput>()),
-            ),
+            )
+            .annotate(reads.clone()),
             Tool::new(
                 "search",
                 format!(
                     "Search the index: the k best passages for a query, each with its source, heading path, byte span and verbatim text, straight from the index (no judging). {limits}"
                 ),
                 Arc::new(input_schema::<SearchInput>()),
-            ),
+            )
+            .annotate(reads),
             Tool::new(
                 "check_plan",
                 format!(
                     "Check a design plan (Markdown text, or a file inside the corpora) against the corpora, angle by angle: each statement with its verdict per angle (contradicted, disputed, unverifiable, confirmed) and quotes, the open risks, and the report's Markdown and path. {limits}"
                 ),
                 schema(input_schema::<CheckPlanInput>()),
-            ),
+            )
+            .annotate(writes_a_report),
         ]
     }
 

@@ -92,6 +92,8 @@ async def bundled():
             check(props["reviewers"].get("default") == 5, "the panel's default", props["reviewers"])
             check("--reviewers" not in json.dumps(props), "schema speaks of arguments", props)
             check("query" in tools["search"].input_schema["properties"], "search's schema")
+            check(tools["search"].annotations.read_only_hint is True, "search reads only")
+            check(tools["research"].annotations.destructive_hint is False, "research overwrites nothing")
             ok("four tools listed, schemas from the panel's settings")
 
             r = expect_ok(await session.call_tool(
