@@ -34,8 +34,8 @@ def check(condition, what, detail=""):
         raise AssertionError(f"{what}: {detail}")
 
 
-def server(*corpus):
-    args = ["mcp", "--index", INDEX, "--out", OUT]
+def server(*corpus, extra=()):
+    args = ["mcp", "--index", INDEX, "--out", OUT, *extra]
     for c in corpus:
         args += ["--corpus", c]
     # A key in the server's environment must never reach a result.
@@ -278,9 +278,28 @@ async def manual():
             ok(f"resumed {run_id}: {os.path.basename(r['path'])}")
 
 
+async def with_the_web():
+    # Started with the web (a search endpoint nothing answers on) but not private addresses:
+    # a call may turn the web off, and may not ask for private addresses.
+    web = ["--web", "--search", "searxng=http://127.0.0.1:9"]
+    async with stdio_client(server(SQLITE, extra=web)) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            tools = {t.name: t for t in (await session.list_tools()).tools}
+            check("Web: allowed" in tools["research"].description, "the web is announced")
+            expect_refused(await session.call_tool(
+                "research", {"question": "What is WAL?", "allow_private": True}),
+                "private addresses on a web server", ["--allow-private"])
+            r = expect_ok(await session.call_tool(
+                "research", {"question": "What is a WAL checkpoint?", "web": False}),
+                "research with the web turned off")
+            ok(f"a web server's call without the web: {os.path.basename(r['path'])}")
+
+
 async def main():
     await bundled()
     await manual()
+    await with_the_web()
     print("all MCP checks passed", flush=True)
 
 
