@@ -281,7 +281,11 @@ async def manual():
 async def with_the_web():
     # Started with the web (a search endpoint nothing answers on) but not private addresses:
     # a call may turn the web off, and may not ask for private addresses.
-    web = ["--web", "--search", "searxng=http://127.0.0.1:9"]
+    config = os.path.join(WORK, "research.toml")
+    file_key = "sk-file-9d8c7b6a5f4e"
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(f'[providers.local]\nkind = "openai"\napi_key = "{file_key}"\n')
+    web = ["--web", "--search", "searxng=http://127.0.0.1:9", "--config", config]
     async with stdio_client(server(SQLITE, extra=web)) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
@@ -294,6 +298,10 @@ async def with_the_web():
                 "research", {"question": "What is a WAL checkpoint?", "web": False}),
                 "research with the web turned off")
             ok(f"a web server's call without the web: {os.path.basename(r['path'])}")
+            r = expect_ok(await session.call_tool(
+                "search", {"query": f"checkpoint {file_key}"}), "search echoing research.toml's key")
+            check(file_key not in json.dumps(r) and "[redacted]" in r["query"], "blanked", r)
+            ok("a key research.toml holds is blanked out of results")
 
 
 async def main():

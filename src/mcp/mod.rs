@@ -161,6 +161,7 @@ pub async fn serve(mut args: McpArgs) -> anyhow::Result<()> {
     args.panel.common.index = Some(store.dir().to_path_buf());
     let journals = Arc::new(Journal::open(store.dir())?);
     let out = args.out.clone();
+    let panel_config = args.panel.llm.config.clone();
     let state = Arc::new(State {
         args,
         roots,
@@ -169,7 +170,7 @@ pub async fn serve(mut args: McpArgs) -> anyhow::Result<()> {
         private_allowed,
         store,
         journals,
-        secrets: Arc::new(secrets()),
+        secrets: Arc::new(secrets(panel_config.as_deref())),
         indexed: Mutex::new(HashSet::new()),
         runs: RwLock::new(()),
         active: std::sync::Mutex::new(HashSet::new()),
@@ -203,18 +204,31 @@ fn describe_roots(roots: &[PathBuf]) -> String {
     }
 }
 
-/// Values of environment variables named like secrets (…KEY, …TOKEN, …SECRET, …PASSWORD).
-fn secrets() -> Vec<String> {
-    std::env::vars()
-        .filter(|(k, v)| {
-            let k = k.to_ascii_uppercase();
-            v.len() >= 8
-                && ["KEY", "TOKEN", "SECRET", "PASSWORD"]
-                    .iter()
-                    .any(|w| k.contains(w))
-        })
-        .map(|(_, v)| v)
-        .collect()
+/// Values of environment variables named like secrets (…KEY, …TOKEN, …SECRET, …PASSWORD), and
+/// the keys research.toml holds or names.
+fn secrets(config: Option<&Path>) -> Vec<String> {
+    let mut named = Vec::new();
+    let mut out = Vec::new();
+    if let Ok(c) = research::config::Config::load(config) {
+        for p in c.providers.values() {
+            out.extend(p.api_key.clone());
+            named.extend(p.api_key_env.clone());
+        }
+    }
+    out.extend(
+        std::env::vars()
+            .filter(|(k, _)| {
+                let upper = k.to_ascii_uppercase();
+                named.contains(k)
+                    || ["KEY", "TOKEN", "SECRET", "PASSWORD"]
+                        .iter()
+                        .any(|w| upper.contains(w))
+            })
+            .map(|(_, v)| v),
+    );
+    // A short value would blank out ordinary words.
+    out.retain(|v| v.len() >= 8);
+    out
 }
 
 fn redact(secrets: &[String], text: &str) -> String {
