@@ -12,7 +12,6 @@ use research::journal::RunStatus;
 use research::pipeline::{self, Corpora};
 use research::progress::Progress;
 use research::verify::{ClaimInput, VerifyResult};
-use research::web::args::WebArgs;
 use rmcp::model::{
     ErrorData, JsonObject, ReadResourceResult, Resource, ResourceContents, Tool, ToolAnnotations,
 };
@@ -511,7 +510,7 @@ impl Server {
 
     /// A journaled question run's settings, if this server may run it: its corpora inside the
     /// roots, and no web or private address the server was not started with. It runs with the
-    /// server's engine, index and report folder.
+    /// server's engine, web providers, index and report folder.
     fn resumable(&self, id: &str) -> Result<RunArgs, McpError> {
         let s = &self.0;
         let job =
@@ -532,19 +531,11 @@ impl Server {
             .collect::<Result<_, _>>()?;
         let web = a.web.web
             || !a.web.search.is_empty()
-            || !a.web.sources.is_empty()
-                && a.web
-                    .sources
-                    .contains(&research::web::args::SourceKind::Web);
-        let mut w = s.web(Some(web), Some(a.web.allow_private))?;
-        if web {
-            // The run's own providers and limits, within what the server allows.
-            w = WebArgs {
-                allow_private: a.web.allow_private,
-                ..a.web.clone()
-            };
-        }
-        a.web = w;
+            || a.web
+                .sources
+                .contains(&research::web::args::SourceKind::Web);
+        // The server's providers and limits, as for a new call.
+        a.web = s.web(Some(web), Some(a.web.allow_private))?;
         let server = &s.args.panel;
         a.panel.engine = server.engine;
         a.panel.llm = server.llm.clone();
