@@ -70,6 +70,13 @@ pub enum Command {
         #[command(subcommand)]
         cmd: Option<ModelsCommand>,
     },
+    /// Serve the research tools over MCP (stdio) to an agent: research, verify, search,
+    /// check_plan, and the reports as resources. What may be read, and whether the web or a
+    /// model may be used, is fixed by these flags (or research.toml); no call widens it.
+    #[command(
+        before_help = "Examples:\n  research mcp --corpus /usr/share/doc/sqlite3 --out ~/research-reports\n  research mcp --corpus ~/notes --web --search searxng=http://127.0.0.1:8888"
+    )]
+    Mcp(McpArgs),
     /// Continue a killed or stopped run: finished steps and paid calls are not repeated.
     Resume {
         /// The run's id (see `research runs`).
@@ -135,7 +142,7 @@ pub enum ProgressKind {
 /// replay read it back, so a renamed flag does not strand an old run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-enum Job {
+pub(crate) enum Job {
     Question(RunArgs),
     Verify(VerifyArgs),
     CheckPlan(CheckPlanArgs),
@@ -203,10 +210,10 @@ macro_rules! clap_default {
         }
     )*};
 }
-clap_default!(LlmArgs, Common, PanelArgs, DigestArgs, RunArgs);
+clap_default!(LlmArgs, Common, PanelArgs, PolicyArgs, DigestArgs, RunArgs);
 
 /// How a run uses the journal.
-enum JournalMode {
+pub(crate) enum JournalMode {
     New,
     Resume(String),
     Replay(String),
@@ -301,13 +308,11 @@ pub struct Common {
     pub quiet: bool,
 }
 
-#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// The panel and what it votes on: the settings a caller may choose per run, on the command
+/// line or in an MCP tool call (whose input schema is generated from this type).
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default)]
-pub struct PanelArgs {
-    /// Local corpus: a folder (searched recursively) or a file; repeat for several. Without it,
-    /// the sample corpus bundled in the binary is used.
-    #[arg(long, value_name = "PATH")]
-    pub corpus: Vec<PathBuf>,
+pub struct PolicyArgs {
     /// Reviewers on the panel (at least 3; at least one is a skeptic).
     #[arg(long, default_value_t = 5)]
     pub reviewers: usize,
@@ -317,14 +322,27 @@ pub struct PanelArgs {
     /// Distinct documents that must support a kept claim.
     #[arg(long, default_value_t = 1)]
     pub min_sources: usize,
+    /// Claims extracted and reviewed at most.
+    #[arg(long, default_value_t = 40)]
+    pub max_claims: usize,
+}
+
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PanelArgs {
+    /// Local corpus: a folder (searched recursively) or a file; repeat for several. Without it,
+    /// the sample corpus bundled in the binary is used.
+    #[arg(long, value_name = "PATH")]
+    pub corpus: Vec<PathBuf>,
+    // Flattened in the journal too: runs journaled before it was a group read back the same.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub policy: PolicyArgs,
     /// Which engine plays the roles.
     #[arg(long, value_enum, default_value_t = EngineKind::Offline)]
     pub engine: EngineKind,
     #[command(flatten)]
     pub llm: LlmArgs,
-    /// Claims extracted and reviewed at most.
-    #[arg(long, default_value_t = 40)]
-    pub max_claims: usize,
     /// Offline reviewers vote with the local verifier model (`research models install`)
     /// beside the lexical judge.
     #[arg(long)]
@@ -371,8 +389,27 @@ pub struct VerifyArgs {
     /// Print the single claim's verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Claims given as data (by an MCP call), journaled with the run.
+    #[arg(skip)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claim_list: Vec<verify::ClaimInput>,
     #[command(flatten)]
     pub panel: PanelArgs,
+}
+
+/// `research mcp`: what every tool call may use at most.
+#[derive(Args, Debug, Clone)]
+pub struct McpArgs {
+    /// Folder the reports are written to, and served from as resources.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// The corpora calls may read (each --corpus; a call may name them or paths inside them),
+    /// the panel's defaults, the engine and the index.
+    #[command(flatten)]
+    pub panel: PanelArgs,
+    /// Whether calls may search the web (and reach private addresses).
+    #[command(flatten)]
+    pub web: research::web::args::WebArgs,
 }
 
 #[derive(Args, Debug)]
@@ -400,20 +437,21 @@ pub struct EvalArgs {
 /// The panel's flags checked once and turned into what every command takes (ripgrep's
 /// `LowArgs -> HiArgs`): a validated policy, the corpora, the ingest limits, and research.toml
 /// read at most once, when the model engine or the web needs it.
-struct Panel {
+pub(crate) struct Panel {
     args: PanelArgs,
     policy: Policy,
     corpora: Corpora,
-    ingest: IngestOptions,
+    pub(crate) ingest: IngestOptions,
     file: std::sync::OnceLock<Config>,
 }
 
 impl PanelArgs {
-    fn resolve(&self) -> Result<Panel> {
+    pub(crate) fn resolve(&self) -> Result<Panel> {
+        let v = &self.policy;
         let policy = Policy {
-            reviewers: self.reviewers,
-            quorum: self.quorum.unwrap_or(self.reviewers / 2 + 1),
-            min_sources: self.min_sources,
+            reviewers: v.reviewers,
+            quorum: v.quorum.unwrap_or(v.reviewers / 2 + 1),
+            min_sources: v.min_sources,
             ..Policy::default()
         };
         policy.validate()?;
@@ -443,11 +481,12 @@ impl Panel {
         Ok(self.file.get_or_init(|| loaded))
     }
 
-    fn engine(&self, journal: Option<Arc<RunJournal>>) -> Result<Engine> {
+    pub(crate) fn engine(&self, journal: Option<Arc<RunJournal>>) -> Result<Engine> {
         let p = &self.args;
         Ok(match p.engine {
             EngineKind::Offline => {
-                let engine = offline::engine(p.reviewers, p.max_claims.max(1), p.verifier);
+                let engine =
+                    offline::engine(p.policy.reviewers, p.policy.max_claims.max(1), p.verifier);
                 // Lexical judging is a fallback the user should know about, and fix.
                 if !p.common.quiet {
                     for note in engine.notes.all() {
@@ -480,9 +519,9 @@ impl Panel {
                 llm_engine::engine(
                     config,
                     prompts,
-                    p.reviewers,
+                    p.policy.reviewers,
                     voting,
-                    p.max_claims.max(1),
+                    p.policy.max_claims.max(1),
                     journal,
                 )
             }
@@ -491,7 +530,10 @@ impl Panel {
 
     /// Which sources a run uses, from the web flags, the environment and (only when a web flag
     /// asks for the web) research.toml's [web] table.
-    fn web_plan(&self, w: &research::web::args::WebArgs) -> Result<research::web::args::WebPlan> {
+    pub(crate) fn web_plan(
+        &self,
+        w: &research::web::args::WebArgs,
+    ) -> Result<research::web::args::WebPlan> {
         let file_web = if w.web || !w.sources.is_empty() || !w.search.is_empty() {
             Some(&self.file()?.web)
         } else {
@@ -511,14 +553,14 @@ impl Panel {
             policy: self.policy.clone(),
             budget,
             ingest: self.ingest.clone(),
-            max_claims: self.args.max_claims.max(1),
+            max_claims: self.args.policy.max_claims.max(1),
             journal: None,
         }
     }
 }
 
 impl Common {
-    fn store(&self) -> Result<Arc<Store>> {
+    pub(crate) fn store(&self) -> Result<Arc<Store>> {
         let dir = match &self.index {
             Some(d) => d.clone(),
             None => default_index_dir()?,
@@ -551,6 +593,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval(a)) => eval_cmd(a).await,
         Some(Command::CheckPlan(a)) => check_plan_cmd(a).await,
         Some(Command::Digest(a)) => digest_cmd(a).await,
+        Some(Command::Mcp(a)) => crate::mcp::serve(a).await,
     }
 }
 
@@ -597,16 +640,67 @@ fn models_cmd(cmd: Option<ModelsCommand>) -> Result<()> {
 }
 
 async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
+    let progress = match a.progress {
+        ProgressKind::Json => Progress::json(),
+        ProgressKind::Human => Progress::new(a.panel.common.quiet),
+    };
+    let store = a.panel.common.store()?;
+    if a.panel.llm.dry_run {
+        let (panel, _, cfg) = question_config(&a, &progress)?;
+        let engine = panel.engine(None)?;
+        match pipeline::estimate(&cfg, &engine, Arc::clone(&store), &progress).await? {
+            Some(e) => println!(
+                "estimate: {} calls, {} input tokens, {} output tokens, ${:.4} (nothing was dispatched)",
+                e.calls, e.input_tokens, e.output_tokens, e.cost_usd
+            ),
+            None => println!("estimate: the {} engine makes no paid calls", engine.name),
+        }
+        return Ok(());
+    }
+    let journals = Arc::new(Journal::open(store.dir())?);
+    let host = Host {
+        store,
+        journals,
+        progress: progress.clone(),
+        on_start: Box::new(watch_ctrl_c),
+    };
+    let (_, outcome) = question_job(&a, mode, host).await?;
+    let s = &outcome.report.stats;
+    progress.note(&format!(
+        "{} kept, {} disputed, {} dropped, {} unverified; also {} and {}",
+        s.kept,
+        s.disputed,
+        s.dropped,
+        s.unverified,
+        outcome.written.html.display(),
+        outcome.written.audit.display()
+    ));
+    println!("{}", outcome.written.markdown.display());
+    Ok(())
+}
+
+/// What a journaled job runs with besides its settings: the store and journal it shares with
+/// whoever started it (the command line opens them for one run, `research mcp` once for all),
+/// where its progress goes, and what to do once its run is journaled (Ctrl-C on the command
+/// line; a tool call's cancellation in `research mcp`).
+pub(crate) struct Host {
+    pub store: Arc<Store>,
+    pub journals: Arc<Journal>,
+    pub progress: Progress,
+    pub on_start: Box<dyn FnOnce(Arc<RunJournal>) + Send>,
+}
+
+/// A question run's checked settings: the panel, the sources and the run's configuration.
+fn question_config(
+    a: &RunArgs,
+    progress: &Progress,
+) -> Result<(Panel, research::web::args::WebPlan, RunConfig)> {
     let Some(question) = a.question.clone() else {
         bail!("no question given: research \"your question\" [--corpus DIR] (see research --help)");
     };
     if question.trim().is_empty() {
         bail!("the question is empty: ask something, e.g. research \"How do replication slots work?\"");
     }
-    let progress = match a.progress {
-        ProgressKind::Json => Progress::json(),
-        ProgressKind::Human => Progress::new(a.panel.common.quiet),
-    };
     let panel = a.panel.resolve()?;
     let web_plan = panel.web_plan(&a.web)?;
     if a.panel.corpus.is_empty() && web_plan.use_corpus {
@@ -621,19 +715,23 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     if !web_plan.use_corpus {
         cfg.corpora = Corpora::None;
     }
-    let store = a.panel.common.store()?;
-    if a.panel.llm.dry_run {
-        let engine = panel.engine(None)?;
-        match pipeline::estimate(&cfg, &engine, Arc::clone(&store), &progress).await? {
-            Some(e) => println!(
-                "estimate: {} calls, {} input tokens, {} output tokens, ${:.4} (nothing was dispatched)",
-                e.calls, e.input_tokens, e.output_tokens, e.cost_usd
-            ),
-            None => println!("estimate: the {} engine makes no paid calls", engine.name),
-        }
-        return Ok(());
-    }
-    let journals = Arc::new(Journal::open(store.dir())?);
+    Ok((panel, web_plan, cfg))
+}
+
+/// A question run, journaled (started, resumed or replayed) and closed: the run core with the
+/// sources its settings ask for. Prints nothing on stdout; returns the run's id and outcome.
+pub(crate) async fn question_job(
+    a: &RunArgs,
+    mode: JournalMode,
+    host: Host,
+) -> Result<(String, pipeline::RunOutcome)> {
+    let Host {
+        store,
+        journals,
+        progress,
+        on_start,
+    } = host;
+    let (panel, web_plan, mut cfg) = question_config(a, &progress)?;
     let journal = Arc::new(match &mode {
         JournalMode::New => journals.start(&cfg.question, &Job::Question(a.clone()).anchored())?,
         JournalMode::Resume(id) => journals.resume(id)?,
@@ -641,7 +739,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
     });
     journal.emit_json_events(a.progress == ProgressKind::Json);
     progress.note(&format!("run {}", journal.id));
-    watch_ctrl_c(Arc::clone(&journal));
+    on_start(Arc::clone(&journal));
     cfg.journal = Some(Arc::clone(&journal));
     let engine = panel.engine(Some(Arc::clone(&journal)))?;
     let mut extra: Vec<Arc<dyn research::gather::Source>> = Vec::new();
@@ -659,18 +757,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
         result.map_err(anyhow::Error::new),
         |o| Some(o.written.markdown.clone()),
     )?;
-    let s = &outcome.report.stats;
-    progress.note(&format!(
-        "{} kept, {} disputed, {} dropped, {} unverified; also {} and {}",
-        s.kept,
-        s.disputed,
-        s.dropped,
-        s.unverified,
-        outcome.written.html.display(),
-        outcome.written.audit.display()
-    ));
-    println!("{}", outcome.written.markdown.display());
-    Ok(())
+    Ok((journal.id.clone(), outcome))
 }
 
 async fn verify_cmd(a: VerifyArgs) -> Result<()> {
@@ -679,6 +766,12 @@ async fn verify_cmd(a: VerifyArgs) -> Result<()> {
 
 /// The claims a verify run was given, read and checked.
 fn verify_inputs(a: &VerifyArgs) -> Result<Vec<verify::ClaimInput>> {
+    if !a.claim_list.is_empty() {
+        if a.claim_list.iter().any(|c| c.claim.trim().is_empty()) {
+            return Err(verify::VerifyError::EmptyClaim.into());
+        }
+        return Ok(a.claim_list.clone());
+    }
     Ok(match (&a.claim, &a.claims) {
         (Some(c), _) => {
             if c.trim().is_empty() {
@@ -697,22 +790,56 @@ fn verify_inputs(a: &VerifyArgs) -> Result<Vec<verify::ClaimInput>> {
 /// `research verify`, journaled like a question run: verdicts print as the panel reaches them,
 /// Ctrl-C stops after the current step, and `research resume ID` carries on at the next claim.
 async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
+    let progress = Progress::new(a.panel.common.quiet);
+    let store = a.panel.common.store()?;
+    let journals = Arc::new(Journal::open(store.dir())?);
+    let host = Host {
+        store,
+        journals,
+        progress,
+        on_start: Box::new(watch_ctrl_c),
+    };
+    let human = a.claims.is_none() && !a.json;
+    let mut write_failed = None;
+    let mut emit = |r: &verify::VerifyResult| {
+        if write_failed.is_none() {
+            write_failed = print_verdict(&mut std::io::stdout().lock(), r, human).err();
+        }
+    };
+    verify_job(&a, mode, host, &mut emit).await?;
+    if let Some(e) = write_failed {
+        return Err(anyhow::Error::new(e).context("cannot write the verdicts"));
+    }
+    Ok(())
+}
+
+/// A verify run, journaled and closed: each verdict goes to `emit` as the panel reaches it.
+/// Returns the run's id.
+pub(crate) async fn verify_job(
+    a: &VerifyArgs,
+    mode: JournalMode,
+    host: Host,
+    emit: &mut (dyn FnMut(&verify::VerifyResult) + Send),
+) -> Result<String> {
+    let Host {
+        store,
+        journals,
+        progress,
+        on_start,
+    } = host;
     // Bad input fails before a run is journaled; a resumed run reads its claims from the journal.
     let fresh = match mode {
-        JournalMode::New => Some(verify_inputs(&a)?),
+        JournalMode::New => Some(verify_inputs(a)?),
         JournalMode::Resume(_) => None,
         JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
     };
     let panel = a.panel.resolve()?;
-    let progress = Progress::new(a.panel.common.quiet);
-    let store = a.panel.common.store()?;
-    let journals = Arc::new(Journal::open(store.dir())?);
     let (journal, inputs) = match (mode, fresh) {
         (JournalMode::Resume(id), _) => {
             let journal = journals.resume(&id)?;
             let inputs = match journal.artifact(&research::journal::Key::Inputs)? {
                 Some(inputs) => inputs,
-                None => verify_inputs(&a)?,
+                None => verify_inputs(a)?,
             };
             (journal, inputs)
         }
@@ -721,6 +848,9 @@ async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
             let shown = match (&a.claims, inputs.first()) {
                 (Some(path), _) => {
                     format!("verify: {} claims from {}", inputs.len(), path.display())
+                }
+                (None, Some(c)) if inputs.len() > 1 => {
+                    format!("verify: {} claims: {}", inputs.len(), c.claim)
                 }
                 (None, Some(c)) => format!("verify: {}", c.claim),
                 (None, None) => "verify".into(),
@@ -733,29 +863,24 @@ async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
     };
     let journal = Arc::new(journal);
     progress.note(&format!("run {}", journal.id));
-    watch_ctrl_c(Arc::clone(&journal));
-    let started = std::time::Instant::now();
-    let prepared = tokio::task::block_in_place(|| {
-        pipeline::prepare(&store, &panel.corpora, &panel.ingest, &progress)
-    })?;
-    let retriever = Retriever::new(store, prepared.scope);
+    on_start(Arc::clone(&journal));
     let engine = panel.engine(Some(Arc::clone(&journal)))?;
-    let human = a.claims.is_none() && !a.json;
-    let mut out = std::io::stdout().lock();
-    let mut write_failed = None;
-    let mut emit = |r: &verify::VerifyResult| {
-        if write_failed.is_none() {
-            write_failed = print_verdict(&mut out, r, human).err();
-        }
-    };
-    let result = verify::verify_journaled(
-        inputs,
-        &engine,
-        &panel.policy,
-        &retriever,
-        Some(&journal),
-        &mut emit,
-    )
+    let started = std::time::Instant::now();
+    let result = async {
+        let prepared = tokio::task::block_in_place(|| {
+            pipeline::prepare(&store, &panel.corpora, &panel.ingest, &progress)
+        })?;
+        let retriever = Retriever::new(store, prepared.scope);
+        verify::verify_journaled(
+            inputs,
+            &engine,
+            &panel.policy,
+            &retriever,
+            Some(&journal),
+            emit,
+        )
+        .await
+    }
     .await;
     close_run(
         &journal,
@@ -764,10 +889,7 @@ async fn verify_run(a: VerifyArgs, mode: JournalMode) -> Result<()> {
         result.map_err(anyhow::Error::new),
         |_| None,
     )?;
-    if let Some(e) = write_failed {
-        return Err(anyhow::Error::new(e).context("cannot write the verdicts"));
-    }
-    Ok(())
+    Ok(journal.id.clone())
 }
 
 /// One verdict: a JSON line, or for a single claim asked by a person, the verdict and its votes.
@@ -908,22 +1030,16 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
 }
 
 /// A journaled job's run: started (its settings journaled, paths made absolute) or resumed,
-/// announced, and stoppable with Ctrl-C. Replays are question runs only.
-fn open_run(
-    store: &Store,
-    mode: &JournalMode,
-    shown: &str,
-    job: Job,
-    progress: &Progress,
-) -> Result<Arc<RunJournal>> {
-    let journals = Arc::new(Journal::open(store.dir())?);
+/// announced, and handed to the host's `on_start` (stoppable with Ctrl-C on the command line).
+/// Replays are question runs only.
+fn open_run(host: Host, mode: &JournalMode, shown: &str, job: Job) -> Result<Arc<RunJournal>> {
     let journal = Arc::new(match mode {
-        JournalMode::New => journals.start(shown, &job.anchored())?,
-        JournalMode::Resume(id) => journals.resume(id)?,
+        JournalMode::New => host.journals.start(shown, &job.anchored())?,
+        JournalMode::Resume(id) => host.journals.resume(id)?,
         JournalMode::Replay(_) => bail!("replay re-runs question runs only"),
     });
-    progress.note(&format!("run {}", journal.id));
-    watch_ctrl_c(Arc::clone(&journal));
+    host.progress.note(&format!("run {}", journal.id));
+    (host.on_start)(Arc::clone(&journal));
     Ok(journal)
 }
 
@@ -1002,7 +1118,7 @@ fn watch_ctrl_c(journal: Arc<RunJournal>) {
 
 /// What a journaled run was asked to do. Runs of builds that journaled their command line
 /// (a JSON list of arguments) are question runs whose command line is parsed again.
-fn journaled_job(journals: &Journal, id: &str) -> Result<Job> {
+pub(crate) fn journaled_job(journals: &Journal, id: &str) -> Result<Job> {
     let settings = journals.settings(id)?;
     if let Some(list) = settings.as_array() {
         let args = list.iter().filter_map(|v| v.as_str().map(String::from));
@@ -1076,10 +1192,10 @@ async fn replay_cmd(
     a.panel.common.index = Some(store.dir().to_path_buf());
     a.panel.common.quiet |= common.quiet;
     if quorum.is_some() {
-        a.panel.quorum = quorum;
+        a.panel.policy.quorum = quorum;
     }
     if let Some(m) = min_sources {
-        a.panel.min_sources = m;
+        a.panel.policy.min_sources = m;
     }
     if let Some(o) = out {
         a.out = o;
@@ -1211,13 +1327,48 @@ async fn check_plan_cmd(a: CheckPlanArgs) -> Result<()> {
 
 /// `research check-plan`, journaled: a killed or stopped check resumes at the angle it was on.
 async fn check_plan_run(a: CheckPlanArgs, mode: JournalMode) -> Result<()> {
+    let progress = Progress::new(a.panel.common.quiet);
+    let store = a.panel.common.store()?;
+    let journals = Arc::new(Journal::open(store.dir())?);
+    let host = Host {
+        store,
+        journals,
+        progress: progress.clone(),
+        on_start: Box::new(watch_ctrl_c),
+    };
+    let (_, report, written) = check_plan_job(&a, mode, host).await?;
+    let s = &report.stats;
+    progress.note(&format!(
+        "{} statements: {} contradicted, {} disputed, {} unverifiable, {} confirmed; {} risks; also {} and {}",
+        s.items,
+        s.contradicted,
+        s.disputed,
+        s.unverifiable,
+        s.confirmed,
+        s.risks,
+        written.html.display(),
+        written.audit.display()
+    ));
+    println!("{}", written.markdown.display());
+    Ok(())
+}
+
+/// A check-plan run, journaled and closed. Returns the run's id, the check and its files.
+pub(crate) async fn check_plan_job(
+    a: &CheckPlanArgs,
+    mode: JournalMode,
+    host: Host,
+) -> Result<(
+    String,
+    research::checkplan::CheckReport,
+    research::report::Written,
+)> {
     use research::checkplan;
     if a.panel.llm.dry_run {
         bail!("--dry-run is not supported by check-plan yet (it would dispatch model calls)");
     }
     std::fs::metadata(&a.plan)
         .with_context(|| format!("cannot read the plan {}", a.plan.display()))?;
-    let progress = Progress::new(a.panel.common.quiet);
     let panel = a.panel.resolve()?;
     let web_plan = panel.web_plan(&a.web)?;
     if a.panel.corpus.is_empty() && web_plan.web.is_none() {
@@ -1235,13 +1386,13 @@ async fn check_plan_run(a: CheckPlanArgs, mode: JournalMode) -> Result<()> {
     }
     dirs.extend(a.angles_dir.clone());
     let angles = checkplan::angles::select(checkplan::angles::load(&dirs)?, &a.angles)?;
-    let store = a.panel.common.store()?;
+    let store = Arc::clone(&host.store);
+    let progress = host.progress.clone();
     let journal = open_run(
-        &store,
+        host,
         &mode,
         &format!("check-plan: {}", a.plan.display()),
         Job::CheckPlan(a.clone()),
-        &progress,
     )?;
     let engine = panel.engine(Some(Arc::clone(&journal)))?;
     let corpora = if a.panel.corpus.is_empty() || !web_plan.use_corpus {
@@ -1262,7 +1413,7 @@ async fn check_plan_run(a: CheckPlanArgs, mode: JournalMode) -> Result<()> {
         policy: panel.policy.clone(),
         ingest: panel.ingest.clone(),
         angles,
-        max_items: a.panel.max_claims.max(1),
+        max_items: a.panel.policy.max_claims.max(1),
         budget: AgentBudget::default(),
         journal: Some(Arc::clone(&journal)),
     };
@@ -1279,20 +1430,7 @@ async fn check_plan_run(a: CheckPlanArgs, mode: JournalMode) -> Result<()> {
         }),
         |(_, w)| Some(w.markdown.clone()),
     )?;
-    let s = &report.stats;
-    progress.note(&format!(
-        "{} statements: {} contradicted, {} disputed, {} unverifiable, {} confirmed; {} risks; also {} and {}",
-        s.items,
-        s.contradicted,
-        s.disputed,
-        s.unverifiable,
-        s.confirmed,
-        s.risks,
-        written.html.display(),
-        written.audit.display()
-    ));
-    println!("{}", written.markdown.display());
-    Ok(())
+    Ok((journal.id.clone(), report, written))
 }
 
 #[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -1370,12 +1508,17 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
         let held = digest::lock(store.dir()).inspect_err(|e| {
             log.line(&format!("not run (temporary): {e}"));
         })?;
+        let host = Host {
+            store: Arc::clone(&store),
+            journals: Arc::new(Journal::open(store.dir())?),
+            progress: progress.clone(),
+            on_start: Box::new(watch_ctrl_c),
+        };
         let journal = open_run(
-            &store,
+            host,
             &mode,
             &format!("digest: {}", a.feeds.display()),
             Job::Digest(a.clone()),
-            &progress,
         )?;
         let engine = panel.engine(Some(Arc::clone(&journal)))?;
         let cfg = digest::DigestConfig {

@@ -2,6 +2,7 @@
 //! stderr and a non-zero exit.
 
 mod cli;
+mod mcp;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -115,6 +116,7 @@ fn near_command(word: &str) -> Option<&'static str> {
         "resume",
         "replay",
         "runs",
+        "mcp",
     ];
     if word.starts_with('-') || word.contains(char::is_whitespace) || COMMANDS.contains(&word) {
         return None;

@@ -139,7 +139,17 @@ pub fn prepare(
                 let shown = paths.first().cloned().unwrap_or_default();
                 return Err(IngestError::NoDocuments(shown).into());
             }
-            let unchanged = |id: &str, raw: &str| known.get(id).is_some_and(|k| k.raw_hash == raw);
+            // A file stored under another corpus (a folder around it or inside it, named by an
+            // earlier run) is stored again under this one: retrieval is scoped by corpus.
+            let corpus_of: std::collections::HashMap<String, &str> = files
+                .iter()
+                .map(|f| (f.path.to_string_lossy().into_owned(), f.corpus.as_str()))
+                .collect();
+            let unchanged = |id: &str, raw: &str| {
+                known.get(id).is_some_and(|k| {
+                    k.raw_hash == raw && corpus_of.get(id).is_none_or(|c| *c == k.corpus)
+                })
+            };
             let ingested = ingest::ingest_files(&files, opts, &unchanged)?;
             out.unchanged = ingested.unchanged;
             out.skipped = ingested.skipped;
@@ -520,5 +530,55 @@ fn title(question: &str) -> String {
     match cut.rfind(' ') {
         Some(i) => format!("{}…", &cut[..i]),
         None => format!("{cut}…"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::SearchRequest;
+
+    #[test]
+    fn a_folder_named_after_a_folder_inside_it_finds_the_inner_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("docs");
+        std::fs::create_dir_all(root.join("sqlite")).unwrap();
+        std::fs::write(
+            root.join("sqlite/wal.md"),
+            "# WAL\n\nCheckpoints move pages from the write-ahead log into the database.\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("other.md"), "# Other\n\nNothing about logs.\n").unwrap();
+        let store = Store::open(&dir.path().join("index")).unwrap();
+        let opts = IngestOptions::default();
+        let hidden = Progress::hidden();
+        let inner = prepare(
+            &store,
+            &Corpora::Paths(vec![root.join("sqlite")]),
+            &opts,
+            &hidden,
+        );
+        assert_eq!(inner.unwrap().indexed, 1);
+        let outer = prepare(&store, &Corpora::Paths(vec![root.clone()]), &opts, &hidden).unwrap();
+        let finds_wal = |scope: Vec<String>| {
+            store
+                .search(&SearchRequest {
+                    text: "checkpoints write-ahead log".into(),
+                    corpora: scope,
+                    limit: 5,
+                    ..SearchRequest::default()
+                })
+                .unwrap()
+                .iter()
+                .any(|h| h.location.ends_with("wal.md"))
+        };
+        assert!(finds_wal(outer.scope), "the outer folder finds it");
+        let inner = prepare(
+            &store,
+            &Corpora::Paths(vec![root.join("sqlite")]),
+            &opts,
+            &hidden,
+        );
+        assert!(finds_wal(inner.unwrap().scope), "and the inner one again");
     }
 }

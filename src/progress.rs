@@ -18,12 +18,16 @@ enum Mode {
     Json,
 }
 
+/// Where a [`Progress::events`] run's JSON events go instead of stderr.
+pub type Sink = Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Progress {
     mode: Mode,
     started: Instant,
     board: MultiProgress,
     live: Arc<Live>,
+    sink: Option<Sink>,
 }
 
 /// Counters shared by every clone of one run's [`Progress`].
@@ -80,6 +84,15 @@ impl Progress {
         Progress::with(Mode::Json, ProgressDrawTarget::hidden())
     }
 
+    /// The JSON events of [`Progress::json`], handed to `sink` (a server relays them to its
+    /// client) rather than printed.
+    pub fn events(sink: Sink) -> Progress {
+        Progress {
+            sink: Some(sink),
+            ..Progress::with(Mode::Json, ProgressDrawTarget::hidden())
+        }
+    }
+
     pub fn hidden() -> Progress {
         Progress::with(Mode::Hidden, ProgressDrawTarget::hidden())
     }
@@ -90,6 +103,7 @@ impl Progress {
             started: Instant::now(),
             board: MultiProgress::with_draw_target(target),
             live: Arc::default(),
+            sink: None,
         }
     }
 
@@ -103,7 +117,10 @@ impl Progress {
     }
 
     fn event(&self, value: serde_json::Value) {
-        eprintln!("{value}");
+        match &self.sink {
+            Some(sink) => sink(&value),
+            None => eprintln!("{value}"),
+        }
     }
 
     /// A line above the live bars (or a JSON note), so the two never garble each other.

@@ -98,7 +98,7 @@ pub async fn verify_journaled(
     policy: &Policy,
     retriever: &Retriever,
     journal: Option<&RunJournal>,
-    emit: &mut dyn FnMut(&VerifyResult),
+    emit: &mut (dyn FnMut(&VerifyResult) + Send),
 ) -> Result<(), RunError> {
     let inputs: Vec<ClaimInput> = stage(journal, Key::Inputs, || async { Ok(inputs) }).await?;
     for (n, step) in inputs.chunks(CLAIMS_PER_STEP).enumerate() {
