@@ -318,8 +318,12 @@ fn number_conflict(
     sentence: &[text::Quantity],
     sentence_stems: &[String],
 ) -> Option<(String, bool)> {
+    // What a value is of (the words before it) names the same quantity only when the units do
+    // not differ: "batteries keep 80 percent" and "batteries sold ten years earlier" are not
+    // two values of one thing.
     let strict = |a: &text::Quantity, b: &text::Quantity| {
-        overlaps(&a.after, &b.after) || overlaps(&a.before, &b.before)
+        overlaps(&a.after, &b.after)
+            || (overlaps(&a.before, &b.before) && (a.after.is_empty() || b.after.is_empty()))
     };
     let loose = |c: &text::Quantity, n: &text::Quantity| {
         n.after.is_empty()
@@ -445,6 +449,17 @@ mod tests {
             "The default page size for new databases has been increased to 4096 bytes.",
         );
         assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+    }
+
+    #[test]
+    fn values_of_different_units_do_not_conflict() {
+        let t =
+            terms("Newer phone battery cells keep 80 percent of their capacity after 1000 cycles.");
+        let j = judge_sentence(
+            &t,
+            "Phone battery cells sold ten years earlier were rated for roughly half that number of cycles.",
+        );
+        assert!(!matches!(j, Judgement::Contradicts { .. }), "{j:?}");
     }
 
     #[test]
