@@ -241,6 +241,16 @@ fn redact(secrets: &[String], text: &str) -> String {
     out
 }
 
+/// [`redact`] on every string of a JSON value.
+fn redact_json(secrets: &[String], value: &mut Value) {
+    match value {
+        Value::String(s) => *s = redact(secrets, s),
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_json(secrets, v)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| redact_json(secrets, v)),
+        _ => {}
+    }
+}
+
 impl State {
     /// The corpora a call may read: those it names, each inside a root, or all roots.
     fn corpora(&self, asked: &[PathBuf]) -> Result<Vec<PathBuf>, McpError> {
@@ -517,9 +527,10 @@ impl ServerHandler for Server {
         let args = request.arguments.unwrap_or_default();
         let result = match self.call(&request.name, args, context).await {
             Ok((text, structured)) => {
-                let structured: Value =
-                    serde_json::from_str(&self.0.redact(&structured.to_string()))
-                        .unwrap_or(structured);
+                // Each string redacted where it stands: a key with quotes or backslashes is
+                // escaped in serialised JSON, where a text replacement would miss it.
+                let mut structured = structured;
+                redact_json(&self.0.secrets, &mut structured);
                 let mut r = CallToolResult::success(vec![ContentBlock::text(self.0.redact(&text))]);
                 r.structured_content = Some(structured);
                 r
@@ -549,5 +560,20 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         Ok(self.read(&request.uri)?.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_blanked_from_structured_results_even_where_json_escapes_it() {
+        let secrets = vec![r#"sk-"quoted\key"#.to_string()];
+        let mut v = json!({"note": format!("auth failed for {}", secrets[0]), "list": [secrets[0].clone()]});
+        redact_json(&secrets, &mut v);
+        let text = v.to_string();
+        assert!(!text.contains("quoted"), "{text}");
+        assert_eq!(v["list"][0], "[redacted]");
     }
 }
