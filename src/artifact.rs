@@ -338,9 +338,10 @@ struct SkippedWire {
     reason: String,
 }
 
-impl From<SkippedWire> for Skipped {
-    fn from(w: SkippedWire) -> Skipped {
-        let kind = w.kind.unwrap_or_else(|| match w.reason.split_once(": ") {
+impl Skipped {
+    /// A skip recorded before its kind was: the kind is the reason's `kind: ` prefix, if any.
+    pub fn from_reason(location: impl Into<String>, reason: String) -> Skipped {
+        let kind = match reason.split_once(": ") {
             Some((k, _))
                 if !k.is_empty()
                     && k.len() <= 24
@@ -349,11 +350,16 @@ impl From<SkippedWire> for Skipped {
                 k.to_string()
             }
             _ => "other".to_string(),
-        });
-        Skipped {
-            location: w.location,
-            kind,
-            reason: w.reason,
+        };
+        Skipped::new(location, &kind, reason)
+    }
+}
+
+impl From<SkippedWire> for Skipped {
+    fn from(w: SkippedWire) -> Skipped {
+        match w.kind {
+            Some(kind) => Skipped::new(w.location, &kind, w.reason),
+            None => Skipped::from_reason(w.location, w.reason),
         }
     }
 }

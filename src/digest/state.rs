@@ -45,10 +45,7 @@ fn skipped_or_reason<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Sk
     Ok(match Option::<Stored>::deserialize(d)? {
         None => None,
         Some(Stored::Typed(s)) => Some(s),
-        Some(Stored::Reason(reason)) => Some(
-            serde_json::from_value(serde_json::json!({ "location": "", "reason": reason }))
-                .map_err(serde::de::Error::custom)?,
-        ),
+        Some(Stored::Reason(reason)) => Some(Skipped::from_reason("", reason)),
     })
 }
 

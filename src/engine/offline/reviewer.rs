@@ -318,9 +318,14 @@ fn weigh_with_model(
     }
     let claim_text = text::squash_whitespace(&claim.text);
     // Words first (cheap), then meaning over the closest by words.
+    let stems: Vec<Vec<String>> = candidates
+        .iter()
+        .map(|c| text::content_stems(&c.cite.quote))
+        .collect();
     let coverage: Vec<f32> = candidates
         .iter()
-        .map(|c| terms.coverage_in(&text::content_stems(&c.cite.quote), &c.context))
+        .zip(&stems)
+        .map(|(c, s)| terms.coverage_in(s, &c.context))
         .collect();
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by(|&a, &b| coverage[b].total_cmp(&coverage[a]).then(a.cmp(&b)));
@@ -389,9 +394,7 @@ fn weigh_with_model(
                 .iter()
                 .all(|n| given.iter().any(|g| (g - n.value).abs() < 1e-9))
         };
-        let about_subject = subject.is_none_or(|s| {
-            text::content_stems(&c.cite.quote).contains(s) || c.context.contains(s)
-        });
+        let about_subject = subject.is_none_or(|s| stems[i].contains(s) || c.context.contains(s));
         // Support: the model reads entailment of a sentence about the claim's subject; or the
         // words state the claim and the model does not object strongly, or leans to entailment
         // where the lexical judge alone would not say so; the claim's own text always.
