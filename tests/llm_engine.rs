@@ -8,7 +8,7 @@ mod bundled_audit;
 mod scripted_model;
 
 use bundled_audit::assert_quotes_verbatim;
-use scripted_model::{serve, Mode, Server};
+use scripted_model::{serve, Mode, Server, SLOTS};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -403,6 +403,60 @@ fn a_llama_cpp_slot_context_is_learned_and_prompts_fit_it_first_time() {
         .flat_map(|r| r["votes"].as_array().unwrap());
     assert!(votes.clone().count() > 0);
     assert!(votes.filter(|v| v["stance"] == "error").count() == 0);
+}
+
+/// Every panel call of a run succeeded and cast its votes.
+fn assert_panel_voted(a: &Value) {
+    let entries = a["spend"]["entries"].as_array().unwrap();
+    let refused: Vec<&Value> = entries.iter().filter(|e| e["ok"] == false).collect();
+    assert!(refused.is_empty(), "calls refused: {refused:?}");
+    let votes = a["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["votes"].as_array().unwrap());
+    assert!(votes.clone().count() > 0);
+    assert_eq!(votes.filter(|v| v["stance"] == "error").count(), 0);
+}
+
+fn notes_mention(a: &Value, what: &str) -> bool {
+    a["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains(what))
+}
+
+#[test]
+fn an_older_llama_cpp_is_read_from_its_slots_and_never_sent_more_requests_than_it_has_slots() {
+    let server = serve(Mode::SlotsOnly);
+    // research.toml allows 4 requests at once and 8,192 tokens; the server has 2 slots of 1,500.
+    let run = research_with(
+        &server,
+        "max_attempts = 2\ntimeout_secs = 10\ncontext_window = 8192\nmax_concurrency = 4\n",
+        &[],
+    );
+    let a = audit(&run);
+    assert_panel_voted(&a);
+    let most = server.script.max_in_flight.load(Ordering::SeqCst);
+    assert!(
+        most <= SLOTS,
+        "{most} requests were in flight at once on a server with {SLOTS} slots"
+    );
+    assert!(notes_mention(&a, "/slots"), "{}", a["notes"]);
+}
+
+#[test]
+fn an_ollama_model_without_num_ctx_gets_prompts_that_fit_its_default_context() {
+    let server = serve(Mode::Ollama);
+    // research.toml says 8,192 tokens; Ollama runs the model with its default context and would
+    // cut longer prompts without saying so.
+    let run = research(&server, &[]);
+    let a = audit(&run);
+    assert_panel_voted(&a);
+    let cut = server.script.truncated.load(Ordering::SeqCst);
+    assert_eq!(cut, 0, "{cut} prompts were longer than Ollama's context");
+    assert!(notes_mention(&a, "num_ctx"), "{}", a["notes"]);
 }
 
 #[test]

@@ -168,6 +168,25 @@ pub trait CompletionModel: Send + Sync {
     /// A short name for logs and the ledger ("openai", "anthropic", "llama.cpp"...).
     fn provider(&self) -> &str;
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError>;
+    /// What the server says it can take for `model`, where it says anything (a local server
+    /// does; hosted APIs do not, and their limits come from the configuration).
+    async fn server_limits(&self, _model: &str) -> Option<ServerLimits> {
+        None
+    }
+}
+
+/// A model server's capacity, as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Tokens one request may hold (prompt and reply): llama.cpp's slot context, the context
+    /// Ollama runs the model with.
+    pub context: Option<usize>,
+    /// Requests the server works on at once (llama.cpp's parallel slots); more only queue.
+    pub slots: Option<usize>,
+    /// Where the figures come from, for the report's note ("/props", "/slots", "/api/show").
+    pub source: String,
+    /// Why the context is what it is, when it is not what the model was trained for.
+    pub why: Option<String>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `llama-server`, vLLM, and the many proxies that speak the same API.
 
 use super::http::{client, post_json, redact};
-use super::{Completion, CompletionModel, CompletionRequest, LlmError, Usage};
+use super::{Completion, CompletionModel, CompletionRequest, LlmError, ServerLimits, Usage};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -173,11 +173,199 @@ impl CompletionModel for OpenAiCompatible {
         let (v, latency) = post_json(&self.name, request, &self.body(req), secret).await?;
         self.parse(&v, latency)
     }
+
+    /// Local servers say what they hold: llama.cpp in `/props` (or, in older builds, `/slots`),
+    /// Ollama in `/api/show` and `/api/ps`. Hosted APIs answer neither, and keep the
+    /// configured window.
+    async fn server_limits(&self, model: &str) -> Option<ServerLimits> {
+        let root = self.base_url.strip_suffix("/v1").unwrap_or(&self.base_url);
+        let probe = Probe {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .ok()?,
+            key: self.api_key.as_deref(),
+        };
+        if let Some(props) = probe.get(&format!("{root}/props")).await {
+            if props.get("default_generation_settings").is_some() {
+                let mut limits = llama_props(&props);
+                if limits.context.is_none() || limits.slots.is_none() {
+                    if let Some(slots) = probe.get(&format!("{root}/slots")).await {
+                        let from_slots = llama_slots(&slots);
+                        limits.context = limits.context.or(from_slots.context);
+                        limits.slots = limits.slots.or(from_slots.slots);
+                        limits.source = from_slots.source;
+                    }
+                }
+                return Some(limits);
+            }
+        }
+        let show = probe
+            .post(&format!("{root}/api/show"), &json!({ "model": model }))
+            .await?;
+        let running = probe.get(&format!("{root}/api/ps")).await;
+        Some(ollama_limits(model, &show, running.as_ref()))
+    }
+}
+
+/// Short GETs and POSTs to a server's own endpoints; any failure is "no answer".
+struct Probe<'a> {
+    client: reqwest::Client,
+    key: Option<&'a str>,
+}
+
+impl Probe<'_> {
+    async fn get(&self, url: &str) -> Option<Value> {
+        self.send(self.client.get(url)).await
+    }
+
+    async fn post(&self, url: &str, body: &Value) -> Option<Value> {
+        self.send(self.client.post(url).json(body)).await
+    }
+
+    async fn send(&self, mut request: reqwest::RequestBuilder) -> Option<Value> {
+        if let Some(key) = self.key {
+            request = request.bearer_auth(key);
+        }
+        let reply = request.send().await.ok()?;
+        if !reply.status().is_success() {
+            return None;
+        }
+        reply.json().await.ok()
+    }
+}
+
+/// Fewer tokens than this is not a context a server would run a chat model with: a broken
+/// report, ignored.
+const MIN_CONTEXT: u64 = 256;
+
+fn context_of(v: Option<&Value>) -> Option<usize> {
+    v.and_then(Value::as_u64)
+        .filter(|&n| n >= MIN_CONTEXT)
+        .map(|n| n as usize)
+}
+
+/// llama.cpp's `/props`: `default_generation_settings.n_ctx` is one slot's context (the
+/// server's `-c` shared by its `--parallel` slots), `total_slots` the slots.
+fn llama_props(props: &Value) -> ServerLimits {
+    ServerLimits {
+        context: context_of(props.pointer("/default_generation_settings/n_ctx")),
+        slots: props
+            .get("total_slots")
+            .and_then(Value::as_u64)
+            .filter(|&n| n >= 1)
+            .map(|n| n as usize),
+        source: "/props".into(),
+        why: None,
+    }
+}
+
+/// llama.cpp's `/slots`: one entry per slot, each with its `n_ctx`.
+fn llama_slots(slots: &Value) -> ServerLimits {
+    let list = slots.as_array().map(Vec::as_slice).unwrap_or_default();
+    ServerLimits {
+        context: list.iter().filter_map(|s| context_of(s.get("n_ctx"))).min(),
+        slots: (!list.is_empty()).then_some(list.len()),
+        source: "/slots".into(),
+        why: None,
+    }
+}
+
+/// The context Ollama gives a model whose Modelfile sets no `num_ctx` (and whose server has no
+/// `OLLAMA_CONTEXT_LENGTH`): the smallest default Ollama has shipped. Its OpenAI-compatible
+/// route cannot ask for more, and a longer prompt is cut without an error.
+pub const OLLAMA_DEFAULT_CONTEXT: usize = 2048;
+
+/// Ollama: the Modelfile's `num_ctx` (in `/api/show`'s `parameters`), else the context the
+/// loaded model runs with (`/api/ps`), else Ollama's default; never more than the model was
+/// trained for (`model_info`'s `<arch>.context_length`).
+fn ollama_limits(model: &str, show: &Value, running: Option<&Value>) -> ServerLimits {
+    let num_ctx = show
+        .get("parameters")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("num_ctx"))
+        .find_map(|n| n.trim().parse::<u64>().ok())
+        .filter(|&n| n >= MIN_CONTEXT)
+        .map(|n| n as usize);
+    let loaded = running
+        .and_then(|ps| ps.get("models"))
+        .and_then(Value::as_array)
+        .and_then(|models| {
+            models.iter().find(|m| {
+                [m.get("name"), m.get("model")]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n.as_str() == Some(model))
+            })
+        })
+        .and_then(|m| context_of(m.get("context_length")));
+    let trained = show
+        .get("model_info")
+        .and_then(Value::as_object)
+        .and_then(|info| {
+            info.iter()
+                .find(|(k, _)| k.ends_with(".context_length"))
+                .and_then(|(_, v)| context_of(Some(v)))
+        });
+    let (context, why) = match (num_ctx, loaded) {
+        (Some(n), _) => (n, format!("its Modelfile sets num_ctx {n}")),
+        (None, Some(n)) => (n, format!("the loaded model runs with {n} (/api/ps)")),
+        (None, None) => (
+            OLLAMA_DEFAULT_CONTEXT,
+            format!(
+                "no num_ctx is set, so Ollama's default applies and longer prompts are cut; set num_ctx in a Modelfile to give {model} more"
+            ),
+        ),
+    };
+    ServerLimits {
+        context: Some(trained.map_or(context, |t| t.min(context))),
+        slots: None,
+        source: "/api/show".into(),
+        why: Some(why),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn llama_cpp_reports_its_slot_context_and_slots() {
+        let props = json!({"default_generation_settings": {"n_ctx": 2048}, "total_slots": 4});
+        let l = llama_props(&props);
+        assert_eq!((l.context, l.slots), (Some(2048), Some(4)));
+        // Older builds: nothing in /props, the slots list says it.
+        let l = llama_props(&json!({"default_generation_settings": {}}));
+        assert_eq!((l.context, l.slots), (None, None));
+        let slots = json!([{"id": 0, "n_ctx": 1024}, {"id": 1, "n_ctx": 1024}]);
+        let l = llama_slots(&slots);
+        assert_eq!((l.context, l.slots), (Some(1024), Some(2)));
+        // Nonsense is no answer.
+        assert_eq!(
+            llama_props(&json!({"default_generation_settings": {"n_ctx": 3}})).context,
+            None
+        );
+    }
+
+    #[test]
+    fn ollama_runs_a_model_with_num_ctx_or_its_default_never_past_the_trained_context() {
+        let info = json!({"gemma3.context_length": 32768});
+        let set = json!({"parameters": "temperature 1\nnum_ctx 8192", "model_info": info});
+        assert_eq!(ollama_limits("g", &set, None).context, Some(8192));
+        let unset = json!({"parameters": "temperature 1", "model_info": info});
+        let l = ollama_limits("g", &unset, None);
+        assert_eq!(l.context, Some(OLLAMA_DEFAULT_CONTEXT));
+        assert!(l.why.unwrap().contains("num_ctx"));
+        // A loaded model says what it runs with (OLLAMA_CONTEXT_LENGTH on the server).
+        let ps = json!({"models": [{"name": "other", "context_length": 4096}, {"name": "g", "context_length": 16384}]});
+        assert_eq!(ollama_limits("g", &unset, Some(&ps)).context, Some(16384));
+        // Never more than the model was trained for.
+        let small =
+            json!({"parameters": "num_ctx 65536", "model_info": {"llama.context_length": 8192}});
+        assert_eq!(ollama_limits("g", &small, None).context, Some(8192));
+    }
 
     fn req() -> CompletionRequest {
         CompletionRequest {

@@ -16,7 +16,7 @@
 
 use super::ledger::{Budget, Ledger, LedgerEntry, PriceTable};
 use super::tokens;
-use super::{Completion, CompletionModel, CompletionRequest, LlmError, Usage};
+use super::{Completion, CompletionModel, CompletionRequest, LlmError, ServerLimits, Usage};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,8 +149,10 @@ impl Bucket {
 
 struct Gate {
     in_flight: usize,
-    /// Current concurrency limit, 1..=max_concurrency.
+    /// Current concurrency limit, 1..=ceiling.
     limit: usize,
+    /// The most requests at once: max_concurrency, or fewer when the server has fewer slots.
+    ceiling: usize,
     /// Rate multiplier in (0, 1], lowered by 429s.
     factor: f64,
     paused_until: Option<Instant>,
@@ -216,6 +218,7 @@ impl Scheduler {
         let gate = Gate {
             in_flight: 0,
             limit: cfg.max_concurrency,
+            ceiling: cfg.max_concurrency,
             factor: 1.0,
             paused_until: None,
             last_429: None,
@@ -282,6 +285,14 @@ impl Scheduler {
     /// The concurrency limit in force now (lowered after 429s).
     pub fn current_concurrency(&self) -> usize {
         self.shared.lock().limit
+    }
+
+    /// Never more than `n` requests at once from now on: a server with `n` slots only queues
+    /// the rest, and a queued request's timeout runs while it waits.
+    pub fn cap_concurrency(&self, n: usize) {
+        let mut g = self.shared.lock();
+        g.ceiling = n.clamp(1, self.cfg.max_concurrency);
+        g.limit = g.limit.min(g.ceiling);
     }
 
     /// Waits until an attempt estimated at `tokens` may go out, then takes its slot.
@@ -360,8 +371,8 @@ impl Scheduler {
             }
         }
         let cooled = g.last_429.is_none_or(|t| t.elapsed() >= self.cfg.cooldown);
-        if cooled && (g.limit < self.cfg.max_concurrency || g.factor < 1.0) {
-            g.limit = (g.limit + 1).min(self.cfg.max_concurrency);
+        if cooled && (g.limit < g.ceiling || g.factor < 1.0) {
+            g.limit = (g.limit + 1).min(g.ceiling);
             g.factor = (g.factor * 1.5).min(1.0);
             drop(g);
             self.shared.notify.notify_waiters();
@@ -543,6 +554,15 @@ impl CompletionModel for Scheduler {
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
         self.run(req).await
     }
+
+    /// The provider's answer, and its slots become this scheduler's concurrency ceiling.
+    async fn server_limits(&self, model: &str) -> Option<ServerLimits> {
+        let limits = self.inner.server_limits(model).await?;
+        if let Some(slots) = limits.slots {
+            self.cap_concurrency(slots);
+        }
+        Some(limits)
+    }
 }
 
 #[cfg(test)]
@@ -677,6 +697,27 @@ mod tests {
             s.complete(&req()).await.unwrap();
         }
         assert_eq!(s.current_concurrency(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_server_s_slots_cap_concurrency_and_recovery_never_passes_them() {
+        let m = Arc::new(Scripted {
+            errors: Mutex::new(vec![LlmError::RateLimited {
+                provider: "p".into(),
+                retry_after: Some(Duration::from_millis(20)),
+            }]),
+            calls: AtomicUsize::new(0),
+        });
+        let s = Scheduler::new(m, fast());
+        s.cap_concurrency(3);
+        assert_eq!(s.current_concurrency(), 3);
+        s.complete(&req()).await.unwrap();
+        assert_eq!(s.current_concurrency(), 1);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        for _ in 0..4 {
+            s.complete(&req()).await.unwrap();
+        }
+        assert_eq!(s.current_concurrency(), 3);
     }
 
     #[tokio::test]

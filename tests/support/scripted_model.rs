@@ -37,10 +37,23 @@ pub enum Mode {
     /// As `Good`, but slow as a small local model on 2 cores: each reply takes 0.4 ms per
     /// prompt token (a 3,000-token prompt, 1.2 s).
     TokenPaced,
+    /// An older llama.cpp: `/props` has no slot context, `/slots` lists two slots of 1,500
+    /// tokens; each reply takes 50 ms, so a client sending more than two at once is seen.
+    SlotsOnly,
+    /// Ollama on its OpenAI-compatible route: `/api/show` gives the model's trained context but
+    /// no `num_ctx`, so Ollama runs it with its default context and silently cuts longer prompts
+    /// (counted in `truncated`).
+    Ollama,
 }
 
 /// The slot context `Mode::SlotContext` reports.
 pub const SLOT_CONTEXT: usize = 1500;
+
+/// The slots `Mode::SlotsOnly` has.
+pub const SLOTS: usize = 2;
+
+/// The context Ollama gives a model whose Modelfile sets no `num_ctx`.
+pub const OLLAMA_DEFAULT_CONTEXT: usize = 2048;
 
 pub struct Script {
     pub mode: Mode,
@@ -52,6 +65,11 @@ pub struct Script {
     pub reviewer_prompts: Mutex<Vec<String>>,
     pub prompt_tokens: AtomicUsize,
     pub reviewer_prompt_tokens: AtomicUsize,
+    /// Chat requests being answered now, and the most seen at once.
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    /// Prompts longer than the server's context, which it cut without a word (Ollama).
+    pub truncated: AtomicUsize,
 }
 
 impl Script {
@@ -163,8 +181,26 @@ fn reply(system: &str, user: &str) -> Value {
     json!({"sections": sections.into_iter().map(|(h, s)| json!({"heading": h, "sentences": s})).collect::<Vec<_>>()})
 }
 
+/// Counts a chat request in flight until it is answered.
+struct InFlight<'a>(&'a Script);
+
+impl<'a> InFlight<'a> {
+    fn enter(s: &'a Script) -> InFlight<'a> {
+        let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(s)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response {
     s.requests.fetch_add(1, Ordering::SeqCst);
+    let _in_flight = InFlight::enter(&s);
     let text = |role: &str| -> String {
         body["messages"]
             .as_array()
@@ -193,6 +229,12 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
     }
     if s.mode == Mode::Slow {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    if s.mode == Mode::SlotsOnly {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if s.mode == Mode::Ollama && prompt_tokens > OLLAMA_DEFAULT_CONTEXT {
+        s.truncated.fetch_add(1, Ordering::SeqCst);
     }
     if s.mode == Mode::TokenPaced {
         tokio::time::sleep(std::time::Duration::from_micros(400 * prompt_tokens as u64)).await;
@@ -236,11 +278,43 @@ async fn chat(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response
 
 /// llama.cpp's `/props`, for the modes that play llama.cpp; other modes have none (404).
 async fn props(State(s): State<Arc<Script>>) -> Response {
-    if s.mode != Mode::SlotContext {
+    match s.mode {
+        Mode::SlotContext => {
+            Json(json!({"default_generation_settings": {"n_ctx": SLOT_CONTEXT}, "total_slots": 4}))
+                .into_response()
+        }
+        // Older builds: generation settings without the slot's context.
+        Mode::SlotsOnly => {
+            Json(json!({"default_generation_settings": {"temperature": 0.8}})).into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// llama.cpp's `/slots`: one entry per parallel slot, each with its context.
+async fn slots(State(s): State<Arc<Script>>) -> Response {
+    if s.mode != Mode::SlotsOnly {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Json(json!({"default_generation_settings": {"n_ctx": SLOT_CONTEXT}, "total_slots": 4}))
-        .into_response()
+    let slots: Vec<Value> = (0..SLOTS)
+        .map(|id| json!({"id": id, "n_ctx": SLOT_CONTEXT, "is_processing": false}))
+        .collect();
+    Json(Value::Array(slots)).into_response()
+}
+
+/// Ollama's `/api/show`: the model's trained context in `model_info`, and its Modelfile
+/// parameters, here without `num_ctx`.
+async fn ollama_show(State(s): State<Arc<Script>>, Json(body): Json<Value>) -> Response {
+    if s.mode != Mode::Ollama {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Json(json!({
+        "parameters": "stop \"<end_of_turn>\"\ntemperature 1",
+        "model_info": {"general.architecture": "gemma3", "gemma3.context_length": 32768},
+        "details": {"family": "gemma3"},
+        "model": body["model"],
+    }))
+    .into_response()
 }
 
 pub struct Server {
@@ -263,6 +337,9 @@ pub fn serve(mode: Mode) -> Server {
         reviewer_prompts: Mutex::new(Vec::new()),
         prompt_tokens: AtomicUsize::new(0),
         reviewer_prompt_tokens: AtomicUsize::new(0),
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+        truncated: AtomicUsize::new(0),
     });
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -271,6 +348,8 @@ pub fn serve(mode: Mode) -> Server {
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/props", get(props))
+        .route("/slots", get(slots))
+        .route("/api/show", post(ollama_show))
         .with_state(Arc::clone(&script));
     rt.spawn(async move { axum::serve(listener, app).await });
     Server {

@@ -8,7 +8,7 @@ use crate::engine::{Accounting, Notes};
 use crate::journal::RunJournal;
 use crate::llm::{
     complete_json, tokens, Anthropic, Budget, CompletionModel, CompletionRequest, Ledger, LlmError,
-    OpenAiCompatible, PriceTable, Scheduler, SchedulerConfig,
+    OpenAiCompatible, PriceTable, Scheduler, SchedulerConfig, ServerLimits,
 };
 use crate::llm::{Completion, LedgerEntry};
 use async_trait::async_trait;
@@ -19,8 +19,8 @@ use std::time::Duration;
 
 pub struct Caller {
     schedulers: BTreeMap<String, Arc<dyn CompletionModel>>,
-    /// The context a provider's server says it has (llama.cpp's `/props`), asked once.
-    learned: BTreeMap<String, tokio::sync::OnceCell<Option<usize>>>,
+    /// What a provider's server says it holds (context per request, slots), asked once.
+    learned: BTreeMap<String, tokio::sync::OnceCell<Option<ServerLimits>>>,
     config: Config,
     prompts: Prompts,
     ledger: Ledger,
@@ -139,37 +139,46 @@ impl Caller {
         let learned = self
             .learned
             .get(provider)
-            .and_then(|c| c.get().copied().flatten());
+            .and_then(|c| c.get())
+            .and_then(|l| l.as_ref())
+            .and_then(|l| l.context);
         learned.map_or(configured, |l| l.min(configured))
     }
 
-    /// Ask the model's server, once per provider, what context it has: llama.cpp's `/props`
-    /// reports the tokens one slot holds (its `-c` shared by `--parallel` slots), which is what
-    /// a prompt must fit. A server that does not answer keeps the configured window.
+    /// Ask the model's server, once per provider, what it holds: a local server reports the
+    /// tokens one request may take (llama.cpp's slot, the context Ollama runs the model with),
+    /// which is what a prompt must fit, and its slots, which cap the requests sent at once. A
+    /// server that does not answer keeps the configured window.
     pub async fn learn_context(&self, model_spec: &str) {
-        let Some((provider, _)) = self.provider_of(model_spec) else {
+        let Some((provider, model)) = self.provider_of(model_spec) else {
             return;
         };
-        let (Some(cell), Some(p)) = (
+        let (Some(cell), Some(p), Some(scheduler)) = (
             self.learned.get(provider),
             self.config.providers.get(provider),
+            self.schedulers.get(provider),
         ) else {
             return;
         };
-        let learned = cell
-            .get_or_init(|| async {
-                if p.kind != ProviderKind::Openai {
-                    return None;
-                }
-                let base = p.base_url.as_deref()?.trim_end_matches('/');
-                let root = base.strip_suffix("/v1").unwrap_or(base);
-                slot_context(&format!("{root}/props")).await
-            })
-            .await;
-        if let Some(n) = learned.filter(|&n| n < p.context_window as usize) {
+        let limits = cell.get_or_init(|| scheduler.server_limits(model)).await;
+        let Some(limits) = limits else {
+            return;
+        };
+        if let Some(n) = limits.context.filter(|&n| n < p.context_window as usize) {
+            let why = limits
+                .why
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
             self.note(format!(
-                "the {provider} server holds {n} tokens per request (its /props), fewer than the configured context_window {}: prompts were sized to it",
-                p.context_window
+                "the {provider} server holds {n} tokens per request (its {}){why}, fewer than the configured context_window {}: prompts were sized to it",
+                limits.source, p.context_window
+            ));
+        }
+        if let Some(slots) = limits.slots.filter(|&s| s < p.max_concurrency) {
+            self.note(format!(
+                "the {provider} server works on {slots} requests at once (its {}), fewer than the configured max_concurrency {}: no more were sent at once",
+                limits.source, p.max_concurrency
             ));
         }
     }
@@ -230,20 +239,6 @@ impl Caller {
             .map(|p| p.worst_case(input, output))
             .unwrap_or(0.0)
     }
-}
-
-/// llama.cpp's `/props`: `default_generation_settings.n_ctx`, the context of one slot.
-async fn slot_context(url: &str) -> Option<usize> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .ok()?;
-    let props: serde_json::Value = client.get(url).send().await.ok()?.json().await.ok()?;
-    props
-        .pointer("/default_generation_settings/n_ctx")
-        .and_then(|n| n.as_u64())
-        .filter(|&n| n >= 256)
-        .map(|n| n as usize)
 }
 
 /// Tokens a passage takes in a prompt, on average (the estimate runs before any text is chosen).
@@ -340,6 +335,10 @@ impl CompletionModel for SingleFlight {
         self.inner.provider()
     }
 
+    async fn server_limits(&self, model: &str) -> Option<ServerLimits> {
+        self.inner.server_limits(model).await
+    }
+
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
@@ -395,6 +394,10 @@ fn restore_ledger(journal: &RunJournal, ledger: &Ledger, prices: &PriceTable) {
 impl CompletionModel for JournaledModel {
     fn provider(&self) -> &str {
         self.inner.provider()
+    }
+
+    async fn server_limits(&self, model: &str) -> Option<ServerLimits> {
+        self.inner.server_limits(model).await
     }
 
     async fn complete(&self, req: &CompletionRequest) -> Result<Completion, LlmError> {
