@@ -106,6 +106,9 @@ pub enum Angle {
     Mechanism,
     Limits,
     Numbers,
+    /// A later round's search: what an earlier round left unanswered, disputed or one hop away.
+    #[serde(rename = "follow-up")]
+    FollowUp,
 }
 
 /// Passages gathered for one sub-query by one source agent.
@@ -212,6 +215,17 @@ pub enum Status {
     Dropped,
     /// Too many votes failed to decide: never counted as refuted.
     Unverified,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Kept => "kept",
+            Status::Disputed => "disputed",
+            Status::Dropped => "dropped",
+            Status::Unverified => "unverified",
+        }
+    }
 }
 
 /// The panel's decision on one claim.
@@ -440,6 +454,74 @@ pub struct Report {
     /// role -> blake3 of the prompt template used.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub prompts: std::collections::BTreeMap<String, String>,
+    /// The rounds after the first: what each searched, why, and what it found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trail: Vec<Round>,
+}
+
+/// Why a later round searches something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lead {
+    /// A part of the question with no kept claim yet.
+    Gap,
+    /// A name or term a kept claim introduced, searched with what the question still asks.
+    Bridge,
+    /// A claim the panel split on: evidence that settles it.
+    Dispute,
+}
+
+impl Lead {
+    pub fn word(self) -> &'static str {
+        match self {
+            Lead::Gap => "gap",
+            Lead::Bridge => "bridge",
+            Lead::Dispute => "dispute",
+        }
+    }
+}
+
+/// One search a later round runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUp {
+    pub lead: Lead,
+    /// The retrieval query.
+    pub query: String,
+    /// What prompted it, for the research trail ("no kept claim answers: ...").
+    pub reason: String,
+    /// The disputed claim it tries to settle, or the kept claim a bridge came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_id: Option<String>,
+}
+
+/// One round after the first, as the research trail shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Round {
+    /// 2 for the first follow-up round.
+    pub number: usize,
+    pub searches: Vec<RoundSearch>,
+    /// Disputed claims voted on again, and how each came out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoted: Vec<Revote>,
+}
+
+/// One follow-up search and what it added.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundSearch {
+    pub follow_up: FollowUp,
+    /// Passages not seen in an earlier round.
+    pub new_passages: usize,
+    /// New claims extracted from them, and how many of those were kept.
+    pub new_claims: usize,
+    pub kept: usize,
+}
+
+/// A disputed claim voted on again with a round's new evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Revote {
+    pub claim_id: String,
+    pub before: Status,
+    pub after: Status,
 }
 
 #[cfg(test)]

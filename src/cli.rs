@@ -210,7 +210,7 @@ macro_rules! clap_default {
         }
     )*};
 }
-clap_default!(LlmArgs, Common, PanelArgs, PolicyArgs, DigestArgs, RunArgs);
+clap_default!(LlmArgs, Common, PanelArgs, PolicyArgs, DigestArgs, RunArgs, DepthArgs);
 
 /// How a run uses the journal.
 pub(crate) enum JournalMode {
@@ -372,9 +372,44 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 30)]
     pub agent_deadline: u64,
     #[command(flatten)]
+    #[serde(flatten)]
+    pub depth: DepthArgs,
+    #[command(flatten)]
     pub panel: PanelArgs,
     #[command(flatten)]
     pub web: research::web::args::WebArgs,
+}
+
+/// How deep a question run goes.
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DepthArgs {
+    /// Research rounds: after the first, each searches what is still unanswered, disputed or
+    /// one hop away (1 is a single pass).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    // Runs journaled before rounds existed resume as the single pass they were.
+    #[serde(default = "single_pass")]
+    pub depth: u32,
+    /// Follow-up searches per round at most.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
+    #[serde(default = "default_breadth")]
+    pub breadth: u32,
+}
+
+impl DepthArgs {
+    fn resolve(&self) -> pipeline::Depth {
+        pipeline::Depth {
+            rounds: self.depth.max(1) as usize,
+            breadth: self.breadth.max(1) as usize,
+        }
+    }
+}
+
+fn single_pass() -> u32 {
+    1
+}
+
+fn default_breadth() -> u32 {
+    pipeline::Depth::default().breadth as u32
 }
 
 #[derive(Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -430,6 +465,9 @@ pub struct EvalArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Rounds of each question's run (question sets only).
+    #[command(flatten)]
+    pub depth: DepthArgs,
     #[command(flatten)]
     pub panel: PanelArgs,
 }
@@ -555,6 +593,11 @@ impl Panel {
             ingest: self.ingest.clone(),
             max_claims: self.args.policy.max_claims.max(1),
             journal: None,
+            // Commands other than a question run check claims in one pass.
+            depth: pipeline::Depth {
+                rounds: 1,
+                ..pipeline::Depth::default()
+            },
         }
     }
 }
@@ -712,6 +755,7 @@ fn question_config(
         deadline: Duration::from_secs(a.agent_deadline.max(1)),
     };
     let mut cfg = panel.config(question, a.out.clone(), budget);
+    cfg.depth = a.depth.resolve();
     if !web_plan.use_corpus {
         cfg.corpora = Corpora::None;
     }
@@ -987,11 +1031,12 @@ async fn eval_cmd(a: EvalArgs) -> Result<()> {
     let panel = a.panel.resolve()?;
     let store = a.panel.common.store()?;
     let engine = panel.engine(None)?;
-    let base = panel.config(
+    let mut base = panel.config(
         String::new(),
         PathBuf::from("reports"),
         AgentBudget::default(),
     );
+    base.depth = a.depth.resolve();
     let json = if let Some(set) = &a.questions {
         let root = a
             .docs_root

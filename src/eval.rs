@@ -80,6 +80,8 @@ pub struct QuestionScore {
     pub citations: usize,
     pub citations_verified: usize,
     pub kept: usize,
+    /// Disputed claims a later round voted on again and settled (kept or dropped).
+    pub settled: usize,
     pub seconds: f64,
 }
 
@@ -238,6 +240,12 @@ pub async fn eval_questions(
             citations: cites.len(),
             citations_verified: verified,
             kept: report.stats.kept,
+            settled: report
+                .trail
+                .iter()
+                .flat_map(|r| &r.revoted)
+                .filter(|r| r.before != r.after)
+                .count(),
             seconds,
         };
         progress.note(&format!(
@@ -534,6 +542,11 @@ pub fn format_questions(s: &QuestionSetScore) -> String {
     );
     let _ = writeln!(out, "forbidden hits:       {}", s.forbidden_hits);
     let _ = writeln!(out, "citation precision:   {:.3}", s.citation_precision);
+    let _ = writeln!(
+        out,
+        "disputes settled:     {}",
+        s.questions.iter().map(|q| q.settled).sum::<usize>()
+    );
     let _ = writeln!(out, "seconds per question: {:.2}", s.mean_seconds);
     out
 }

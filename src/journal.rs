@@ -59,6 +59,8 @@ pub enum Key {
     Verdicts(usize),
     /// One angle's checks of a plan, by angle name and a digest of the plan.
     Angle(String),
+    /// One stage of a later research round (follow-ups, gather, claims, votes/<reviewer>).
+    Round(usize, String),
 }
 
 impl Key {
@@ -85,6 +87,7 @@ impl std::fmt::Display for Key {
             Key::Inputs => f.write_str("inputs"),
             Key::Verdicts(n) => write!(f, "verdicts/{n}"),
             Key::Angle(a) => write!(f, "angle/{a}"),
+            Key::Round(n, what) => write!(f, "round-{n}/{what}"),
         }
     }
 }

@@ -6,6 +6,7 @@
 use crate::artifact::{Claim, Hit};
 use crate::index::{IndexError, SearchRequest, Store};
 use crate::text;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.
@@ -14,6 +15,9 @@ pub struct Retriever {
     store: Arc<Store>,
     corpora: Vec<String>,
     documents: Arc<[String]>,
+    /// Passages a later round's targeted search found for a claim (by id), read beside the
+    /// reviewer's own search: the new evidence a split vote is cast again on.
+    leads: Arc<HashMap<String, Vec<Hit>>>,
 }
 
 impl Retriever {
@@ -22,7 +26,19 @@ impl Retriever {
             store,
             corpora,
             documents: Arc::from([]),
+            leads: Arc::default(),
         }
+    }
+
+    /// The same scope, with passages found for particular claims (by claim id).
+    pub fn with_leads(mut self, leads: HashMap<String, Vec<Hit>>) -> Retriever {
+        self.leads = Arc::new(leads);
+        self
+    }
+
+    /// Passages a targeted search found for this claim, if any.
+    pub fn leads(&self, claim_id: &str) -> &[Hit] {
+        self.leads.get(claim_id).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The same scope, and these documents besides (the web pages this run fetched: not every
@@ -163,6 +179,17 @@ pub fn fused(question: &str, claim: &Claim, retriever: &Retriever, limit: usize)
                 Some(entry) => entry.0 += score,
                 None => fused.push((score, hit)),
             }
+        }
+    }
+    // A targeted search's passages rank as one formulation's list does.
+    for (rank, hit) in retriever.leads(&claim.id).iter().enumerate() {
+        let score = 1.0 / (60.0 + rank as f32);
+        match fused
+            .iter_mut()
+            .find(|(_, h)| h.passage.key() == hit.passage.key())
+        {
+            Some(entry) => entry.0 += score,
+            None => fused.push((score, hit.clone())),
         }
     }
     fused.sort_by(|a, b| {

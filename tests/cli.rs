@@ -390,18 +390,36 @@ fn json_progress_shows_every_agent_and_totals_and_leaves_stdout_to_the_path() {
         assert!(g["target"].as_str().unwrap().starts_with("corpus: "), "{g}");
     }
     let reviewers = audit["policy"]["reviewers"].as_u64().unwrap() as usize;
+    // The panel sits once, and again in each later round that had claims to vote on.
+    let later_panels = audit["trail"]
+        .as_array()
+        .map(|rounds| {
+            rounds
+                .iter()
+                .filter(|r| {
+                    let new: u64 = r["searches"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s["new_claims"].as_u64().unwrap())
+                        .sum();
+                    new > 0 || r["revoted"].as_array().is_some_and(|v| !v.is_empty())
+                })
+                .count()
+        })
+        .unwrap_or(0);
     assert_eq!(
         events
             .iter()
             .filter(|e| e["event"] == "agent" && e["state"] == "working")
             .count(),
-        sub_queries + reviewers
+        sub_queries + reviewers * (1 + later_panels)
     );
     let totals: Vec<&Value> = events.iter().filter(|e| e["event"] == "totals").collect();
     let last = totals.last().expect("a totals event");
     assert_eq!(
         last["tasks_total"].as_u64(),
-        Some((sub_queries + reviewers) as u64)
+        Some((sub_queries + reviewers * (1 + later_panels)) as u64)
     );
     assert_eq!(last["tasks_done"], last["tasks_total"]);
     assert!(

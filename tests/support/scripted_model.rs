@@ -125,6 +125,25 @@ fn reply(system: &str, user: &str) -> Value {
     // The naive baseline sends its rules after the data, in the user message.
     let rules = format!("{system}\n{user}");
     let system = rules.as_str();
+    if system.contains("between two rounds") {
+        // The next round: follow the first kept claim's opening words.
+        let first = user
+            .lines()
+            .skip_while(|l| !l.starts_with("Kept claims:"))
+            .find_map(|l| l.strip_prefix("- ").and_then(|r| r.split_once(": ")))
+            .map(|(_, text)| {
+                text.split_whitespace()
+                    .take(4)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+        return match first {
+            Some(words) => {
+                json!({"follow_ups": [{"lead": "bridge", "query": format!("{words} lifespan"), "reason": "the next hop", "claim": ""}]})
+            }
+            None => json!({"follow_ups": []}),
+        };
+    }
     if system.contains("You are the planner") {
         return json!({"sub_queries": [
             {"angle": "definition", "label": "Storage", "query": "storage charge percent lithium-ion"},

@@ -9,11 +9,12 @@ use std::path::Path;
 
 const MARKER: &str = "<!-- variable -->";
 
-pub const ROLES: [&str; 4] = ["planner", "extractor", "reviewer", "writer"];
+pub const ROLES: [&str; 5] = ["planner", "follow-up", "extractor", "reviewer", "writer"];
 
 fn builtin(role: &str) -> Option<&'static str> {
     Some(match role {
         "planner" => include_str!("../../../prompts/planner.md"),
+        "follow-up" => include_str!("../../../prompts/follow-up.md"),
         "extractor" => include_str!("../../../prompts/extractor.md"),
         "reviewer" => include_str!("../../../prompts/reviewer.md"),
         "writer" => include_str!("../../../prompts/writer.md"),

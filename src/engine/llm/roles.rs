@@ -5,8 +5,8 @@
 
 use super::caller::Caller;
 use crate::artifact::{
-    Angle, Citation, Claim, Evidence, Hit, Plan, Reviewed, Section, Sentence, Stance, SubQuery,
-    Vote,
+    Angle, Citation, Claim, Evidence, FollowUp, Hit, Lead, Plan, Reviewed, Section, Sentence,
+    Stance, Status, SubQuery, Vote,
 };
 use crate::engine::offline;
 use crate::engine::{Extractor, Planner, Retriever, ReviewTask, Reviewer, RoleError, Writer};
@@ -121,6 +121,158 @@ impl Planner for LlmPlanner {
                 Ok(fallback)
             }
         }
+    }
+
+    /// The model proposes the next round from a compact summary of what is known; a failed or
+    /// unusable reply falls back to the rules over the kept claims.
+    async fn follow_ups(
+        &self,
+        plan: &Plan,
+        reviewed: &[Reviewed],
+        asked: &[String],
+        breadth: usize,
+    ) -> Result<Vec<FollowUp>, RoleError> {
+        match self
+            .proposed_follow_ups(plan, reviewed, asked, breadth)
+            .await
+        {
+            Ok(f) => Ok(f),
+            Err(e) => {
+                self.caller.note(format!(
+                    "the follow-up planner failed ({e}): the next round's searches came from the rules"
+                ));
+                Ok(offline::followup::follow_ups(
+                    plan, reviewed, asked, breadth,
+                ))
+            }
+        }
+    }
+}
+
+/// What a follow-up planner is shown of the run: a compact summary (the best kept claims and
+/// the disputed ones, each shortened), so a round's cost does not grow with what is known.
+const FOLLOW_UP_KEPT: usize = 12;
+const FOLLOW_UP_DISPUTED: usize = 5;
+const FOLLOW_UP_CLAIM_CHARS: usize = 240;
+const FOLLOW_UP_ASKED: usize = 16;
+
+#[derive(Deserialize)]
+struct FollowUpReply {
+    #[serde(default)]
+    follow_ups: Vec<FollowUpItem>,
+}
+
+#[derive(Deserialize)]
+struct FollowUpItem {
+    #[serde(default)]
+    lead: String,
+    query: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    claim: String,
+}
+
+fn follow_up_schema(breadth: usize) -> serde_json::Value {
+    json!({"type": "object", "required": ["follow_ups"], "properties": {"follow_ups": {
+        "type": "array", "maxItems": breadth, "items": {"type": "object",
+        "required": ["lead", "query", "reason", "claim"], "properties": {
+            "lead": {"type": "string", "enum": ["gap", "bridge", "dispute"]},
+            "query": {"type": "string", "maxLength": 160},
+            "reason": {"type": "string", "maxLength": 160},
+            "claim": {"type": "string", "maxLength": 16}}}}}})
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+impl LlmPlanner {
+    /// The model's follow-ups, checked: known leads only, no search run before, a dispute only
+    /// for a claim that is disputed. `None` when the reply is unusable.
+    async fn proposed_follow_ups(
+        &self,
+        plan: &Plan,
+        reviewed: &[Reviewed],
+        asked: &[String],
+        breadth: usize,
+    ) -> Result<Vec<FollowUp>, String> {
+        let by_status = |status: Status, n: usize| -> Vec<serde_json::Value> {
+            let mut claims: Vec<&Reviewed> = reviewed
+                .iter()
+                .filter(|r| r.verdict.status == status)
+                .collect();
+            claims.sort_by(|a, b| {
+                b.claim
+                    .score
+                    .total_cmp(&a.claim.score)
+                    .then_with(|| a.claim.id.cmp(&b.claim.id))
+            });
+            claims
+                .iter()
+                .take(n)
+                .map(|r| json!({"id": r.claim.id, "text": shorten(&r.claim.text, FOLLOW_UP_CLAIM_CHARS)}))
+                .collect()
+        };
+        let recent: Vec<&String> = asked.iter().rev().take(FOLLOW_UP_ASKED).rev().collect();
+        let rendered = self
+            .caller
+            .prompts()
+            .get("follow-up")
+            .render(&json!({
+                "question": plan.question,
+                "breadth": breadth,
+                "kept": by_status(Status::Kept, FOLLOW_UP_KEPT),
+                "disputed": by_status(Status::Disputed, FOLLOW_UP_DISPUTED),
+                "asked": recent,
+            }))
+            .map_err(|e| e.to_string())?;
+        let reply = self
+            .caller
+            .call_json::<FollowUpReply>(
+                "follow-up",
+                &self.model,
+                &rendered,
+                &follow_up_schema(breadth),
+                500,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut seen: Vec<String> = asked.iter().map(|q| q.to_lowercase()).collect();
+        let mut out = Vec::new();
+        for item in reply.follow_ups {
+            let query = text::squash_whitespace(&item.query);
+            if text::content_stems(&query).is_empty() || seen.contains(&query.to_lowercase()) {
+                continue;
+            }
+            let claim = item.claim.trim().to_string();
+            let disputed = reviewed
+                .iter()
+                .any(|r| r.claim.id == claim && r.verdict.status == Status::Disputed);
+            let lead = match item.lead.as_str() {
+                "dispute" if disputed => Lead::Dispute,
+                "bridge" => Lead::Bridge,
+                _ => Lead::Gap,
+            };
+            seen.push(query.to_lowercase());
+            out.push(FollowUp {
+                lead,
+                query,
+                reason: shorten(&text::squash_whitespace(&item.reason), 160),
+                claim_id: (lead == Lead::Dispute).then_some(claim),
+            });
+            if out.len() >= breadth {
+                break;
+            }
+        }
+        Ok(out)
     }
 }
 

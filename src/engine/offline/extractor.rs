@@ -2,7 +2,7 @@
 //! not code, not a question, not a fragment), scored for relevance to the question and its
 //! sub-query, each pinned to its verbatim span.
 
-use crate::artifact::{Citation, Claim, Evidence, Plan};
+use crate::artifact::{Angle, Citation, Claim, Evidence, Plan};
 use crate::engine::{Extractor, RoleError};
 use crate::text;
 use async_trait::async_trait;
@@ -138,6 +138,18 @@ impl OfflineExtractor {
             .map(|s| weight(s))
             .sum::<f32>()
             .max(1e-3);
+        // A later round's search asks its own question (a bridge: the new name with what the
+        // question still asks about it): its passages are scored against that.
+        let follow_ups: HashMap<usize, (HashSet<String>, f32)> = plan
+            .sub_queries
+            .iter()
+            .filter(|s| s.angle == Angle::FollowUp)
+            .map(|s| {
+                let stems: HashSet<String> = text::content_stems(&s.query).into_iter().collect();
+                let w = stems.iter().map(|s| weight(s)).sum::<f32>().max(1e-3);
+                (s.id, (stems, w))
+            })
+            .collect();
 
         struct Candidate {
             claim: Claim,
@@ -147,6 +159,20 @@ impl OfflineExtractor {
         let mut seen_spans = HashSet::new();
         for ev in evidence {
             let hit = &ev.hit;
+            let (question_stems, question_weight) = match follow_ups.get(&ev.sub_query) {
+                Some((stems, w)) => (stems, *w),
+                None => (&question_stems, question_weight),
+            };
+            // On a page about the name a round follows ("Shirley Temple"), a sentence is about
+            // it even when it says "she": the page's title and headings speak for the sentence.
+            let context: Vec<String> = if follow_ups.contains_key(&ev.sub_query) {
+                std::iter::once(&hit.title)
+                    .chain(&hit.passage.heading_path)
+                    .flat_map(|h| text::content_stems(h))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             for (s, e) in text::sentences(&hit.passage.text) {
                 let quote = &hit.passage.text[s..e];
                 if !is_claim_like(quote) {
@@ -157,12 +183,14 @@ impl OfflineExtractor {
                     continue;
                 }
                 let stems = text::content_stems(quote);
-                let matched: f32 = stems
+                let mut about = stems.clone();
+                about.extend(context.iter().filter(|c| !stems.contains(c)).cloned());
+                let matched: f32 = about
                     .iter()
                     .filter(|s| question_stems.contains(*s))
                     .map(|s| weight(s))
                     .sum();
-                let distinct = stems.iter().filter(|s| question_stems.contains(*s)).count();
+                let distinct = about.iter().filter(|s| question_stems.contains(*s)).count();
                 let angle_bonus = sub_stems
                     .get(&ev.sub_query)
                     .map(|q| {

@@ -4,6 +4,7 @@
 
 mod answer;
 mod extractor;
+pub mod followup;
 mod judge;
 mod planner;
 mod reviewer;

@@ -101,6 +101,11 @@ impl OfflineReviewer {
                 }
             }
         }
+        for h in retriever.leads(&claim.id) {
+            if !hits.iter().any(|k| k.passage.key() == h.passage.key()) {
+                hits.push(h.clone());
+            }
+        }
         let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
         let candidates = candidates(claim, &hits);
         let weighed = match &self.verifier {
@@ -522,13 +527,14 @@ impl Reviewer for OfflineReviewer {
         let mut me = self.clone();
         me.steer = task.purpose.steer().to_vec();
         let claims = &task.claims;
-        let (question, owned, retriever) = (
+        let (question, about, owned, retriever) = (
             task.purpose.question().to_string(),
+            task.purpose.asked(),
             claims.clone(),
             task.evidence.clone(),
         );
         let result = tokio::task::spawn_blocking(move || {
-            let asked = Asked::new(&question, &retriever);
+            let asked = Asked::new(&about, &retriever);
             owned
                 .iter()
                 .map(|c| me.judge(&question, &asked, c, &retriever))

@@ -18,6 +18,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod rounds;
+pub use rounds::Depth;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -190,6 +193,8 @@ pub struct RunConfig {
     pub max_claims: usize,
     /// The run's journal: stages already journaled are answered from it, new ones recorded.
     pub journal: Option<Arc<RunJournal>>,
+    /// Rounds and follow-up searches per round.
+    pub depth: Depth,
 }
 
 pub struct RunOutcome {
@@ -356,16 +361,52 @@ pub async fn research_with(
         retriever,
     );
     let reviewed =
-        review::review_journaled(&engine.reviewers, &cfg.policy, &task, journal, progress).await?;
+        review::review_journaled(&engine.reviewers, &cfg.policy, &task, 1, journal, progress)
+            .await?;
     if let Some(j) = journal.filter(|j| j.interrupted()) {
         return Err(RunError::Interrupted(j.id.clone()));
     }
+    spinner.done(format!(
+        "{} kept of {}",
+        reviewed
+            .iter()
+            .filter(|r| r.verdict.status == Status::Kept)
+            .count(),
+        reviewed.len()
+    ));
+
+    let deeper = rounds::deepen(
+        cfg,
+        engine,
+        &store,
+        &prepared.scope,
+        &sources,
+        rounds::State {
+            seen: gathered
+                .evidence
+                .iter()
+                .map(|e| e.hit.passage.key())
+                .collect(),
+            brought: gathered.brought.clone(),
+            plan,
+            reviewed,
+            trail: Vec::new(),
+            passages: 0,
+            claims_considered: 0,
+            quotes_failed: 0,
+        },
+        progress,
+    )
+    .await?;
+    if let Some(j) = journal.filter(|j| j.interrupted()) {
+        return Err(RunError::Interrupted(j.id.clone()));
+    }
+    let (plan, reviewed) = (deeper.plan, deeper.reviewed);
     let kept: Vec<_> = reviewed
         .iter()
         .filter(|r| r.verdict.status == Status::Kept)
         .cloned()
         .collect();
-    spinner.done(format!("{} kept of {}", kept.len(), reviewed.len()));
 
     // Keyed by the kept claims, so a replay under another policy writes afresh.
     let kept_ids: Vec<&str> = kept.iter().map(|r| r.claim.id.as_str()).collect();
@@ -421,15 +462,18 @@ pub async fn research_with(
                 + gathered.documents_unchanged,
             documents_indexed: prepared.indexed + gathered.documents_indexed,
             documents_unchanged: prepared.unchanged + gathered.documents_unchanged,
-            passages_gathered: gathered.evidence.len(),
-            claims_considered: extracted.claims.len() + extracted.quotes_failed,
-            quotes_failed: extracted.quotes_failed,
+            passages_gathered: gathered.evidence.len() + deeper.passages,
+            claims_considered: extracted.claims.len()
+                + extracted.quotes_failed
+                + deeper.claims_considered,
+            quotes_failed: extracted.quotes_failed + deeper.quotes_failed,
             sample_corpus: cfg.corpora == Corpora::Bundled,
             ..RunStats::default()
         },
         notes: engine.notes.all(),
         spend: engine.accounting.as_ref().map(|a| a.spend()),
         prompts: engine.prompt_hashes.clone(),
+        trail: deeper.trail,
     };
     report::recheck_quotes(&mut report, &store)?;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;

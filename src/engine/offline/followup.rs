@@ -1,0 +1,393 @@
+//! What a later round searches, by rule, from what the earlier rounds kept and split on:
+//! parts of the question no kept claim answers (gaps), names and terms a kept claim introduced
+//! that the question does not name (bridges: the second hop of a multi-hop question), and claims
+//! the panel split on (disputes). Every engine's planner can use these rules; a model-backed one
+//! may propose its own.
+
+use super::planner::key_terms;
+use crate::artifact::{Angle, FollowUp, Lead, Plan, Reviewed, Status};
+use crate::text;
+use std::collections::HashSet;
+
+/// Follow-up searches for the next round, at most `breadth`, none already `asked`. Leads of
+/// each kind take turns (a gap, a bridge, a dispute, then the next of each), so one kind cannot
+/// crowd out the others.
+pub fn follow_ups(
+    plan: &Plan,
+    reviewed: &[Reviewed],
+    asked: &[String],
+    breadth: usize,
+) -> Vec<FollowUp> {
+    let kinds = [
+        gaps(plan, reviewed),
+        bridges(&plan.question, reviewed),
+        disputes(reviewed),
+    ];
+    let mut seen: HashSet<String> = asked.iter().map(|q| normalise(q)).collect();
+    let mut out = Vec::new();
+    let longest = kinds.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for kind in &kinds {
+            if out.len() >= breadth {
+                return out;
+            }
+            if let Some(f) = kind.get(i) {
+                if !f.query.trim().is_empty() && seen.insert(normalise(&f.query)) {
+                    out.push(f.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn normalise(query: &str) -> String {
+    let mut stems = text::content_stems(query);
+    stems.sort();
+    stems.dedup();
+    stems.join(" ")
+}
+
+/// The parts of the question as planned: its parts when it asks several things, else itself.
+fn parts(plan: &Plan) -> Vec<(usize, &str)> {
+    let parts: Vec<(usize, &str)> = plan
+        .sub_queries
+        .iter()
+        .filter(|s| s.angle == Angle::Part)
+        .map(|s| (s.id, s.query.as_str()))
+        .collect();
+    if parts.is_empty() {
+        vec![(usize::MAX, plan.question.as_str())]
+    } else {
+        parts
+    }
+}
+
+/// A part no kept claim answers: searched again by its key terms alone, which the question's
+/// own wording (and the first round) may have buried.
+fn gaps(plan: &Plan, reviewed: &[Reviewed]) -> Vec<FollowUp> {
+    let kept: Vec<&Reviewed> = reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Kept)
+        .collect();
+    let mut out = Vec::new();
+    for (id, part) in parts(plan) {
+        let wanted = text::content_stems(part);
+        let answered = kept.iter().any(|r| {
+            if r.claim.sub_query == id {
+                return true;
+            }
+            let have: HashSet<String> = text::content_stems(&r.claim.text).into_iter().collect();
+            let shared = wanted.iter().filter(|w| have.contains(*w)).count();
+            !wanted.is_empty() && shared * 2 >= wanted.len()
+        });
+        if answered {
+            continue;
+        }
+        let query = key_terms(part)
+            .into_iter()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(FollowUp {
+            lead: Lead::Gap,
+            query,
+            reason: format!("no kept claim answers \"{part}\""),
+            claim_id: None,
+        });
+    }
+    out
+}
+
+/// Names and identifiers kept claims introduce and the question does not name, those of the
+/// most relevant claims first; each searched with the question's words its claim does not already hold (what the
+/// question still asks about it).
+fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
+    let asked: HashSet<String> = text::content_stems(question).into_iter().collect();
+    let question_terms = key_terms(question);
+    let mut kept: Vec<&Reviewed> = reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Kept)
+        .collect();
+    kept.sort_by(|a, b| {
+        b.claim
+            .score
+            .total_cmp(&a.claim.score)
+            .then_with(|| a.claim.id.cmp(&b.claim.id))
+    });
+    // Names of the most relevant claims first; in a claim, names of several words (a person, a
+    // title) before single capitalised words, which are often only adjectives ("American").
+    let mut found: Vec<(bool, usize, String, &Reviewed)> = Vec::new();
+    for (rank, r) in kept.iter().enumerate() {
+        for term in names(&r.claim.text) {
+            let stems = text::content_stems(&term);
+            if stems.is_empty() || stems.iter().all(|s| asked.contains(s)) {
+                continue;
+            }
+            if found
+                .iter()
+                .any(|(_, _, t, _)| t.eq_ignore_ascii_case(&term))
+            {
+                continue;
+            }
+            let single = !term.contains(' ') && !term.contains('_');
+            found.push((single, rank, term, r));
+        }
+    }
+    found.sort_by_key(|(single, rank, _, _)| (*rank, *single));
+    found
+        .into_iter()
+        .map(|(_, _, term, r)| {
+            let have: HashSet<String> = text::content_stems(&r.claim.text).into_iter().collect();
+            let still_asked: Vec<&str> = question_terms
+                .iter()
+                .filter(|w| {
+                    text::content_stems(w)
+                        .iter()
+                        .all(|s| !have.contains(s) && !term.to_lowercase().contains(s.as_str()))
+                })
+                .map(String::as_str)
+                .take(4)
+                .collect();
+            FollowUp {
+                lead: Lead::Bridge,
+                query: format!("{term} {}", still_asked.join(" "))
+                    .trim()
+                    .to_string(),
+                reason: format!(
+                    "\"{term}\" comes up in a kept claim and the question does not name it"
+                ),
+                claim_id: Some(r.claim.id.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Names in a sentence: runs of capitalised words ("Shirley Temple", "Kiss and Tell" is two),
+/// with a number that follows one ("PEP 654"), and identifiers (`add_note`, `wal_autocheckpoint`).
+/// A lone capitalised word opening the sentence is only the sentence's first word.
+pub fn names(sentence: &str) -> Vec<String> {
+    let tokens = text::tokens(sentence);
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let mut run_start = 0;
+    let flush = |run: &mut Vec<&str>, start: usize, out: &mut Vec<String>| {
+        // "Before Merlinio", "The Apprentice": a capitalised common word opens the run, not the name.
+        let lead = run
+            .iter()
+            .take_while(|w| {
+                text::is_stopword(&w.to_lowercase())
+                    || OPENING_WORDS.contains(&w.to_lowercase().as_str())
+            })
+            .count();
+        if lead > 0 && lead < run.len() {
+            run.drain(..lead);
+        }
+        let lone_opener = run.len() == 1 && start == 0;
+        let all_stop = run.iter().all(|w| text::is_stopword(&w.to_lowercase()));
+        if !run.is_empty() && !lone_opener && !all_stop {
+            let name = run.join(" ");
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        run.clear();
+    };
+    for (i, t) in tokens.iter().enumerate() {
+        let w = t.text;
+        let identifier = w.contains('_') && w.chars().any(char::is_alphabetic);
+        let capitalised = w.chars().next().is_some_and(char::is_uppercase);
+        let number_after_name = !run.is_empty() && w.chars().all(|c| c.is_ascii_digit());
+        // Words of a run must be adjacent in the text (a comma or a full stop ends it).
+        let adjacent = i > 0 && {
+            let prev = &tokens[i - 1];
+            sentence[prev.start + prev.text.len()..t.start]
+                .trim()
+                .is_empty()
+        };
+        if identifier {
+            flush(&mut run, run_start, &mut out);
+            if !out.iter().any(|n| n == w) {
+                out.push(w.to_string());
+            }
+        } else if (capitalised || number_after_name) && (run.is_empty() || adjacent) {
+            if run.is_empty() {
+                run_start = i;
+            }
+            run.push(w);
+        } else {
+            flush(&mut run, run_start, &mut out);
+            if capitalised {
+                run_start = i;
+                run.push(w);
+            }
+        }
+    }
+    flush(&mut run, run_start, &mut out);
+    out
+}
+
+/// Capitalised words that open a sentence or a clause without being part of a name.
+const OPENING_WORDS: &[&str] = &[
+    "before",
+    "after",
+    "during",
+    "since",
+    "although",
+    "however",
+    "in",
+    "on",
+    "at",
+    "as",
+    "by",
+    "from",
+    "with",
+    "while",
+    "when",
+    "since",
+    "unlike",
+    "like",
+    "according",
+];
+
+/// Claims the panel split on: their key terms, to find passages that settle them.
+fn disputes(reviewed: &[Reviewed]) -> Vec<FollowUp> {
+    reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Disputed)
+        .map(|r| FollowUp {
+            lead: Lead::Dispute,
+            query: key_terms(&r.claim.text)
+                .into_iter()
+                .take(6)
+                .collect::<Vec<_>>()
+                .join(" "),
+            reason: format!(
+                "the panel split {}-{} on \"{}\"",
+                r.verdict.support, r.verdict.refute, r.claim.text
+            ),
+            claim_id: Some(r.claim.id.clone()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Claim, SubQuery, Verdict};
+
+    fn reviewed(id: &str, text: &str, sub_query: usize, status: Status) -> Reviewed {
+        Reviewed {
+            claim: Claim {
+                id: id.into(),
+                text: text.into(),
+                sub_query,
+                score: 1.0,
+                citations: Vec::new(),
+            },
+            votes: Vec::new(),
+            verdict: Verdict {
+                claim_id: id.into(),
+                status,
+                support: 2,
+                refute: if status == Status::Disputed { 2 } else { 0 },
+                abstain: 0,
+                errors: 0,
+                supporting_docs: 1,
+                reason: String::new(),
+            },
+        }
+    }
+
+    fn plan(question: &str, parts: &[&str]) -> Plan {
+        let mut sub_queries = vec![SubQuery {
+            id: 0,
+            angle: Angle::Question,
+            label: "Overview".into(),
+            query: question.into(),
+        }];
+        for p in parts {
+            sub_queries.push(SubQuery {
+                id: sub_queries.len(),
+                angle: Angle::Part,
+                label: p.to_string(),
+                query: p.to_string(),
+            });
+        }
+        Plan {
+            question: question.into(),
+            sub_queries,
+        }
+    }
+
+    #[test]
+    fn names_are_runs_of_capitalised_words_numbers_after_them_and_identifiers() {
+        assert_eq!(
+            names("Shirley Temple portrayed Corliss Archer in the film Kiss and Tell."),
+            // "Tell" alone is a common word, no name.
+            vec!["Shirley Temple", "Corliss Archer", "Kiss"]
+        );
+        assert_eq!(
+            names("PEP 654 added except* and add_note() in Python 3.11."),
+            vec!["PEP 654", "add_note", "Python"]
+        );
+        // The sentence's first word alone is no name.
+        assert!(names("Autovacuum runs in the background.").is_empty());
+    }
+
+    #[test]
+    fn a_bridge_searches_the_new_name_with_what_the_question_still_asks() {
+        let question = "What government position was held by the woman who portrayed Corliss Archer in the film Kiss and Tell?";
+        let p = plan(question, &[]);
+        let r = vec![reviewed(
+            "c1",
+            "Shirley Temple portrayed Corliss Archer in the film Kiss and Tell.",
+            0,
+            Status::Kept,
+        )];
+        let f = follow_ups(&p, &r, &[question.to_string()], 3);
+        let bridge = f.iter().find(|f| f.lead == Lead::Bridge).unwrap();
+        assert!(bridge.query.starts_with("Shirley Temple"), "{bridge:?}");
+        assert!(bridge.query.contains("government"), "{bridge:?}");
+        // Words the claim already answered are not searched again.
+        assert!(!bridge.query.contains("Corliss"), "{bridge:?}");
+        assert_eq!(bridge.claim_id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn an_unanswered_part_and_a_split_claim_become_searches_and_nothing_is_asked_twice() {
+        let question = "When should I use WAL mode in SQLite and what are its limitations?";
+        let p = plan(
+            question,
+            &[
+                "When should I use WAL mode in SQLite",
+                "what are its limitations",
+            ],
+        );
+        let r = vec![
+            reviewed(
+                "c1",
+                "WAL mode is faster in most scenarios.",
+                1,
+                Status::Kept,
+            ),
+            reviewed(
+                "c2",
+                "WAL does not work over a network filesystem.",
+                2,
+                Status::Disputed,
+            ),
+        ];
+        let f = follow_ups(&p, &r, &[], 5);
+        let gap = f.iter().find(|f| f.lead == Lead::Gap).unwrap();
+        assert!(gap.reason.contains("limitations"), "{gap:?}");
+        let dispute = f.iter().find(|f| f.lead == Lead::Dispute).unwrap();
+        assert_eq!(dispute.claim_id.as_deref(), Some("c2"));
+        assert!(dispute.query.contains("network"), "{dispute:?}");
+        // Asked before: not asked again.
+        let asked: Vec<String> = f.iter().map(|f| f.query.clone()).collect();
+        assert!(follow_ups(&p, &r, &asked, 5).is_empty());
+        // Breadth caps the round.
+        assert_eq!(follow_ups(&p, &r, &[], 1).len(), 1);
+    }
+}

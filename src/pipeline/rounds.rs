@@ -1,0 +1,338 @@
+//! Deep research: the rounds after the first. Each looks at what the run has (kept claims,
+//! split votes, the plan's parts), asks the planner what to search next (gaps, bridges,
+//! disputes), gathers only what is new, extracts and votes on it, and votes again on the
+//! disputed claims its searches found evidence for. A round that adds no kept claim and settles
+//! nothing ends the research; so do `depth`, a stop request and the budget.
+//!
+//! Every step is a journaled stage keyed by its round, so a killed run resumes in the round it
+//! was in without repeating searches, fetches or model calls of finished ones.
+
+use super::{stage, RunConfig, RunError};
+use crate::artifact::{
+    Angle, Claim, Evidence, Hit, Lead, Plan, Reviewed, Revote, Round, RoundSearch, Stance, Status,
+    SubQuery,
+};
+use crate::claims;
+use crate::engine::{Engine, Purpose, ReviewTask};
+use crate::gather::{self, Source};
+use crate::index::Store;
+use crate::journal::{Key, RunJournal};
+use crate::progress::Progress;
+use crate::retrieval::Retriever;
+use crate::review;
+use crate::text;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// How deep a run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Depth {
+    /// Rounds in all, the first included: 1 is a single pass.
+    pub rounds: usize,
+    /// Follow-up searches per round at most.
+    pub breadth: usize,
+}
+
+impl Default for Depth {
+    fn default() -> Depth {
+        Depth {
+            rounds: 2,
+            breadth: 4,
+        }
+    }
+}
+
+/// What the first round left: the plan, every reviewed claim, the passages seen, the documents
+/// sources brought in, and the retrieval scope.
+pub struct State {
+    pub plan: Plan,
+    pub reviewed: Vec<Reviewed>,
+    pub seen: HashSet<String>,
+    pub brought: Vec<String>,
+    pub trail: Vec<Round>,
+    /// Passages and claims the later rounds added, for the run's figures.
+    pub passages: usize,
+    pub claims_considered: usize,
+    pub quotes_failed: usize,
+}
+
+/// Run rounds 2..=depth over `state`. Returns when a round adds nothing, at the depth, or when
+/// the run is stopped; a budget that runs out leaves the rounds finished (the calls it refused
+/// are unverified votes, never refutations).
+#[allow(clippy::too_many_arguments)]
+pub async fn deepen(
+    cfg: &RunConfig,
+    engine: &Engine,
+    store: &Arc<Store>,
+    scope: &[String],
+    sources: &[Arc<dyn Source>],
+    mut state: State,
+    progress: &Progress,
+) -> Result<State, RunError> {
+    let journal = cfg.journal.as_deref();
+    // Whether the last panel cast any vote: one whose every vote failed (a server down, a key
+    // refused, the budget spent) would fail again, and another round would only pay for that.
+    let mut last_panel_voted = state
+        .reviewed
+        .iter()
+        .any(|r| r.votes.iter().any(|v| v.stance != Stance::Error));
+    for round in 2..=cfg.depth.rounds {
+        if stopped(journal) {
+            break;
+        }
+        if !last_panel_voted {
+            progress.note(&format!(
+                "round {round} not started: every vote of the last round failed"
+            ));
+            break;
+        }
+        let asked: Vec<String> = state
+            .plan
+            .sub_queries
+            .iter()
+            .map(|s| s.query.clone())
+            .collect();
+        let follow_ups = stage(journal, Key::Round(round, "follow-ups".into()), || async {
+            Ok(engine
+                .planner
+                .follow_ups(&state.plan, &state.reviewed, &asked, cfg.depth.breadth)
+                .await
+                .unwrap_or_default())
+        })
+        .await?;
+        if follow_ups.is_empty() {
+            progress.note(&format!(
+                "round {round}: nothing left to follow up; research ends"
+            ));
+            break;
+        }
+        let spinner = progress.stage(&format!(
+            "round {round}: {} follow-up searches",
+            follow_ups.len()
+        ));
+        let first_id = state.plan.sub_queries.len();
+        let subs: Vec<SubQuery> = follow_ups
+            .iter()
+            .enumerate()
+            .map(|(i, f)| SubQuery {
+                id: first_id + i,
+                angle: Angle::FollowUp,
+                label: label(f.lead, &f.query),
+                query: f.query.clone(),
+            })
+            .collect();
+        let gathered = stage(journal, Key::Round(round, "gather".into()), || async {
+            Ok(gather::gather(&subs, sources, cfg.budget, progress).await)
+        })
+        .await?;
+        let fresh: Vec<Evidence> = gathered
+            .evidence
+            .iter()
+            .filter(|e| !state.seen.contains(&e.hit.passage.key()))
+            .cloned()
+            .collect();
+        state.passages += fresh.len();
+        state.seen.extend(fresh.iter().map(|e| e.hit.passage.key()));
+        for d in &gathered.brought {
+            if !state.brought.contains(d) {
+                state.brought.push(d.clone());
+            }
+        }
+        state.plan.sub_queries.extend(subs.iter().cloned());
+
+        let extracted = stage(journal, Key::Round(round, "claims".into()), || async {
+            Ok(claims::extract(
+                engine.extractor.as_ref(),
+                store,
+                &state.plan.question,
+                &state.plan,
+                &fresh,
+            )
+            .await?)
+        })
+        .await?;
+        state.claims_considered += extracted.claims.len() + extracted.quotes_failed;
+        state.quotes_failed += extracted.quotes_failed;
+        let new_claims = novel(&state.reviewed, extracted.claims, round);
+
+        // A disputed claim is voted on again when its targeted search found passages.
+        let mut leads: HashMap<String, Vec<Hit>> = HashMap::new();
+        for (sub, f) in subs.iter().zip(&follow_ups) {
+            let (Lead::Dispute, Some(id)) = (f.lead, &f.claim_id) else {
+                continue;
+            };
+            let hits: Vec<Hit> = gathered
+                .evidence
+                .iter()
+                .filter(|e| e.sub_query == sub.id)
+                .map(|e| e.hit.clone())
+                .collect();
+            if !hits.is_empty() {
+                leads.insert(id.clone(), hits);
+            }
+        }
+        let revote: Vec<Claim> = state
+            .reviewed
+            .iter()
+            .filter(|r| r.verdict.status == Status::Disputed && leads.contains_key(&r.claim.id))
+            .map(|r| r.claim.clone())
+            .collect();
+        let mut to_review = new_claims.clone();
+        to_review.extend(revote.iter().cloned());
+        let retriever = Retriever::new(Arc::clone(store), scope.to_vec())
+            .with_documents(state.brought.clone())
+            .with_leads(leads);
+        let task = ReviewTask::new(
+            Purpose::FollowUp {
+                question: state.plan.question.clone(),
+                leads: follow_ups.iter().map(|f| f.query.clone()).collect(),
+            },
+            to_review,
+            retriever,
+        );
+        let voted = if task.claims.is_empty() {
+            Vec::new()
+        } else {
+            review::review_journaled(
+                &engine.reviewers,
+                &cfg.policy,
+                &task,
+                round,
+                journal,
+                progress,
+            )
+            .await?
+        };
+        if stopped(journal) {
+            // The round's votes are journaled; a resume finishes it.
+            break;
+        }
+
+        let voted_any = voted.is_empty()
+            || voted
+                .iter()
+                .any(|r| r.votes.iter().any(|v| v.stance != Stance::Error));
+        let mut revoted = Vec::new();
+        let mut added_kept = 0;
+        let mut searches: Vec<RoundSearch> = follow_ups
+            .iter()
+            .zip(&subs)
+            .map(|(f, sub)| RoundSearch {
+                follow_up: f.clone(),
+                new_passages: fresh.iter().filter(|e| e.sub_query == sub.id).count(),
+                new_claims: 0,
+                kept: 0,
+            })
+            .collect();
+        for mut r in voted {
+            match state
+                .reviewed
+                .iter_mut()
+                .find(|old| old.claim.id == r.claim.id)
+            {
+                Some(old) => {
+                    let before = old.verdict.status;
+                    let after = r.verdict.status;
+                    r.verdict.reason = if before == after {
+                        format!(
+                            "{}; voted again in round {round} on new evidence, still {}",
+                            r.verdict.reason,
+                            after.word()
+                        )
+                    } else {
+                        format!(
+                            "{}; settled in round {round} by new evidence (was {})",
+                            r.verdict.reason,
+                            before.word()
+                        )
+                    };
+                    revoted.push(Revote {
+                        claim_id: r.claim.id.clone(),
+                        before,
+                        after,
+                    });
+                    // The round's new evidence decides the claim now, either way.
+                    if before != after && after == Status::Kept {
+                        added_kept += 1;
+                    }
+                    *old = r;
+                }
+                None => {
+                    let kept = r.verdict.status == Status::Kept;
+                    if let Some(s) = searches
+                        .iter_mut()
+                        .zip(&subs)
+                        .find(|(_, sub)| sub.id == r.claim.sub_query)
+                        .map(|(s, _)| s)
+                    {
+                        s.new_claims += 1;
+                        s.kept += usize::from(kept);
+                    }
+                    added_kept += usize::from(kept);
+                    state.reviewed.push(r);
+                }
+            }
+        }
+        last_panel_voted = voted_any;
+        let settled = revoted.iter().filter(|r| r.before != r.after).count();
+        spinner.done(format!(
+            "round {round}: {} new passages, {} new claims, {added_kept} newly kept, {settled} disputes settled",
+            fresh.len(),
+            new_claims.len()
+        ));
+        state.trail.push(Round {
+            number: round,
+            searches,
+            revoted,
+        });
+        if added_kept == 0 && settled == 0 {
+            progress.note(&format!(
+                "round {round} added no kept claim and settled no dispute; research ends"
+            ));
+            break;
+        }
+    }
+    Ok(state)
+}
+
+fn stopped(journal: Option<&RunJournal>) -> bool {
+    journal.is_some_and(|j| j.interrupted())
+}
+
+/// A round's claims that no earlier claim already states (same words, or the same quote),
+/// with ids of their own round.
+fn novel(earlier: &[Reviewed], claims: Vec<Claim>, round: usize) -> Vec<Claim> {
+    let mut texts: HashSet<String> = earlier
+        .iter()
+        .map(|r| text::content_stems(&r.claim.text).join(" "))
+        .collect();
+    let mut quotes: HashSet<(String, usize)> = earlier
+        .iter()
+        .flat_map(|r| r.claim.citations.iter())
+        .map(|c| (c.doc_id.clone(), c.start))
+        .collect();
+    let mut out = Vec::new();
+    for mut c in claims {
+        let words = text::content_stems(&c.text).join(" ");
+        let quoted = c
+            .citations
+            .iter()
+            .any(|q| quotes.contains(&(q.doc_id.clone(), q.start)));
+        if quoted || !texts.insert(words) {
+            continue;
+        }
+        quotes.extend(c.citations.iter().map(|q| (q.doc_id.clone(), q.start)));
+        c.id = format!("r{round}c{}", out.len() + 1);
+        out.push(c);
+    }
+    out
+}
+
+fn label(lead: Lead, query: &str) -> String {
+    let what = match lead {
+        Lead::Gap => "Still open",
+        Lead::Bridge => "Following",
+        Lead::Dispute => "Settling",
+    };
+    format!("{what}: {query}")
+}
