@@ -1,7 +1,8 @@
 //! Tokens per kept claim and the share of reviewer prompt tokens in byte-identical prefixes, for
 //! batched voting against the `--voting naive` baseline (one call per claim per reviewer with the
-//! whole run's evidence, data first), side by side on the same corpus and question. Measured by
-//! the scripted model server's own counters on loopback. `cargo bench --bench llm_tokens`.
+//! whole run's evidence, data first), side by side on the same corpus and question, in one pass
+//! (`--depth 1`); then the default two rounds against one pass, batched. Measured by the scripted
+//! model server's own counters on loopback. `cargo bench --bench llm_tokens`.
 
 #[path = "../tests/support/scripted_model.rs"]
 mod scripted_model;
@@ -22,7 +23,7 @@ struct Figures {
     prefix_share: f64,
 }
 
-fn run(voting: &str) -> Figures {
+fn run(voting: &str, depth: &str) -> Figures {
     let server = serve(Mode::Good);
     let tmp = tempfile::tempdir().expect("temp dir");
     let config = tmp.path().join("research.toml");
@@ -37,6 +38,7 @@ fn run(voting: &str) -> Figures {
     let out = Command::new(env!("CARGO_BIN_EXE_research"))
         .args([
             QUESTION, "--engine", "llm", "--model", "scripted", "--quiet", "--voting", voting,
+            "--depth", depth,
         ])
         .arg("--config")
         .arg(&config)
@@ -73,8 +75,9 @@ fn run(voting: &str) -> Figures {
 }
 
 fn main() {
-    let batched = run("batched");
-    let naive = run("naive");
+    let batched = run("batched", "1");
+    let naive = run("naive", "1");
+    let deep = run("batched", "2");
     let per = |tokens: usize, kept: u64| tokens as f64 / kept.max(1) as f64;
     println!("question: {QUESTION}");
     println!("corpus: the bundled sample corpus; 5 reviewers; scripted model on 127.0.0.1 (prompt tokens = bytes/4)");
@@ -99,6 +102,18 @@ fn main() {
         );
     }
     println!("naive: {}; batched: {}", naive.statuses, batched.statuses);
+    println!(
+        "batched, --depth 2: {} kept ({}), {} reviewer calls, {:.0} prompt tok/kept in all",
+        deep.kept,
+        deep.statuses,
+        deep.reviewer_calls,
+        per(deep.all_tokens, deep.kept)
+    );
+    let deeper = per(deep.all_tokens, deep.kept) / per(batched.all_tokens, batched.kept);
+    println!(
+        "depth 2 / depth 1 prompt tokens per kept claim: {deeper:.2}x (target <= 1.5x: {})",
+        if deeper <= 1.5 { "met" } else { "NOT met" }
+    );
     let ratio = per(batched.reviewer_tokens, batched.kept) / per(naive.reviewer_tokens, naive.kept);
     println!(
         "batched / naive reviewer tokens per kept claim: {ratio:.3}x (target <= 0.2x: {})",
