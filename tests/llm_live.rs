@@ -98,34 +98,23 @@ fn healthy(port: u16) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
-#[test]
-fn a_real_small_model_run_finishes_with_checked_citations() {
-    let llama = start_llama();
+/// `research --engine llm` with these arguments against `llama`, research.toml holding these
+/// provider settings: the run's wall time and its audit, once it has succeeded without a panic.
+fn run_research(llama: &LlamaServer, settings: &str, args: &[&str]) -> (f64, Value) {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("research.toml");
     std::fs::write(
         &config,
         format!(
-            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\ncontext_window = 4096\nmax_concurrency = 1\ntimeout_secs = 180\nmax_attempts = 2\n",
+            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\n{settings}",
             llama.url
         ),
     )
     .unwrap();
+    let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_research"))
-        .args([
-            "How should lithium-ion batteries be stored?",
-            "--engine",
-            "llm",
-            "--model",
-            "gemma-3-270m",
-            "--quiet",
-            "--reviewers",
-            "3",
-            "--max-claims",
-            "3",
-            "--passages-per-agent",
-            "2",
-        ])
+        .args(["--engine", "llm", "--quiet"])
+        .args(args)
         .arg("--config")
         .arg(&config)
         .arg("--index")
@@ -137,12 +126,34 @@ fn a_real_small_model_run_finishes_with_checked_citations() {
         .env_remove("RESEARCH_BASE_URL")
         .output()
         .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"));
     let md = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let audit: Value =
         serde_json::from_str(&std::fs::read_to_string(md.with_extension("json")).unwrap()).unwrap();
+    (seconds, audit)
+}
+
+#[test]
+fn a_real_small_model_run_finishes_with_checked_citations() {
+    let llama = start_llama();
+    let (_, audit) = run_research(
+        &llama,
+        "context_window = 4096\nmax_concurrency = 1\ntimeout_secs = 180\nmax_attempts = 2\n",
+        &[
+            "How should lithium-ion batteries be stored?",
+            "--model",
+            "gemma-3-270m",
+            "--reviewers",
+            "3",
+            "--max-claims",
+            "3",
+            "--passages-per-agent",
+            "2",
+        ],
+    );
     // The model really answered: calls were made and tokens counted.
     assert!(
         audit["spend"]["calls"].as_u64().unwrap() >= 3,
@@ -175,25 +186,13 @@ fn smollm2_answers_a_question_over_the_sqlite_manual_with_most_votes_cast() {
         "Debian's sqlite3-doc is not installed (.ci/run installs it)"
     );
     let llama = start_llama_with("RESEARCH_TEST_SMOLLM2_GGUF", &["-c", "4096", "-np", "2"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("research.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.default]\nkind = \"openai\"\nbase_url = \"{}\"\ncontext_window = 8192\nmax_concurrency = 4\ntimeout_secs = 60\nmax_attempts = 2\n",
-            llama.url
-        ),
-    )
-    .unwrap();
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_research"))
-        .args([
+    let (seconds, audit) = run_research(
+        &llama,
+        "context_window = 8192\nmax_concurrency = 4\ntimeout_secs = 60\nmax_attempts = 2\n",
+        &[
             "When should I use WAL mode in SQLite and what are its limitations?",
-            "--engine",
-            "llm",
             "--model",
             "smollm2-135m",
-            "--quiet",
             "--reviewers",
             "3",
             "--max-claims",
@@ -202,26 +201,10 @@ fn smollm2_answers_a_question_over_the_sqlite_manual_with_most_votes_cast() {
             "3",
             "--depth",
             "1",
-        ])
-        .arg("--corpus")
-        .arg(&manual)
-        .arg("--config")
-        .arg(&config)
-        .arg("--index")
-        .arg(tmp.path().join("index"))
-        .arg("--out")
-        .arg(tmp.path().join("reports"))
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("RESEARCH_MODEL")
-        .env_remove("RESEARCH_BASE_URL")
-        .output()
-        .unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let md = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let audit: Value =
-        serde_json::from_str(&std::fs::read_to_string(md.with_extension("json")).unwrap()).unwrap();
+            "--corpus",
+            manual.to_str().unwrap(),
+        ],
+    );
     let checked = assert_quotes_verbatim_in_manual(&audit);
     let votes: Vec<&Value> = audit["reviewed"]
         .as_array()

@@ -146,7 +146,10 @@ pub async fn deepen(
                 store,
                 &state.plan.question,
                 &state.plan,
-                &fresh,
+                // Passages an earlier round saw are read again under this round's searches: a
+                // sentence the question's wording passed over may answer a follow-up. Claims
+                // already made from them are dropped below.
+                &gathered.evidence,
             )
             .await?)
         })

@@ -165,7 +165,8 @@ impl OfflineExtractor {
             };
             // On a page about the name a round follows ("Shirley Temple"), a sentence is about
             // it even when it says "she": the page's title and headings speak for the sentence.
-            let context: Vec<String> = if follow_ups.contains_key(&ev.sub_query) {
+            let context_of_follow_up = follow_ups.contains_key(&ev.sub_query);
+            let context: Vec<String> = if context_of_follow_up {
                 std::iter::once(&hit.title)
                     .chain(&hit.passage.heading_path)
                     .flat_map(|h| text::content_stems(h))
@@ -210,7 +211,10 @@ impl OfflineExtractor {
                 let score = (matched / question_weight) * (0.75 + 0.25 * length_damp)
                     + 0.03 * angle_bonus.min(3.0)
                     + numbers;
-                if distinct < 2 && matched / question_weight < 0.3 {
+                // A follow-up search is short (a name and what is still asked): its rarest word
+                // alone can be enough.
+                let enough = if context_of_follow_up { 0.2 } else { 0.3 };
+                if distinct < 2 && matched / question_weight < enough {
                     continue;
                 }
                 candidates.push(Candidate {

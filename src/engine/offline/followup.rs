@@ -18,12 +18,12 @@ pub fn follow_ups(
     asked: &[String],
     breadth: usize,
 ) -> Vec<FollowUp> {
+    let mut seen: HashSet<String> = asked.iter().map(|q| normalise(q)).collect();
     let kinds = [
-        gaps(plan, reviewed),
+        gaps(plan, reviewed, &seen),
         bridges(&plan.question, reviewed),
         disputes(reviewed),
     ];
-    let mut seen: HashSet<String> = asked.iter().map(|q| normalise(q)).collect();
     let mut out = Vec::new();
     let longest = kinds.iter().map(Vec::len).max().unwrap_or(0);
     for i in 0..longest {
@@ -49,15 +49,15 @@ fn normalise(query: &str) -> String {
 }
 
 /// The parts of the question as planned: its parts when it asks several things, else itself.
-fn parts(plan: &Plan) -> Vec<(usize, &str)> {
-    let parts: Vec<(usize, &str)> = plan
+fn parts(plan: &Plan) -> Vec<&str> {
+    let parts: Vec<&str> = plan
         .sub_queries
         .iter()
         .filter(|s| s.angle == Angle::Part)
-        .map(|s| (s.id, s.query.as_str()))
+        .map(|s| s.query.as_str())
         .collect();
     if parts.is_empty() {
-        vec![(usize::MAX, plan.question.as_str())]
+        vec![plan.question.as_str()]
     } else {
         parts
     }
@@ -65,30 +65,38 @@ fn parts(plan: &Plan) -> Vec<(usize, &str)> {
 
 /// A part no kept claim answers: searched again by its key terms alone, which the question's
 /// own wording (and the first round) may have buried.
-fn gaps(plan: &Plan, reviewed: &[Reviewed]) -> Vec<FollowUp> {
+fn gaps(plan: &Plan, reviewed: &[Reviewed], asked: &HashSet<String>) -> Vec<FollowUp> {
     let kept: Vec<&Reviewed> = reviewed
         .iter()
         .filter(|r| r.verdict.status == Status::Kept)
         .collect();
     let mut out = Vec::new();
-    for (id, part) in parts(plan) {
+    for part in parts(plan) {
         let wanted = text::content_stems(part);
+        // Answered when a kept claim holds the part's most specific term (an identifier, a
+        // number, a name) and half of its words: a claim found by the part's own search, or
+        // one sharing a common word ("hail" in "hailstorm"), may be about something else.
+        let terms = key_terms(part);
+        let specific = terms.first().map(|t| text::content_stems(t)).unwrap_or_default();
         let answered = kept.iter().any(|r| {
-            if r.claim.sub_query == id {
-                return true;
-            }
             let have: HashSet<String> = text::content_stems(&r.claim.text).into_iter().collect();
             let shared = wanted.iter().filter(|w| have.contains(*w)).count();
-            !wanted.is_empty() && shared * 2 >= wanted.len()
+            !wanted.is_empty()
+                && shared * 2 >= wanted.len()
+                && specific.iter().all(|s| have.contains(s))
         });
         if answered {
             continue;
         }
-        let query = key_terms(part)
-            .into_iter()
-            .take(5)
-            .collect::<Vec<_>>()
-            .join(" ");
+        // Its key terms; when that is what was already searched, fewer of them (the rarest
+        // kind first: identifiers, numbers, names), which ranks the page about them first.
+        let Some(query) = [5, 2, 1]
+            .iter()
+            .map(|n| terms.iter().take(*n).cloned().collect::<Vec<_>>().join(" "))
+            .find(|q| !q.is_empty() && !asked.contains(&normalise(q)))
+        else {
+            continue;
+        };
         out.push(FollowUp {
             lead: Lead::Gap,
             query,
@@ -131,6 +139,9 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
                 continue;
             }
             let single = !term.contains(' ') && !term.contains('_');
+            if is_date(&term) || (single && is_demonym(&term)) {
+                continue;
+            }
             found.push((single, rank, term, r));
         }
     }
@@ -225,6 +236,26 @@ pub fn names(sentence: &str) -> Vec<String> {
     }
     flush(&mut run, run_start, &mut out);
     out
+}
+
+const MONTHS: &[&str] = &[
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+];
+
+/// "February 12", "March 1974": a date names no thing to look up.
+fn is_date(name: &str) -> bool {
+    name.split_whitespace().all(|w| {
+        MONTHS.contains(&w.to_lowercase().as_str()) || w.chars().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// "Canadian", "Danish", "Japanese": a single word of nationality describes, it names nothing.
+fn is_demonym(word: &str) -> bool {
+    let w = word.to_lowercase();
+    ["ian", "ish", "ese", "can"]
+        .iter()
+        .any(|end| w.len() > 5 && w.ends_with(end))
 }
 
 /// Capitalised words that open a sentence or a clause without being part of a name.
