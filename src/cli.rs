@@ -221,10 +221,20 @@ pub(crate) enum JournalMode {
 
 #[derive(Subcommand, Debug)]
 pub enum IndexCommand {
-    /// Index folders or files now (unchanged files are skipped).
+    /// Index folders or files now (files whose size, mtime and inode are unchanged are not read).
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Read and hash every file, not only those whose metadata changed: catches an edit
+        /// that kept a file's size and modification time.
+        #[arg(long)]
+        rehash: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-hash every indexed file and list those that changed or are gone since they were
+    /// indexed (exit 1 if any; `research index add --rehash PATH` brings them up to date).
+    Verify {
         #[command(flatten)]
         common: Common,
     },
@@ -350,6 +360,9 @@ pub struct PanelArgs {
     /// Skip files larger than this many MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub max_file_mib: u64,
+    /// Read and hash every corpus file, not only those whose size, mtime or inode changed.
+    #[arg(long)]
+    pub rehash: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -465,6 +478,7 @@ impl PanelArgs {
             },
             ingest: IngestOptions {
                 max_file_bytes: self.max_file_mib.saturating_mul(1024 * 1024),
+                rehash: self.rehash,
             },
             file: std::sync::OnceLock::new(),
         })
@@ -929,43 +943,78 @@ fn print_verdict(
     out.flush()
 }
 
+/// The index `common` names, which must exist: looking must not create, so a mistyped --index
+/// is an error, not an empty index.
+fn existing_store(common: &Common) -> Result<Arc<Store>> {
+    let dir = match &common.index {
+        Some(d) => d.clone(),
+        None => default_index_dir()?,
+    };
+    if !dir.exists() {
+        bail!(
+            "no index at {}: nothing was indexed there (research index add PATH --index {} makes one)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    common.store()
+}
+
 fn index_cmd(c: IndexCommand) -> Result<()> {
     match c {
-        IndexCommand::Add { paths, common } => {
+        IndexCommand::Add {
+            paths,
+            rehash,
+            common,
+        } => {
             let progress = Progress::new(common.quiet);
             let store = common.store()?;
             let p = pipeline::prepare(
                 &store,
                 &Corpora::Paths(paths),
-                &IngestOptions::default(),
+                &IngestOptions {
+                    rehash,
+                    ..IngestOptions::default()
+                },
                 &progress,
             )?;
             println!(
-                "{} documents: {} indexed, {} unchanged, {} removed, {} skipped",
+                "{} documents: {} indexed, {} unchanged, {} removed, {} skipped; {} files read",
                 p.documents,
                 p.indexed,
                 p.unchanged,
                 p.removed,
-                p.skipped.len()
+                p.skipped.len(),
+                p.read
             );
             for s in &p.skipped {
                 println!("skipped {}: {}", s.location, s.reason);
             }
         }
-        IndexCommand::Stats { common } => {
-            // Looking must not create: a mistyped --index is an error, not an empty index.
-            let dir = match &common.index {
-                Some(d) => d.clone(),
-                None => default_index_dir()?,
-            };
-            if !dir.exists() {
-                bail!(
-                    "no index at {}: nothing was indexed there (research index add PATH --index {} makes one)",
-                    dir.display(),
-                    dir.display()
-                );
+        IndexCommand::Verify { common } => {
+            let store = existing_store(&common)?;
+            let v = pipeline::verify_files(&store)?;
+            for path in &v.changed {
+                println!("changed {path}");
             }
-            let store = common.store()?;
+            for path in &v.missing {
+                println!("missing {path}");
+            }
+            println!(
+                "{} files checked: {} changed, {} missing",
+                v.checked,
+                v.changed.len(),
+                v.missing.len()
+            );
+            if !v.changed.is_empty() || !v.missing.is_empty() {
+                eprintln!(
+                    "the index is behind these files: research index add --rehash PATH brings it up to date"
+                );
+                std::process::exit(1);
+            }
+        }
+        IndexCommand::Stats { common } => {
+            let store = existing_store(&common)?;
             let s = store.stats()?;
             println!("index:     {}", s.dir.display());
             println!("documents: {}", s.documents);
