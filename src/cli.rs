@@ -7,7 +7,7 @@ use research::engine::llm::{self as llm_engine, Prompts, Voting};
 use research::engine::{offline, Engine, Retriever};
 use research::eval;
 use research::gather::AgentBudget;
-use research::index::Store;
+use research::index::{SearchBackend, Store};
 use research::ingest::IngestOptions;
 use research::journal::{Journal, RunJournal, RunStatus};
 use research::pipeline::RunError;
@@ -574,12 +574,13 @@ impl Panel {
 }
 
 impl Common {
-    pub(crate) fn store(&self) -> Result<Arc<Store>> {
+    pub(crate) fn store(&self) -> Result<Arc<dyn SearchBackend>> {
         let dir = match &self.index {
             Some(d) => d.clone(),
             None => default_index_dir()?,
         };
-        Ok(Arc::new(Store::open(&dir)?))
+        let store: Arc<dyn SearchBackend> = Arc::new(Store::open(&dir)?);
+        Ok(store)
     }
 }
 
@@ -698,7 +699,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
 /// where its progress goes, and what to do once its run is journaled (Ctrl-C on the command
 /// line; a tool call's cancellation in `research mcp`).
 pub(crate) struct Host {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn SearchBackend>,
     pub journals: Arc<Journal>,
     pub progress: Progress,
     pub on_start: Box<dyn FnOnce(Arc<RunJournal>) + Send>,
@@ -882,7 +883,7 @@ pub(crate) async fn verify_job(
     let started = std::time::Instant::now();
     let result = async {
         let prepared = tokio::task::block_in_place(|| {
-            pipeline::prepare(&store, &panel.corpora, &panel.ingest, &progress)
+            pipeline::prepare(store.as_ref(), &panel.corpora, &panel.ingest, &progress)
         })?;
         let retriever = Retriever::new(store, prepared.scope);
         verify::verify_journaled(
@@ -945,7 +946,7 @@ fn print_verdict(
 
 /// The index `common` names, which must exist: looking must not create, so a mistyped --index
 /// is an error, not an empty index.
-fn existing_store(common: &Common) -> Result<Arc<Store>> {
+fn existing_store(common: &Common) -> Result<Arc<dyn SearchBackend>> {
     let dir = match &common.index {
         Some(d) => d.clone(),
         None => default_index_dir()?,
@@ -970,7 +971,7 @@ fn index_cmd(c: IndexCommand) -> Result<()> {
             let progress = Progress::new(common.quiet);
             let store = common.store()?;
             let p = pipeline::prepare(
-                &store,
+                store.as_ref(),
                 &Corpora::Paths(paths),
                 &IngestOptions {
                     rehash,
@@ -993,7 +994,7 @@ fn index_cmd(c: IndexCommand) -> Result<()> {
         }
         IndexCommand::Verify { common } => {
             let store = existing_store(&common)?;
-            let v = pipeline::verify_files(&store)?;
+            let v = pipeline::verify_files(store.as_ref())?;
             for path in &v.changed {
                 println!("changed {path}");
             }

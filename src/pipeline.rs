@@ -6,7 +6,7 @@ use crate::bundled;
 use crate::claims::{self, ClaimsError};
 use crate::engine::{Engine, Purpose, Retriever, ReviewTask};
 use crate::gather::{self, AgentBudget, CorpusSource, Source};
-use crate::index::{IndexError, Indexer, Known, Store};
+use crate::index::{DocumentWriter, IndexError, Known, SearchBackend};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Prior};
 use crate::journal::{JournalError, Key, RunJournal};
 use crate::plan::{self, PlanError};
@@ -103,7 +103,7 @@ const TOUCHED_BATCH: usize = 5_000;
 /// are not read (all are with `opts.rehash`), files gone from a corpus are removed. The index's
 /// writer is taken only when something changed, so a warm run waits for no other writer.
 pub fn prepare(
-    store: &Store,
+    store: &dyn SearchBackend,
     corpora: &Corpora,
     opts: &IngestOptions,
     progress: &Progress,
@@ -113,7 +113,7 @@ pub fn prepare(
     }
     let stage = progress.stage("reading corpora");
     let mut out = Prepared::default();
-    let mut indexer: Option<Indexer> = None;
+    let mut indexer: Option<Box<dyn DocumentWriter + '_>> = None;
     let (known, present, scope): (HashMap<String, Known>, HashSet<String>, Vec<String>) =
         match corpora {
             Corpora::None => (HashMap::new(), HashSet::new(), Vec::new()),
@@ -249,7 +249,7 @@ pub struct Verified {
 /// Re-hash every indexed file (documents whose id is a path on disk) and compare with the hash
 /// it was indexed with, whatever its metadata says: finds the edits a warm run trusts away.
 /// Reads one file at a time per thread and changes nothing.
-pub fn verify_files(store: &Store) -> Result<Verified, RunError> {
+pub fn verify_files(store: &dyn SearchBackend) -> Result<Verified, RunError> {
     use rayon::prelude::*;
     let known = store.known_documents()?;
     let files: Vec<(&String, &Known)> = known
@@ -289,13 +289,13 @@ pub fn verify_files(store: &Store) -> Result<Verified, RunError> {
 
 /// The run's one writing session, opened at its first change.
 fn open_indexer<'a, 'b>(
-    store: &'a Store,
-    slot: &'b mut Option<Indexer<'a>>,
-) -> Result<&'b mut Indexer<'a>, IndexError> {
+    store: &'a dyn SearchBackend,
+    slot: &'b mut Option<Box<dyn DocumentWriter + 'a>>,
+) -> Result<&'b mut (dyn DocumentWriter + 'a), IndexError> {
     if slot.is_none() {
-        *slot = Some(store.indexer()?);
+        *slot = Some(store.writer_session()?);
     }
-    Ok(slot.as_mut().expect("opened above"))
+    Ok(slot.as_deref_mut().expect("opened above"))
 }
 
 /// Everything one run needs besides the engine.
@@ -323,7 +323,7 @@ pub struct RunOutcome {
 pub async fn estimate(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
 ) -> Result<Option<crate::artifact::Estimate>, RunError> {
     let Some(accounting) = engine.accounting.clone() else {
@@ -332,8 +332,9 @@ pub async fn estimate(
     if cfg.question.trim().is_empty() {
         return Err(PlanError::EmptyQuestion.into());
     }
-    let prepared =
-        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
+    let prepared = tokio::task::block_in_place(|| {
+        prepare(store.as_ref(), &cfg.corpora, &cfg.ingest, progress)
+    })?;
     Ok(Some(
         estimate_prepared(cfg, engine, accounting.as_ref(), store, &prepared).await,
     ))
@@ -345,7 +346,7 @@ async fn estimate_prepared(
     cfg: &RunConfig,
     engine: &Engine,
     accounting: &dyn crate::engine::Accounting,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     prepared: &Prepared,
 ) -> crate::artifact::Estimate {
     let plan = crate::engine::rough_plan(&cfg.question);
@@ -371,7 +372,7 @@ async fn estimate_prepared(
 pub async fn research(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
 ) -> Result<Report, RunError> {
     research_with(cfg, engine, store, progress, &[]).await
@@ -382,7 +383,7 @@ pub async fn research(
 pub async fn research_with(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     extra: &[Arc<dyn Source>],
 ) -> Result<Report, RunError> {
@@ -396,7 +397,7 @@ pub async fn research_with(
     }
     let journal = cfg.journal.as_deref();
     let prepared: Prepared = stage(journal, Key::Prepared, || async {
-        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))
+        tokio::task::block_in_place(|| prepare(store.as_ref(), &cfg.corpora, &cfg.ingest, progress))
     })
     .await?;
     // Before the first paid call: what the run is expected to cost.
@@ -456,7 +457,7 @@ pub async fn research_with(
     let extracted: claims::ClaimsOutcome = stage(journal, Key::Claims, || async {
         Ok(claims::extract(
             engine.extractor.as_ref(),
-            &store,
+            store.as_ref(),
             &plan.question,
             &plan,
             &gathered.evidence,
@@ -552,7 +553,7 @@ pub async fn research_with(
         spend: engine.accounting.as_ref().map(|a| a.spend()),
         prompts: engine.prompt_hashes.clone(),
     };
-    report::recheck_quotes(&mut report, &store)?;
+    report::recheck_quotes(&mut report, store.as_ref())?;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -561,7 +562,7 @@ pub async fn research_with(
 pub async fn run(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
 ) -> Result<RunOutcome, RunError> {
     run_with(cfg, engine, store, progress, &[]).await
@@ -571,7 +572,7 @@ pub async fn run(
 pub async fn run_with(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     extra: &[Arc<dyn Source>],
 ) -> Result<RunOutcome, RunError> {
@@ -657,7 +658,7 @@ fn title(question: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::SearchRequest;
+    use crate::index::{SearchRequest, Store};
 
     #[test]
     fn a_folder_named_after_a_folder_inside_it_finds_the_inner_files() {

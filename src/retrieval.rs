@@ -4,20 +4,20 @@
 //! searches with its own formulation; an LLM panel shares the fused list.
 
 use crate::artifact::{Claim, Hit};
-use crate::index::{IndexError, SearchRequest, Store};
+use crate::index::{IndexError, SearchBackend, SearchRequest};
 use crate::text;
 use std::sync::Arc;
 
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.
 #[derive(Clone)]
 pub struct Retriever {
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     corpora: Vec<String>,
     documents: Arc<[String]>,
 }
 
 impl Retriever {
-    pub fn new(store: Arc<Store>, corpora: Vec<String>) -> Retriever {
+    pub fn new(store: Arc<dyn SearchBackend>, corpora: Vec<String>) -> Retriever {
         Retriever {
             store,
             corpora,
@@ -47,7 +47,7 @@ impl Retriever {
         self.store.idf_in(stem, &self.corpora, &self.documents)
     }
 
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn SearchBackend> {
         &self.store
     }
 }

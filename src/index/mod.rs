@@ -194,17 +194,23 @@ pub struct Store {
     reader: IndexReader,
     f: Fields,
     manifest: Manifest,
+    /// Held by this process's writing session: another one (a concurrent call of the same
+    /// server) waits for it to commit, however long its ingest takes, instead of failing on
+    /// tantivy's lock.
+    writing: Mutex<()>,
     /// Statistics of scoped searches for the current searcher generation: (generation, values).
     scoped_freqs: Mutex<(u64, HashMap<String, u64>)>,
 }
 
-/// Memory the one tantivy writer may use for documents not yet flushed, whatever the corpus's
-/// size: when it is full, tantivy writes a segment and starts again.
+/// Memory each indexing thread of the one tantivy writer may use for documents not yet flushed,
+/// whatever the corpus's size: when it is full, tantivy writes a segment and starts again. A
+/// smaller heap makes more segments, and merging them costs more memory than it saves.
 const WRITER_HEAP_PER_THREAD: usize = 24_000_000;
-/// Indexing threads of the writer (extraction runs on rayon's threads beside them).
+/// Indexing threads of the writer at most (extraction runs on rayon's threads beside them).
 const WRITER_THREADS_MAX: usize = 4;
 /// Documents indexed between two commits: a long ingest keeps what it did if it is stopped,
-/// and the manifest changes held for the next commit stay small.
+/// and the manifest changes held for the next commit stay small. Each commit also starts
+/// merges, so not much more often than this.
 const COMMIT_EVERY: usize = 5_000;
 
 impl Store {
@@ -258,6 +264,7 @@ impl Store {
             reader,
             f,
             manifest,
+            writing: Mutex::new(()),
             scoped_freqs: Mutex::new((u64::MAX, HashMap::new())),
         };
         // Touch every segment's store once so a damaged index fails here, with advice, and not
@@ -422,9 +429,11 @@ impl Store {
     /// documents and one at [`Indexer::commit`]. Dropped without committing, the changes since
     /// the last commit are discarded.
     pub fn indexer(&self) -> Result<Indexer<'_>, IndexError> {
+        let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         Ok(Indexer {
             store: self,
             writer: self.writer()?,
+            _writing: writing,
             changes: Changes::default(),
             added: 0,
             since_commit: 0,
@@ -474,8 +483,10 @@ impl Store {
     }
 
     fn writer(&self) -> Result<tantivy::IndexWriter, IndexError> {
+        // Half the cores index; the other half extract (rayon).
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
+            .div_euclid(2)
             .clamp(1, WRITER_THREADS_MAX);
         // Another process may hold the writer lock briefly; wait a little before giving up.
         let mut attempts = 0;
@@ -831,10 +842,116 @@ impl Store {
     }
 }
 
+/// The search backend every stage works through. [`Store`] (tantivy on this machine) is the
+/// one implementation; README ("An index too big for one machine") says how a cluster would
+/// stand behind the same calls. What the quote check needs of any backend: a document's exact
+/// stored text ([`SearchBackend::document`]) and hits whose byte spans index into that text.
+pub trait SearchBackend: Send + Sync {
+    /// The folder of the state kept beside the index (run journal, fetch cache, digest state).
+    fn dir(&self) -> &Path;
+    /// Passages ranked by BM25, with the statistics of the searched corpora alone.
+    fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>, IndexError>;
+    /// A document's exact stored text, for quote checks.
+    fn document(&self, doc_id: &str) -> Result<Option<StoredDoc>, IndexError>;
+    /// How rare a stem is among the passages of `corpora` and `documents` (all when empty).
+    fn idf_in(&self, stem: &str, corpora: &[String], documents: &[String]) -> f32;
+    fn idf(&self, stem: &str) -> f32 {
+        self.idf_in(stem, &[], &[])
+    }
+    /// Every stored document: id -> what incremental indexing needs to know of it.
+    fn known_documents(&self) -> Result<HashMap<String, Known>, IndexError>;
+    /// The documents stored under these corpora.
+    fn known_in(&self, corpora: &[String]) -> Result<HashMap<String, Known>, IndexError>;
+    /// Remember new metadata of files read again and found unchanged.
+    fn touch(&self, touched: Vec<(String, FileMeta)>) -> Result<(), IndexError>;
+    /// A writing session; see [`Store::indexer`].
+    fn writer_session(&self) -> Result<Box<dyn DocumentWriter + '_>, IndexError>;
+    /// Store documents, replacing earlier versions. Returns how many were written.
+    fn add(&self, docs: &[Document]) -> Result<usize, IndexError> {
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        let mut w = self.writer_session()?;
+        for d in docs {
+            w.add(d)?;
+        }
+        w.commit()
+    }
+    /// Remove documents and their passages.
+    fn remove(&self, doc_ids: &[String]) -> Result<(), IndexError> {
+        if doc_ids.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.writer_session()?;
+        for id in doc_ids {
+            w.remove(id);
+        }
+        w.commit().map(|_| ())
+    }
+    /// Pick up commits made by other processes.
+    fn refresh(&self) -> Result<(), IndexError>;
+    fn stats(&self) -> Result<IndexStats, IndexError>;
+}
+
+/// A backend's writing session: documents in as they come, visible after `commit`.
+pub trait DocumentWriter {
+    fn add(&mut self, d: &Document) -> Result<(), IndexError>;
+    fn remove(&mut self, doc_id: &str);
+    /// Returns how many documents were added.
+    fn commit(self: Box<Self>) -> Result<usize, IndexError>;
+}
+
+impl SearchBackend for Store {
+    fn dir(&self) -> &Path {
+        Store::dir(self)
+    }
+    fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>, IndexError> {
+        Store::search(self, req)
+    }
+    fn document(&self, doc_id: &str) -> Result<Option<StoredDoc>, IndexError> {
+        Store::document(self, doc_id)
+    }
+    fn idf_in(&self, stem: &str, corpora: &[String], documents: &[String]) -> f32 {
+        Store::idf_in(self, stem, corpora, documents)
+    }
+    fn known_documents(&self) -> Result<HashMap<String, Known>, IndexError> {
+        Store::known_documents(self)
+    }
+    fn known_in(&self, corpora: &[String]) -> Result<HashMap<String, Known>, IndexError> {
+        Store::known_in(self, corpora)
+    }
+    fn touch(&self, touched: Vec<(String, FileMeta)>) -> Result<(), IndexError> {
+        Store::touch(self, touched)
+    }
+    fn writer_session(&self) -> Result<Box<dyn DocumentWriter + '_>, IndexError> {
+        Ok(Box::new(self.indexer()?))
+    }
+    fn refresh(&self) -> Result<(), IndexError> {
+        Store::refresh(self)
+    }
+    fn stats(&self) -> Result<IndexStats, IndexError> {
+        Store::stats(self)
+    }
+}
+
+impl DocumentWriter for Indexer<'_> {
+    fn add(&mut self, d: &Document) -> Result<(), IndexError> {
+        Indexer::add(self, d)
+    }
+    fn remove(&mut self, doc_id: &str) {
+        Indexer::remove(self, doc_id)
+    }
+    fn commit(self: Box<Self>) -> Result<usize, IndexError> {
+        Indexer::commit(*self)
+    }
+}
+
 /// See [`Store::indexer`].
 pub struct Indexer<'a> {
     store: &'a Store,
     writer: tantivy::IndexWriter,
+    /// Dropped after the writer (fields drop in order), so the next session finds it free.
+    _writing: std::sync::MutexGuard<'a, ()>,
     changes: Changes,
     added: usize,
     since_commit: usize,

@@ -252,15 +252,29 @@ pub fn ingest_each<E>(
     mut sink: impl FnMut(Outcome) -> Result<(), E>,
 ) -> Result<(), E> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Outcome>(CHANNEL_BOUND);
+    // A pool of its own: its threads block on the full channel while the consumer waits (for
+    // the index writer another ingest holds, say), and blocked threads of the shared pool would
+    // stall that other ingest's extraction.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .thread_name(|i| format!("research-ingest-{i}"))
+        .build();
     std::thread::scope(|s| {
         s.spawn(move || {
             // A send fails only when the consumer has stopped: stop too.
-            let _ = files.par_iter().try_for_each_with(tx, |tx, file| {
-                let outcome = ingest_one(file, opts, prior).unwrap_or_else(|why| {
-                    Outcome::Skipped(why.skipped(file.path.to_string_lossy()))
+            let walk = || {
+                let _ = files.par_iter().try_for_each_with(tx, |tx, file| {
+                    let outcome = ingest_one(file, opts, prior).unwrap_or_else(|why| {
+                        Outcome::Skipped(why.skipped(file.path.to_string_lossy()))
+                    });
+                    tx.send(outcome)
                 });
-                tx.send(outcome)
-            });
+            };
+            match pool {
+                Ok(pool) => pool.install(walk),
+                // No thread could be started: the shared pool it is.
+                Err(_) => walk(),
+            }
         });
         // Dropping the receiver on an error (the loop owns it) ends the walk above.
         for outcome in rx {
