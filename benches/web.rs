@@ -13,7 +13,7 @@
 #[path = "../tests/support/webserver.rs"]
 mod webserver;
 
-use research::index::Store;
+use research::index::{SearchBackend, Store};
 use research::web::fetch::FetchOptions;
 use research::web::search::provider_from_spec;
 use research::web::{WebOptions, WebSource};
@@ -63,7 +63,7 @@ async fn run() {
         .sum();
 
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let store: Arc<dyn SearchBackend> = Arc::new(Store::open(dir.path()).unwrap());
     let opts = || WebOptions {
         fetch: FetchOptions {
             allow_private: true,

@@ -26,6 +26,47 @@ pub struct Document {
     /// When a web page was fetched (RFC 3339); None for local files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetched: Option<String>,
+    /// The file's metadata when it was read (None for what is not a file on disk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileMeta>,
+}
+
+/// What a warm run compares to decide that a file is unchanged without reading it, as git's
+/// index does: an edit that keeps all three is caught only by re-hashing (`--rehash`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub size: u64,
+    /// Modification time in nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// 0 where the platform has no inode numbers.
+    pub inode: u64,
+}
+
+impl FileMeta {
+    pub fn of(m: &std::fs::Metadata) -> FileMeta {
+        let mtime_ns = m.modified().ok().map_or(0, nanos);
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        FileMeta {
+            size: m.len(),
+            mtime_ns,
+            inode,
+        }
+    }
+
+    /// The clock, on the scale of `mtime_ns`.
+    pub fn now_ns() -> i64 {
+        nanos(std::time::SystemTime::now())
+    }
+}
+
+fn nanos(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use crate::artifact::{Claim, Evidence, Plan};
 use crate::engine::{Extractor, RoleError};
-use crate::index::{IndexError, Store};
+use crate::index::{IndexError, SearchBackend};
 use crate::quote::QuoteChecker;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +24,7 @@ pub struct ClaimsOutcome {
 
 pub async fn extract(
     extractor: &dyn Extractor,
-    store: &Store,
+    store: &dyn SearchBackend,
     question: &str,
     plan: &Plan,
     evidence: &[Evidence],

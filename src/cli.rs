@@ -7,7 +7,7 @@ use research::engine::llm::{self as llm_engine, Prompts, Voting};
 use research::engine::{offline, Engine, Retriever};
 use research::eval;
 use research::gather::AgentBudget;
-use research::index::Store;
+use research::index::{SearchBackend, Store};
 use research::ingest::IngestOptions;
 use research::journal::{Journal, RunJournal, RunStatus};
 use research::pipeline::RunError;
@@ -221,10 +221,20 @@ pub(crate) enum JournalMode {
 
 #[derive(Subcommand, Debug)]
 pub enum IndexCommand {
-    /// Index folders or files now (unchanged files are skipped).
+    /// Index folders or files now (files whose size, mtime and inode are unchanged are not read).
     Add {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Read and hash every file, not only those whose metadata changed: catches an edit
+        /// that kept a file's size and modification time.
+        #[arg(long)]
+        rehash: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-hash every indexed file and list those that changed or are gone since they were
+    /// indexed (exit 1 if any; `research index add --rehash PATH` brings them up to date).
+    Verify {
         #[command(flatten)]
         common: Common,
     },
@@ -350,6 +360,9 @@ pub struct PanelArgs {
     /// Skip files larger than this many MiB.
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     pub max_file_mib: u64,
+    /// Read and hash every corpus file, not only those whose size, mtime or inode changed.
+    #[arg(long)]
+    pub rehash: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -503,6 +516,7 @@ impl PanelArgs {
             },
             ingest: IngestOptions {
                 max_file_bytes: self.max_file_mib.saturating_mul(1024 * 1024),
+                rehash: self.rehash,
             },
             file: std::sync::OnceLock::new(),
         })
@@ -603,12 +617,13 @@ impl Panel {
 }
 
 impl Common {
-    pub(crate) fn store(&self) -> Result<Arc<Store>> {
+    pub(crate) fn store(&self) -> Result<Arc<dyn SearchBackend>> {
         let dir = match &self.index {
             Some(d) => d.clone(),
             None => default_index_dir()?,
         };
-        Ok(Arc::new(Store::open(&dir)?))
+        let store: Arc<dyn SearchBackend> = Arc::new(Store::open(&dir)?);
+        Ok(store)
     }
 }
 
@@ -727,7 +742,7 @@ async fn research_run(a: RunArgs, mode: JournalMode) -> Result<()> {
 /// where its progress goes, and what to do once its run is journaled (Ctrl-C on the command
 /// line; a tool call's cancellation in `research mcp`).
 pub(crate) struct Host {
-    pub store: Arc<Store>,
+    pub store: Arc<dyn SearchBackend>,
     pub journals: Arc<Journal>,
     pub progress: Progress,
     pub on_start: Box<dyn FnOnce(Arc<RunJournal>) + Send>,
@@ -912,7 +927,7 @@ pub(crate) async fn verify_job(
     let started = std::time::Instant::now();
     let result = async {
         let prepared = tokio::task::block_in_place(|| {
-            pipeline::prepare(&store, &panel.corpora, &panel.ingest, &progress)
+            pipeline::prepare(store.as_ref(), &panel.corpora, &panel.ingest, &progress)
         })?;
         let retriever = Retriever::new(store, prepared.scope);
         verify::verify_journaled(
@@ -973,43 +988,78 @@ fn print_verdict(
     out.flush()
 }
 
+/// The index `common` names, which must exist: looking must not create, so a mistyped --index
+/// is an error, not an empty index.
+fn existing_store(common: &Common) -> Result<Arc<dyn SearchBackend>> {
+    let dir = match &common.index {
+        Some(d) => d.clone(),
+        None => default_index_dir()?,
+    };
+    if !dir.exists() {
+        bail!(
+            "no index at {}: nothing was indexed there (research index add PATH --index {} makes one)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    common.store()
+}
+
 fn index_cmd(c: IndexCommand) -> Result<()> {
     match c {
-        IndexCommand::Add { paths, common } => {
+        IndexCommand::Add {
+            paths,
+            rehash,
+            common,
+        } => {
             let progress = Progress::new(common.quiet);
             let store = common.store()?;
             let p = pipeline::prepare(
-                &store,
+                store.as_ref(),
                 &Corpora::Paths(paths),
-                &IngestOptions::default(),
+                &IngestOptions {
+                    rehash,
+                    ..IngestOptions::default()
+                },
                 &progress,
             )?;
             println!(
-                "{} documents: {} indexed, {} unchanged, {} removed, {} skipped",
+                "{} documents: {} indexed, {} unchanged, {} removed, {} skipped; {} files read",
                 p.documents,
                 p.indexed,
                 p.unchanged,
                 p.removed,
-                p.skipped.len()
+                p.skipped.len(),
+                p.read
             );
             for s in &p.skipped {
                 println!("skipped {}: {}", s.location, s.reason);
             }
         }
-        IndexCommand::Stats { common } => {
-            // Looking must not create: a mistyped --index is an error, not an empty index.
-            let dir = match &common.index {
-                Some(d) => d.clone(),
-                None => default_index_dir()?,
-            };
-            if !dir.exists() {
-                bail!(
-                    "no index at {}: nothing was indexed there (research index add PATH --index {} makes one)",
-                    dir.display(),
-                    dir.display()
-                );
+        IndexCommand::Verify { common } => {
+            let store = existing_store(&common)?;
+            let v = pipeline::verify_files(store.as_ref())?;
+            for path in &v.changed {
+                println!("changed {path}");
             }
-            let store = common.store()?;
+            for path in &v.missing {
+                println!("missing {path}");
+            }
+            println!(
+                "{} files checked: {} changed, {} missing",
+                v.checked,
+                v.changed.len(),
+                v.missing.len()
+            );
+            if !v.changed.is_empty() || !v.missing.is_empty() {
+                eprintln!(
+                    "the index is behind these files: research index add --rehash PATH brings it up to date"
+                );
+                std::process::exit(1);
+            }
+        }
+        IndexCommand::Stats { common } => {
+            let store = existing_store(&common)?;
             let s = store.stats()?;
             println!("index:     {}", s.dir.display());
             println!("documents: {}", s.documents);

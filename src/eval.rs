@@ -5,7 +5,7 @@
 
 use crate::artifact::{Citation, Report, Stance, Status};
 use crate::engine::Engine;
-use crate::index::Store;
+use crate::index::SearchBackend;
 use crate::ingest::{self, format_for_path};
 use crate::pipeline::{self, Corpora, RunConfig};
 use crate::progress::Progress;
@@ -173,7 +173,7 @@ pub async fn eval_questions(
     docs_root: &Path,
     base: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     limit: Option<usize>,
     progress: &Progress,
 ) -> Result<QuestionSetScore, EvalError> {
@@ -352,14 +352,15 @@ impl VerdictScore {
 
 /// A retriever over one corpus folder, indexed (or found unchanged) first.
 fn retriever_over(
-    store: &Arc<Store>,
+    store: &Arc<dyn SearchBackend>,
     dir: &Path,
     base: &RunConfig,
     progress: &Progress,
 ) -> Result<crate::engine::Retriever, EvalError> {
     let corpora = Corpora::Paths(vec![dir.to_path_buf()]);
-    let prepared =
-        tokio::task::block_in_place(|| pipeline::prepare(store, &corpora, &base.ingest, progress))?;
+    let prepared = tokio::task::block_in_place(|| {
+        pipeline::prepare(store.as_ref(), &corpora, &base.ingest, progress)
+    })?;
     Ok(crate::engine::Retriever::new(
         Arc::clone(store),
         prepared.scope,
@@ -388,7 +389,7 @@ pub async fn eval_claim_file(
     docs_root: &Path,
     base: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     limit: Option<usize>,
     progress: &Progress,
 ) -> Result<VerdictScore, EvalError> {
@@ -453,7 +454,7 @@ pub async fn eval_claims(
     dir: &Path,
     base: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     limit: Option<usize>,
     progress: &Progress,
 ) -> Result<VerdictScore, EvalError> {

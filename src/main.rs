@@ -14,6 +14,14 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // glibc gives threads malloc arenas of their own and seldom returns freed memory: documents
+    // made on extraction threads and freed on the index writer's would otherwise grow the heap
+    // with the corpus. Two arenas keep ingest memory flat at no measurable cost in speed.
+    // SAFETY: mallopt only tunes the allocator; it is called before any other thread exists.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         // --help and --version print as clap formats them; usage errors become one line.

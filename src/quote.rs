@@ -3,16 +3,16 @@
 //! is cited that fails it.
 
 use crate::artifact::{Citation, Reviewed, Status, Vote};
-use crate::index::{IndexError, Store, StoredDoc};
+use crate::index::{IndexError, SearchBackend, StoredDoc};
 use std::collections::HashMap;
 
 pub struct QuoteChecker<'a> {
-    store: &'a Store,
+    store: &'a dyn SearchBackend,
     docs: HashMap<String, Option<StoredDoc>>,
 }
 
 impl<'a> QuoteChecker<'a> {
-    pub fn new(store: &'a Store) -> QuoteChecker<'a> {
+    pub fn new(store: &'a dyn SearchBackend) -> QuoteChecker<'a> {
         QuoteChecker {
             store,
             docs: HashMap::new(),

@@ -4,7 +4,7 @@
 //! searches with its own formulation; an LLM panel shares the fused list.
 
 use crate::artifact::{Claim, Hit};
-use crate::index::{IndexError, SearchRequest, Store};
+use crate::index::{IndexError, SearchBackend, SearchRequest};
 use crate::text;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.
 #[derive(Clone)]
 pub struct Retriever {
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     corpora: Vec<String>,
     documents: Arc<[String]>,
     /// Passages a later round's targeted search found for a claim (by id), read beside the
@@ -21,7 +21,7 @@ pub struct Retriever {
 }
 
 impl Retriever {
-    pub fn new(store: Arc<Store>, corpora: Vec<String>) -> Retriever {
+    pub fn new(store: Arc<dyn SearchBackend>, corpora: Vec<String>) -> Retriever {
         Retriever {
             store,
             corpora,
@@ -63,7 +63,7 @@ impl Retriever {
         self.store.idf_in(stem, &self.corpora, &self.documents)
     }
 
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn SearchBackend> {
         &self.store
     }
 }

@@ -1088,6 +1088,85 @@ fn index_add_then_stats_counts_documents_and_a_second_add_changes_nothing() {
     );
 }
 
+/// Sets a file's mtime well in the past, where a warm run trusts it.
+fn set_old_mtime(path: &Path) {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+#[test]
+fn a_warm_index_add_reads_nothing_and_verify_and_rehash_catch_a_same_size_edit() {
+    let sb = Sandbox::new();
+    let corpus = sb.dir("docs");
+    write_good_files(&corpus);
+    for (rel, _) in GOOD_FILES {
+        set_old_mtime(&corpus.join(rel));
+    }
+    let n = GOOD_FILES.len();
+    let add = |extra: &[&str]| {
+        let mut args = vec!["index", "add", path_str(&corpus)];
+        args.extend(extra);
+        let out = sb.run(&args);
+        assert_ok(&out)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(add(&[]).ends_with(&format!("; {n} files read")));
+    let warm = add(&[]);
+    assert!(warm.ends_with("; 0 files read"), "{warm}");
+
+    let verify = || sb.run(&["index", "verify"]);
+    let out = verify();
+    assert!(assert_ok(&out).contains(&format!("{n} files checked: 0 changed, 0 missing")));
+
+    // The same length, written in place, the old mtime put back: the metadata cannot tell.
+    let (rel, text) = GOOD_FILES[0];
+    let edited = text.replacen("half", "HALF", 1);
+    assert_eq!(edited.len(), text.len());
+    fs::write(corpus.join(rel), &edited).unwrap();
+    set_old_mtime(&corpus.join(rel));
+    assert!(add(&[]).starts_with(&format!("{n} documents: 0 indexed")));
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stdout = stdout_of(&out);
+    assert!(
+        stdout.contains("changed ") && stdout.contains(rel),
+        "{}",
+        describe(&out)
+    );
+    assert!(stderr_of(&out).contains("--rehash"), "{}", describe(&out));
+
+    let rehashed = add(&["--rehash"]);
+    assert!(
+        rehashed.starts_with(&format!("{n} documents: 1 indexed, {} unchanged", n - 1))
+            && rehashed.ends_with(&format!("; {n} files read")),
+        "{rehashed}"
+    );
+    assert_ok(&verify());
+
+    // A deleted file: verify says it is missing; the next add takes it out.
+    fs::remove_file(corpus.join(GOOD_FILES[1].0)).unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(stdout_of(&out).contains("missing "), "{}", describe(&out));
+    assert!(add(&[]).contains("1 removed"));
+    assert_ok(&verify());
+}
+
+#[test]
+fn index_verify_without_an_index_is_one_line() {
+    let sb = Sandbox::new();
+    let err = assert_one_line_error(&sb.run(&["index", "verify"]));
+    assert!(err.contains("no index at"), "{err}");
+}
+
 // 10. A value superseded by a later source is not confirmed.
 
 #[test]

@@ -3,7 +3,7 @@
 use research::engine::offline;
 use research::eval::{self, LABELS};
 use research::gather::AgentBudget;
-use research::index::Store;
+use research::index::{SearchBackend, Store};
 use research::ingest::IngestOptions;
 use research::pipeline::{Corpora, Depth, RunConfig};
 use research::progress::Progress;
@@ -41,7 +41,7 @@ fn base() -> RunConfig {
 #[tokio::test(flavor = "multi_thread")]
 async fn verdict_set_scores_every_claim() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(tmp.path()).unwrap());
+    let store: Arc<dyn SearchBackend> = Arc::new(Store::open(tmp.path()).unwrap());
     let s = eval::eval_claims(
         &shared_eval().join("climate-fever"),
         &base(),
@@ -62,7 +62,7 @@ async fn verdict_set_scores_every_claim() {
 #[tokio::test(flavor = "multi_thread")]
 async fn question_set_cites_only_verifiable_quotes() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(tmp.path()).unwrap());
+    let store: Arc<dyn SearchBackend> = Arc::new(Store::open(tmp.path()).unwrap());
     let hotpot = shared_eval().join("hotpot");
     let s = eval::eval_questions(
         &hotpot.join("questions.json"),

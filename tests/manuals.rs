@@ -5,7 +5,7 @@
 use research::artifact::{Citation, Report, Status};
 use research::engine::offline;
 use research::gather::AgentBudget;
-use research::index::Store;
+use research::index::{SearchBackend, Store};
 use research::ingest::{self, format_for_path, IngestOptions};
 use research::pipeline::{self, Corpora, Depth, RunConfig};
 use research::progress::Progress;
@@ -80,7 +80,7 @@ fn assert_quotes_verbatim_in_source(report: &Report) {
 
 async fn run_on(question: &str, corpus: PathBuf) -> (Report, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&tmp.path().join("index")).unwrap());
+    let store: Arc<dyn SearchBackend> = Arc::new(Store::open(&tmp.path().join("index")).unwrap());
     let cfg = config(question, corpus, &tmp.path().join("reports"));
     let outcome = pipeline::run(
         &cfg,
@@ -148,12 +148,12 @@ async fn sqlite_and_python_manuals_report_quotes_are_verbatim() {
 async fn second_run_reuses_the_index() {
     let dir = manual("/usr/share/doc/sqlite3", "sqlite3-doc");
     let tmp = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&tmp.path().join("index")).unwrap());
+    let store: Arc<dyn SearchBackend> = Arc::new(Store::open(&tmp.path().join("index")).unwrap());
     let opts = IngestOptions::default();
     let corpora = Corpora::Paths(vec![dir]);
-    let first = pipeline::prepare(&store, &corpora, &opts, &Progress::hidden()).unwrap();
+    let first = pipeline::prepare(store.as_ref(), &corpora, &opts, &Progress::hidden()).unwrap();
     assert!(first.indexed > 50);
-    let second = pipeline::prepare(&store, &corpora, &opts, &Progress::hidden()).unwrap();
+    let second = pipeline::prepare(store.as_ref(), &corpora, &opts, &Progress::hidden()).unwrap();
     assert_eq!(second.indexed, 0);
     assert_eq!(second.unchanged, first.indexed);
     assert_eq!(store.stats().unwrap().documents as usize, first.indexed);

@@ -12,7 +12,7 @@ mod webserver;
 
 use research::artifact::SubQuery;
 use research::gather::{AgentBudget, Source};
-use research::index::{SearchRequest, Store};
+use research::index::{SearchBackend, SearchRequest, Store};
 use research::quote::quote_matches;
 use research::web::fetch::FetchOptions;
 use research::web::search::provider_from_spec;
@@ -45,7 +45,7 @@ fn fast(allow_private: bool) -> FetchOptions {
     }
 }
 
-fn web_source(server: &Server, store: Arc<Store>, fetch: FetchOptions) -> WebSource {
+fn web_source(server: &Server, store: Arc<dyn SearchBackend>, fetch: FetchOptions) -> WebSource {
     let spec = format!("searxng={}", server.base());
     let provider = provider_from_spec(&spec, &|_| None).unwrap();
     let opts = WebOptions {
@@ -56,7 +56,7 @@ fn web_source(server: &Server, store: Arc<Store>, fetch: FetchOptions) -> WebSou
     WebSource::new(opts, vec![provider], store).unwrap()
 }
 
-fn store(dir: &Path) -> Arc<Store> {
+fn store(dir: &Path) -> Arc<dyn SearchBackend> {
     Arc::new(Store::open(dir).unwrap())
 }
 

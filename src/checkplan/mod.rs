@@ -18,7 +18,7 @@ pub use items::{ItemKind, PlanItem};
 use crate::artifact::{Citation, Claim, Judgement, Reviewed, Skipped, Stance, SubQuery};
 use crate::engine::{Engine, Purpose, Retriever, ReviewTask};
 use crate::gather::{self, AgentBudget, Source};
-use crate::index::{IndexError, SearchRequest, Store};
+use crate::index::{IndexError, SearchBackend, SearchRequest};
 use crate::ingest::IngestOptions;
 use crate::journal::{Key, RunJournal};
 use crate::pipeline::{self, stage, Corpora, RunError};
@@ -238,7 +238,7 @@ fn is_text(bytes: &[u8], lossy: &str) -> bool {
 pub async fn check(
     cfg: &CheckConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     extra: &[Arc<dyn Source>],
 ) -> Result<CheckReport, CheckError> {
@@ -259,7 +259,7 @@ pub async fn check(
     let journal = cfg.journal.as_deref();
     let prepared: pipeline::Prepared = stage(journal, Key::Prepared, || async {
         tokio::task::block_in_place(|| {
-            pipeline::prepare(&store, &cfg.corpora, &cfg.ingest, progress)
+            pipeline::prepare(store.as_ref(), &cfg.corpora, &cfg.ingest, progress)
         })
     })
     .await?;
@@ -408,7 +408,7 @@ pub async fn check(
         },
         notes,
     };
-    recheck(&mut report, &store)?;
+    recheck(&mut report, store.as_ref())?;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -417,7 +417,7 @@ pub async fn check(
 pub async fn run(
     cfg: &CheckConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     extra: &[Arc<dyn Source>],
 ) -> Result<(CheckReport, Written), CheckError> {
@@ -462,7 +462,7 @@ pub async fn run(
 /// Re-check every evidence and risk quote against the stored text. Failing evidence is not
 /// shown; a statement left without the evidence its outcome rests on becomes unverifiable; a
 /// failing risk is dropped. Then the counters are made.
-pub fn recheck(report: &mut CheckReport, store: &Store) -> Result<(), IndexError> {
+pub fn recheck(report: &mut CheckReport, store: &dyn SearchBackend) -> Result<(), IndexError> {
     let mut checker = QuoteChecker::new(store);
     let mut failed = 0;
     for angle in &mut report.angles {

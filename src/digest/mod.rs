@@ -29,7 +29,7 @@ use crate::artifact::{
 };
 use crate::claims;
 use crate::engine::{Engine, Extractor, Purpose, Retriever, ReviewTask};
-use crate::index::{IndexError, SearchRequest, Store};
+use crate::index::{IndexError, SearchBackend, SearchRequest};
 use crate::ingest::IngestOptions;
 use crate::journal::RunJournal;
 use crate::pipeline::{self, Corpora, RunError};
@@ -494,7 +494,7 @@ async fn item_claims(
     extractor: &dyn Extractor,
     item: &FeedItem,
     doc_ids: &[String],
-    store: &Arc<Store>,
+    store: &Arc<dyn SearchBackend>,
     n: usize,
 ) -> Vec<Claim> {
     let summary_words: Vec<&str> = item.summary.split_whitespace().take(40).collect();
@@ -523,7 +523,7 @@ async fn item_claims(
         .map(|hit| Evidence { sub_query: 0, hit })
         .collect();
     // An item the extractor fails on has no key claims; the digest still lists it.
-    let extracted = claims::extract(extractor, store, &question, &plan, &evidence)
+    let extracted = claims::extract(extractor, store.as_ref(), &question, &plan, &evidence)
         .await
         .unwrap_or_default();
     let tag = &blake3::hash(item.key.as_bytes()).to_hex()[..8];
@@ -545,7 +545,7 @@ async fn item_claims(
 pub async fn run(
     cfg: &DigestConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     log: &Log,
     _held: &DigestLock,
@@ -579,7 +579,7 @@ pub async fn run(
 async fn run_locked(
     cfg: &DigestConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     log: &Log,
 ) -> Result<DigestOutcome, DigestError> {
@@ -612,7 +612,7 @@ async fn run_locked(
         pipeline::Prepared::default()
     } else {
         tokio::task::block_in_place(|| {
-            pipeline::prepare(&store, &cfg.corpora, &cfg.ingest, progress)
+            pipeline::prepare(store.as_ref(), &cfg.corpora, &cfg.ingest, progress)
         })?
     };
 
@@ -965,7 +965,7 @@ async fn run_locked(
         policy: cfg.policy.clone(),
         skipped,
     };
-    recheck(&mut report, &store)?;
+    recheck(&mut report, store.as_ref())?;
     report.counts.elapsed_ms = started.elapsed().as_millis() as u64;
     let (md, sources) = render(&report);
     let audit = serde_json::to_string_pretty(&report)
@@ -987,7 +987,7 @@ async fn run_locked(
 
 /// Re-check every quote against the stored text: failing claim citations and vote evidence are
 /// removed (a claim left without its quote is not shown as a finding), then the counters.
-pub fn recheck(report: &mut DigestReport, store: &Store) -> Result<(), IndexError> {
+pub fn recheck(report: &mut DigestReport, store: &dyn SearchBackend) -> Result<(), IndexError> {
     let mut checker = QuoteChecker::new(store);
     let mut failed = 0;
     let mut all: Vec<&mut Reviewed> = report

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::artifact::{Document, Format, Skipped};
+use crate::artifact::{Document, FileMeta, Format, Skipped};
 
 /// Why a file (or a fetched body) could not be used. [`Unusable::kind`] is the stable slug a
 /// report counts by; the message is what a reader sees.
@@ -66,15 +66,35 @@ impl Unusable {
 pub struct IngestOptions {
     /// Files larger than this are skipped without being read.
     pub max_file_bytes: u64,
+    /// Read and hash every file, even those whose metadata says they are unchanged: catches an
+    /// edit that kept a file's size and modification time.
+    pub rehash: bool,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             max_file_bytes: 64 * 1024 * 1024,
+            rehash: false,
         }
     }
 }
+
+/// What the index holds of a file, asked before the file is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prior {
+    pub raw_hash: String,
+    /// The metadata it was read with; None: do not trust it without reading.
+    pub file: Option<FileMeta>,
+}
+
+/// Metadata taken this soon after a file's modification is not trusted: an edit within the same
+/// clock tick would keep both its size and its mtime (git's "racily clean" entries).
+const RACY_WINDOW_NS: i64 = 2_000_000_000;
+
+/// Documents extracted but not yet taken by the consumer of [`ingest_each`]: the bound on what
+/// ingest holds in memory besides the files being extracted right now.
+const CHANNEL_BOUND: usize = 32;
 
 /// A file found by [`discover`].
 #[derive(Debug)]
@@ -91,8 +111,10 @@ pub struct SourceFile {
 pub struct Ingested {
     /// Extracted documents, in the order of the input files.
     pub documents: Vec<Document>,
-    /// Files the caller reported as unchanged (not extracted).
+    /// Files the index already holds as they are (not extracted).
     pub unchanged: usize,
+    /// Files whose bytes were read (the others were trusted by their metadata or skipped).
+    pub read: usize,
     pub skipped: Vec<Skipped>,
 }
 
@@ -203,57 +225,124 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 }
 
 /// What happened to one file.
-enum Outcome {
+#[derive(Debug)]
+pub enum Outcome {
+    /// New or changed: to be indexed.
     Document(Box<Document>),
-    Unchanged,
+    /// The index holds it as it is. `read`: its bytes were read and hashed (its metadata had
+    /// changed, or a re-hash was asked); `touched`: the metadata to remember for it from now on.
+    Unchanged {
+        id: String,
+        read: bool,
+        touched: Option<FileMeta>,
+    },
     Skipped(Skipped),
 }
 
-/// Read + decode + extract each file in parallel. `is_unchanged(doc_id, raw_hash)` is asked after
-/// reading and hashing the raw bytes and before extraction; when it answers true the file is
-/// counted in `unchanged` and not extracted. Files that cannot be used become
-/// [`Skipped`] (never an error). Returns [`IngestError::NoDocuments`] when none of the files was
-/// usable and none was unchanged.
+/// Read + decode + extract each file in parallel (rayon), handing each outcome to `sink` on
+/// the caller's thread through a bounded channel, so no more than a few documents are held at
+/// once whatever the number of files. `prior(doc_id)` is what the index holds of a file: a
+/// file whose metadata matches it is not read (unless `opts.rehash`); one whose raw bytes hash
+/// the same is not extracted. Files that cannot be used become [`Outcome::Skipped`]. An error
+/// from `sink` stops the walk and is returned.
+pub fn ingest_each<E>(
+    files: &[SourceFile],
+    opts: &IngestOptions,
+    prior: &(dyn Fn(&str) -> Option<Prior> + Sync),
+    mut sink: impl FnMut(Outcome) -> Result<(), E>,
+) -> Result<(), E> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Outcome>(CHANNEL_BOUND);
+    // A pool of its own: its threads block on the full channel while the consumer waits (for
+    // the index writer another ingest holds, say), and blocked threads of the shared pool would
+    // stall that other ingest's extraction.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .thread_name(|i| format!("research-ingest-{i}"))
+        .build();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // A send fails only when the consumer has stopped: stop too.
+            let walk = || {
+                let _ = files.par_iter().try_for_each_with(tx, |tx, file| {
+                    let outcome = ingest_one(file, opts, prior).unwrap_or_else(|why| {
+                        Outcome::Skipped(why.skipped(file.path.to_string_lossy()))
+                    });
+                    tx.send(outcome)
+                });
+            };
+            match pool {
+                Ok(pool) => pool.install(walk),
+                // No thread could be started: the shared pool it is.
+                Err(_) => walk(),
+            }
+        });
+        // Dropping the receiver on an error (the loop owns it) ends the walk above.
+        for outcome in rx {
+            sink(outcome)?;
+        }
+        Ok(())
+    })
+}
+
+/// [`ingest_each`] collected: every document in memory at once, in the order of the input
+/// files. For small sets (tests, a few files); corpora go through [`ingest_each`]. Returns
+/// [`IngestError::NoDocuments`] when none of the files was usable and none was unchanged.
 pub fn ingest_files(
     files: &[SourceFile],
     opts: &IngestOptions,
-    is_unchanged: &(dyn Fn(&str, &str) -> bool + Sync),
+    prior: &(dyn Fn(&str) -> Option<Prior> + Sync),
 ) -> Result<Ingested, IngestError> {
-    let outcomes: Vec<Outcome> = files
-        .par_iter()
-        .map(|file| {
-            ingest_one(file, opts, is_unchanged)
-                .unwrap_or_else(|why| Outcome::Skipped(why.skipped(file.path.to_string_lossy())))
-        })
-        .collect();
-
     let mut ingested = Ingested {
         documents: Vec::new(),
         unchanged: 0,
+        read: 0,
         skipped: Vec::new(),
     };
-    for outcome in outcomes {
+    ingest_each(files, opts, prior, |outcome| {
         match outcome {
-            Outcome::Document(document) => ingested.documents.push(*document),
-            Outcome::Unchanged => ingested.unchanged += 1,
+            Outcome::Document(document) => {
+                ingested.read += 1;
+                ingested.documents.push(*document);
+            }
+            Outcome::Unchanged { read, .. } => {
+                ingested.unchanged += 1;
+                ingested.read += usize::from(read);
+            }
             Outcome::Skipped(skipped) => ingested.skipped.push(skipped),
         }
-    }
+        Ok::<(), IngestError>(())
+    })?;
+    // Extraction finishes in any order; callers see the files' order.
+    let rank: std::collections::HashMap<String, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.to_string_lossy().into_owned(), i))
+        .collect();
+    ingested
+        .documents
+        .sort_by_key(|d| rank.get(&d.id).copied().unwrap_or(usize::MAX));
+    ingested
+        .skipped
+        .sort_by_key(|s| rank.get(&s.location).copied().unwrap_or(usize::MAX));
     if ingested.documents.is_empty() && ingested.unchanged == 0 {
-        let root = files
-            .first()
-            .map(|f| PathBuf::from(&f.corpus))
-            .unwrap_or_default();
-        return Err(IngestError::NoDocuments(root));
+        return Err(IngestError::NoDocuments(root_of(files)));
     }
     Ok(ingested)
+}
+
+/// The corpus root to name when a set of files yields nothing.
+pub fn root_of(files: &[SourceFile]) -> PathBuf {
+    files
+        .first()
+        .map(|f| PathBuf::from(&f.corpus))
+        .unwrap_or_default()
 }
 
 /// Ingests one file; `Err` is why it is skipped.
 fn ingest_one(
     file: &SourceFile,
     opts: &IngestOptions,
-    is_unchanged: &(dyn Fn(&str, &str) -> bool + Sync),
+    prior: &(dyn Fn(&str) -> Option<Prior> + Sync),
 ) -> Result<Outcome, Unusable> {
     let path = &file.path;
     // Metadata follows symlinks; a dangling one fails here.
@@ -278,15 +367,35 @@ fn ingest_one(
             max: opts.max_file_bytes,
         });
     }
-    let bytes = read_at_most(path, opts.max_file_bytes)?;
-
     let id = path.to_string_lossy().into_owned();
-    let raw_hash = blake3::hash(&bytes).to_hex().to_string();
-    if is_unchanged(&id, &raw_hash) {
-        return Ok(Outcome::Unchanged);
+    let meta = FileMeta::of(&metadata);
+    let prior = prior(&id);
+    if !opts.rehash && prior.as_ref().is_some_and(|p| p.file == Some(meta)) {
+        return Ok(Outcome::Unchanged {
+            id,
+            read: false,
+            touched: None,
+        });
     }
-    let document = build_document(&id, &id, &file.corpus, format, &bytes, None, raw_hash)?;
+    let bytes = read_at_most(path, opts.max_file_bytes)?;
+    let trusted = trusted(meta);
+    let raw_hash = blake3::hash(&bytes).to_hex().to_string();
+    if let Some(p) = prior.filter(|p| p.raw_hash == raw_hash) {
+        return Ok(Outcome::Unchanged {
+            id,
+            read: true,
+            touched: trusted.filter(|m| p.file != Some(*m)),
+        });
+    }
+    let mut document = build_document(&id, &id, &file.corpus, format, &bytes, None, raw_hash)?;
+    document.file = trusted;
     Ok(Outcome::Document(Box::new(document)))
+}
+
+/// `meta` if it may be trusted on the next run (see [`RACY_WINDOW_NS`]).
+fn trusted(meta: FileMeta) -> Option<FileMeta> {
+    let now = FileMeta::now_ns();
+    (now.saturating_sub(meta.mtime_ns) >= RACY_WINDOW_NS).then_some(meta)
 }
 
 /// Reads the file, refusing it if it grew past `max` since its metadata was read.
@@ -364,6 +473,7 @@ fn build_document(
         text: extracted.text,
         passages,
         fetched: None,
+        file: None,
     })
 }
 

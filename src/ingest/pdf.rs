@@ -183,6 +183,7 @@ pub(crate) fn document(
         text: pdf.extracted.text,
         passages,
         fetched: None,
+        file: None,
     })
 }
 

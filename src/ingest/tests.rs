@@ -9,13 +9,13 @@ const POSTGRES_DOCS: &str = "/usr/share/doc/postgresql-doc-15/html";
 const SQLITE_DOCS: &str = "/usr/share/doc/sqlite3";
 const FUNCTOOLS_PAGE: &str = "/usr/share/doc/python3.11/html/library/functools.html";
 
-fn never_unchanged(_: &str, _: &str) -> bool {
-    false
+fn nothing_known(_: &str) -> Option<Prior> {
+    None
 }
 
 fn ingest_dir(dir: &Path) -> Result<Ingested, IngestError> {
     let files = discover(&[dir.to_path_buf()])?;
-    ingest_files(&files, &IngestOptions::default(), &never_unchanged)
+    ingest_files(&files, &IngestOptions::default(), &nothing_known)
 }
 
 /// The product's core promise, checked on every passage.
@@ -150,7 +150,7 @@ fn sphinx_headings_lose_their_pilcrows() {
         "{FUNCTOOLS_PAGE} is missing: install python3.11-doc"
     );
     let files = discover(&[PathBuf::from(FUNCTOOLS_PAGE)]).unwrap();
-    let ingested = ingest_files(&files, &IngestOptions::default(), &never_unchanged).unwrap();
+    let ingested = ingest_files(&files, &IngestOptions::default(), &nothing_known).unwrap();
     let document = &ingested.documents[0];
     assert_spans(document);
     assert!(!document.text.contains('¶'));
@@ -281,7 +281,7 @@ fn folder_without_usable_files_is_no_documents() {
     }
     let empty: &[SourceFile] = &[];
     assert!(matches!(
-        ingest_files(empty, &IngestOptions::default(), &never_unchanged),
+        ingest_files(empty, &IngestOptions::default(), &nothing_known),
         Err(IngestError::NoDocuments(_))
     ));
 }
@@ -295,19 +295,59 @@ fn unchanged_files_are_counted_not_extracted() {
     let b_id = fs::canonicalize(&b).unwrap().to_string_lossy().into_owned();
     let b_hash = blake3::hash(b"# B\n\nSecond file.").to_hex().to_string();
     let asked = std::sync::Mutex::new(Vec::new());
-    let is_unchanged = |id: &str, raw_hash: &str| {
+    // Known by its hash only (no metadata): read, found the same, not extracted.
+    let prior = |id: &str| {
         asked.lock().unwrap().push(id.to_string());
-        id == b_id && raw_hash == b_hash
+        (id == b_id).then(|| Prior {
+            raw_hash: b_hash.clone(),
+            file: None,
+        })
     };
-    let ingested = ingest_files(&files, &IngestOptions::default(), &is_unchanged).unwrap();
+    let ingested = ingest_files(&files, &IngestOptions::default(), &prior).unwrap();
     assert_eq!(ingested.unchanged, 1);
+    assert_eq!(ingested.read, 2);
     assert_eq!(ingested.documents.len(), 1);
     assert!(ingested.documents[0].id.ends_with("/a.txt"));
     assert_eq!(asked.lock().unwrap().len(), 2);
 
-    // Everything unchanged is not an error: the index is simply up to date.
-    let all = ingest_files(&files, &IngestOptions::default(), &|_, _| true).unwrap();
-    assert_eq!((all.unchanged, all.documents.len()), (2, 0));
+    // Known with the metadata they have now: not even read. Everything unchanged is not an
+    // error: the index is simply up to date.
+    let meta = |id: &str| FileMeta::of(&fs::metadata(id).unwrap());
+    let same = |id: &str| {
+        Some(Prior {
+            raw_hash: "stale".into(),
+            file: Some(meta(id)),
+        })
+    };
+    let all = ingest_files(&files, &IngestOptions::default(), &same).unwrap();
+    assert_eq!((all.unchanged, all.read, all.documents.len()), (2, 0, 0));
+    // A re-hash reads them and finds the content changed.
+    let rehash = IngestOptions {
+        rehash: true,
+        ..IngestOptions::default()
+    };
+    let all = ingest_files(&files, &rehash, &same).unwrap();
+    assert_eq!((all.unchanged, all.read, all.documents.len()), (0, 2, 2));
+}
+
+#[test]
+fn extracted_documents_carry_the_metadata_they_were_read_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.txt", b"Old enough to be trusted.");
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    fs::File::options()
+        .write(true)
+        .open(&a)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+    write(dir.path(), "b.txt", b"Written just now.");
+    let ingested = ingest_dir(dir.path()).unwrap();
+    let a_meta = FileMeta::of(&fs::metadata(&a).unwrap());
+    assert_eq!(ingested.documents[0].file, Some(a_meta));
+    assert_eq!(a_meta.mtime_ns, 1_600_000_000_000_000_000);
+    // Modified within the racy window: not trusted, so the next run reads it.
+    assert_eq!(ingested.documents[1].file, None);
 }
 
 #[test]

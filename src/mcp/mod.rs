@@ -15,7 +15,7 @@ mod tools;
 
 use crate::cli::{self, Host, McpArgs, PolicyArgs};
 use anyhow::Context as _;
-use research::index::Store;
+use research::index::SearchBackend;
 use research::journal::{Journal, RunJournal};
 use research::pipeline::RunError;
 use research::progress::Progress;
@@ -115,7 +115,7 @@ struct State {
     out: PathBuf,
     web_allowed: bool,
     private_allowed: bool,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     journals: Arc<Journal>,
     /// Values of secret-looking environment variables, blanked out of everything sent.
     secrets: Arc<Vec<String>>,

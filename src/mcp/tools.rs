@@ -661,7 +661,7 @@ impl Server {
             if done.insert(PathBuf::new()) {
                 let prepared = tokio::task::block_in_place(|| {
                     pipeline::prepare(
-                        &s.store,
+                        s.store.as_ref(),
                         &Corpora::Bundled,
                         &Default::default(),
                         &Progress::hidden(),
@@ -689,7 +689,7 @@ impl Server {
                 .map_err(|e| McpError::Failed(e.to_string()))?;
             tokio::task::block_in_place(|| {
                 pipeline::prepare(
-                    &s.store,
+                    s.store.as_ref(),
                     &Corpora::Paths(missing.clone()),
                     &panel.ingest,
                     &Progress::hidden(),

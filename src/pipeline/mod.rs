@@ -6,14 +6,14 @@ use crate::bundled;
 use crate::claims::{self, ClaimsError};
 use crate::engine::{Engine, Purpose, Retriever, ReviewTask};
 use crate::gather::{self, AgentBudget, CorpusSource, Source};
-use crate::index::{IndexError, Store};
-use crate::ingest::{self, IngestError, IngestOptions};
+use crate::index::{DocumentWriter, IndexError, Known, SearchBackend};
+use crate::ingest::{self, IngestError, IngestOptions, Outcome, Prior};
 use crate::journal::{JournalError, Key, RunJournal};
 use crate::plan::{self, PlanError};
 use crate::progress::Progress;
 use crate::report::{self, ReportError, Written};
 use crate::review::{self, Policy, PolicyError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -92,13 +92,21 @@ pub struct Prepared {
     pub indexed: usize,
     pub unchanged: usize,
     pub removed: usize,
+    /// Files whose bytes were read (the others were trusted by their metadata or skipped).
+    #[serde(default)]
+    pub read: usize,
     pub skipped: Vec<Skipped>,
 }
 
-/// Bring the index up to date with the corpora: new and changed files are extracted and indexed,
-/// unchanged ones are not touched, files gone from a corpus are removed.
+/// Files whose new metadata is written to the manifest at once.
+const TOUCHED_BATCH: usize = 5_000;
+
+/// Bring the index up to date with the corpora: new and changed files are extracted and indexed
+/// as they come (nothing holds every document at once), files whose metadata has not changed
+/// are not read (all are with `opts.rehash`), files gone from a corpus are removed. The index's
+/// writer is taken only when something changed, so a warm run waits for no other writer.
 pub fn prepare(
-    store: &Store,
+    store: &dyn SearchBackend,
     corpora: &Corpora,
     opts: &IngestOptions,
     progress: &Progress,
@@ -107,67 +115,118 @@ pub fn prepare(
         return Ok(Prepared::default());
     }
     let stage = progress.stage("reading corpora");
-    let known = store.known_documents()?;
     let mut out = Prepared::default();
-    let (documents, present, scope): (Vec<_>, HashSet<String>, Vec<String>) = match corpora {
-        Corpora::None => (Vec::new(), HashSet::new(), Vec::new()),
-        Corpora::Bundled => {
-            let mut docs = Vec::new();
-            let mut present = HashSet::new();
-            for (id, bytes) in bundled::files() {
-                present.insert(id.clone());
-                let raw = blake3::hash(bytes).to_hex().to_string();
-                if known.get(&id).is_some_and(|k| k.raw_hash == raw) {
-                    out.unchanged += 1;
-                    continue;
+    let mut indexer: Option<Box<dyn DocumentWriter + '_>> = None;
+    let (known, present, scope): (HashMap<String, Known>, HashSet<String>, Vec<String>) =
+        match corpora {
+            Corpora::None => (HashMap::new(), HashSet::new(), Vec::new()),
+            Corpora::Bundled => {
+                let scope = vec![bundled::CORPUS_ID.to_string()];
+                let known = store.known_in(&scope)?;
+                let mut present = HashSet::new();
+                for (id, bytes) in bundled::files() {
+                    present.insert(id.clone());
+                    let raw = blake3::hash(bytes).to_hex().to_string();
+                    if known.get(&id).is_some_and(|k| k.raw_hash == raw) {
+                        out.unchanged += 1;
+                        continue;
+                    }
+                    match bundled::document(&id, bytes) {
+                        Ok(d) => {
+                            open_indexer(store, &mut indexer)?.add(&d)?;
+                            out.indexed += 1;
+                        }
+                        Err(why) => out.skipped.push(why.skipped(id)),
+                    }
                 }
-                match bundled::document(&id, bytes) {
-                    Ok(d) => docs.push(d),
-                    Err(why) => out.skipped.push(why.skipped(id)),
+                (known, present, scope)
+            }
+            Corpora::Paths(paths) => {
+                let files = ingest::discover(paths)?;
+                let present: HashSet<String> = files
+                    .iter()
+                    .map(|f| f.path.to_string_lossy().into_owned())
+                    .collect();
+                let mut scope: Vec<String> = files.iter().map(|f| f.corpus.clone()).collect();
+                scope.sort();
+                scope.dedup();
+                if scope.is_empty() {
+                    // discover() found no files at all: say which folder was empty.
+                    let shown = paths.first().cloned().unwrap_or_default();
+                    return Err(IngestError::NoDocuments(shown).into());
                 }
+                // Only this run's corpora are looked up: a warm run's cost follows its own
+                // corpora, not the index's size. A file stored under another corpus (a folder
+                // around it or inside it, named by an earlier run) is unknown here, so it is
+                // stored again under this one: retrieval is scoped by corpus.
+                let known = store.known_in(&scope)?;
+                let corpus_of: HashMap<&str, &str> = files
+                    .iter()
+                    .map(|f| (f.path.to_str().unwrap_or_default(), f.corpus.as_str()))
+                    .collect();
+                let prior = |id: &str| {
+                    known
+                        .get(id)
+                        .filter(|k| corpus_of.get(id).is_none_or(|c| *c == k.corpus))
+                        .map(|k| Prior {
+                            raw_hash: k.raw_hash.clone(),
+                            file: k.file,
+                        })
+                };
+                let mut touched = Vec::new();
+                ingest::ingest_each(&files, opts, &prior, |outcome| -> Result<(), RunError> {
+                    match outcome {
+                        Outcome::Document(d) => {
+                            open_indexer(store, &mut indexer)?.add(&d)?;
+                            out.indexed += 1;
+                            out.read += 1;
+                            if out.indexed % 200 == 0 {
+                                stage.set(format!("indexed {} documents", out.indexed));
+                            }
+                        }
+                        Outcome::Unchanged {
+                            id,
+                            read,
+                            touched: t,
+                        } => {
+                            out.unchanged += 1;
+                            out.read += usize::from(read);
+                            if let Some(m) = t {
+                                touched.push((id, m));
+                                if touched.len() >= TOUCHED_BATCH {
+                                    store.touch(std::mem::take(&mut touched))?;
+                                }
+                            }
+                        }
+                        Outcome::Skipped(s) => out.skipped.push(s),
+                    }
+                    Ok(())
+                })?;
+                store.touch(touched)?;
+                // Files finish in any order; a report lists what was skipped in path order.
+                out.skipped.sort_by(|a, b| {
+                    std::path::Path::new(&a.location).cmp(std::path::Path::new(&b.location))
+                });
+                if out.indexed == 0 && out.unchanged == 0 {
+                    // Nothing committed: the writer (if any) is dropped with nothing in it.
+                    return Err(IngestError::NoDocuments(ingest::root_of(&files)).into());
+                }
+                (known, present, scope)
             }
-            (docs, present, vec![bundled::CORPUS_ID.to_string()])
-        }
-        Corpora::Paths(paths) => {
-            let files = ingest::discover(paths)?;
-            let present = files
-                .iter()
-                .map(|f| f.path.to_string_lossy().into_owned())
-                .collect();
-            let mut scope: Vec<String> = files.iter().map(|f| f.corpus.clone()).collect();
-            scope.sort();
-            scope.dedup();
-            if scope.is_empty() {
-                // discover() found no files at all: say which folder was empty.
-                let shown = paths.first().cloned().unwrap_or_default();
-                return Err(IngestError::NoDocuments(shown).into());
-            }
-            // A file stored under another corpus (a folder around it or inside it, named by an
-            // earlier run) is stored again under this one: retrieval is scoped by corpus.
-            let corpus_of: std::collections::HashMap<String, &str> = files
-                .iter()
-                .map(|f| (f.path.to_string_lossy().into_owned(), f.corpus.as_str()))
-                .collect();
-            let unchanged = |id: &str, raw: &str| {
-                known.get(id).is_some_and(|k| {
-                    k.raw_hash == raw && corpus_of.get(id).is_none_or(|c| *c == k.corpus)
-                })
-            };
-            let ingested = ingest::ingest_files(&files, opts, &unchanged)?;
-            out.unchanged = ingested.unchanged;
-            out.skipped = ingested.skipped;
-            (ingested.documents, present, scope)
-        }
-    };
-    stage.set(format!("indexing {} documents", documents.len()));
-    out.indexed = store.add(&documents)?;
-    let gone: Vec<String> = known
+        };
+    let gone: Vec<&String> = known
         .iter()
         .filter(|(id, k)| scope.contains(&k.corpus) && !present.contains(*id))
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id)
         .collect();
-    store.remove(&gone)?;
+    for id in &gone {
+        open_indexer(store, &mut indexer)?.remove(id);
+    }
     out.removed = gone.len();
+    if let Some(indexer) = indexer {
+        stage.set(format!("committing {} documents", out.indexed));
+        indexer.commit()?;
+    }
     out.documents = out.indexed + out.unchanged;
     out.scope = scope;
     stage.done(format!(
@@ -178,6 +237,68 @@ pub fn prepare(
         out.skipped.len()
     ));
     Ok(out)
+}
+
+/// What `research index verify` found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verified {
+    pub checked: usize,
+    /// Files whose bytes no longer hash as when they were indexed (sorted).
+    pub changed: Vec<String>,
+    /// Files indexed but gone (sorted).
+    pub missing: Vec<String>,
+}
+
+/// Re-hash every indexed file (documents whose id is a path on disk) and compare with the hash
+/// it was indexed with, whatever its metadata says: finds the edits a warm run trusts away.
+/// Reads one file at a time per thread and changes nothing.
+pub fn verify_files(store: &dyn SearchBackend) -> Result<Verified, RunError> {
+    use rayon::prelude::*;
+    let known = store.known_documents()?;
+    let files: Vec<(&String, &Known)> = known
+        .iter()
+        .filter(|(id, _)| std::path::Path::new(id.as_str()).is_absolute())
+        .collect();
+    enum Check {
+        Same,
+        Changed(String),
+        Missing(String),
+    }
+    let checks: Vec<Check> = files
+        .par_iter()
+        .map(|(id, k)| match std::fs::read(id.as_str()) {
+            Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == k.raw_hash => Check::Same,
+            Ok(_) => Check::Changed((*id).clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Check::Missing((*id).clone()),
+            // Unreadable now: it cannot be what was indexed either.
+            Err(_) => Check::Changed((*id).clone()),
+        })
+        .collect();
+    let mut v = Verified {
+        checked: files.len(),
+        ..Verified::default()
+    };
+    for c in checks {
+        match c {
+            Check::Same => {}
+            Check::Changed(p) => v.changed.push(p),
+            Check::Missing(p) => v.missing.push(p),
+        }
+    }
+    v.changed.sort();
+    v.missing.sort();
+    Ok(v)
+}
+
+/// The run's one writing session, opened at its first change.
+fn open_indexer<'a, 'b>(
+    store: &'a dyn SearchBackend,
+    slot: &'b mut Option<Box<dyn DocumentWriter + 'a>>,
+) -> Result<&'b mut (dyn DocumentWriter + 'a), IndexError> {
+    if slot.is_none() {
+        *slot = Some(store.writer_session()?);
+    }
+    Ok(slot.as_deref_mut().expect("opened above"))
 }
 
 /// Everything one run needs besides the engine.
@@ -207,7 +328,7 @@ pub struct RunOutcome {
 pub async fn estimate(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
 ) -> Result<Option<crate::artifact::Estimate>, RunError> {
     let Some(accounting) = engine.accounting.clone() else {
@@ -216,8 +337,9 @@ pub async fn estimate(
     if cfg.question.trim().is_empty() {
         return Err(PlanError::EmptyQuestion.into());
     }
-    let prepared =
-        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))?;
+    let prepared = tokio::task::block_in_place(|| {
+        prepare(store.as_ref(), &cfg.corpora, &cfg.ingest, progress)
+    })?;
     Ok(Some(
         estimate_prepared(cfg, engine, accounting.as_ref(), store, &prepared).await,
     ))
@@ -229,7 +351,7 @@ async fn estimate_prepared(
     cfg: &RunConfig,
     engine: &Engine,
     accounting: &dyn crate::engine::Accounting,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     prepared: &Prepared,
 ) -> crate::artifact::Estimate {
     let plan = crate::engine::rough_plan(&cfg.question);
@@ -255,7 +377,7 @@ async fn estimate_prepared(
 pub async fn research(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
 ) -> Result<Report, RunError> {
     research_with(cfg, engine, store, progress, &[]).await
@@ -266,7 +388,7 @@ pub async fn research(
 pub async fn research_with(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     extra: &[Arc<dyn Source>],
 ) -> Result<Report, RunError> {
@@ -280,7 +402,7 @@ pub async fn research_with(
     }
     let journal = cfg.journal.as_deref();
     let prepared: Prepared = stage(journal, Key::Prepared, || async {
-        tokio::task::block_in_place(|| prepare(&store, &cfg.corpora, &cfg.ingest, progress))
+        tokio::task::block_in_place(|| prepare(store.as_ref(), &cfg.corpora, &cfg.ingest, progress))
     })
     .await?;
     // Before the first paid call: what the run is expected to cost.
@@ -340,7 +462,7 @@ pub async fn research_with(
     let extracted: claims::ClaimsOutcome = stage(journal, Key::Claims, || async {
         Ok(claims::extract(
             engine.extractor.as_ref(),
-            &store,
+            store.as_ref(),
             &plan.question,
             &plan,
             &gathered.evidence,
@@ -475,7 +597,7 @@ pub async fn research_with(
         prompts: engine.prompt_hashes.clone(),
         trail: deeper.trail,
     };
-    report::recheck_quotes(&mut report, &store)?;
+    report::recheck_quotes(&mut report, store.as_ref())?;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -484,7 +606,7 @@ pub async fn research_with(
 pub async fn run(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
 ) -> Result<RunOutcome, RunError> {
     run_with(cfg, engine, store, progress, &[]).await
@@ -494,7 +616,7 @@ pub async fn run(
 pub async fn run_with(
     cfg: &RunConfig,
     engine: &Engine,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     progress: &Progress,
     extra: &[Arc<dyn Source>],
 ) -> Result<RunOutcome, RunError> {
@@ -580,7 +702,7 @@ fn title(question: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::SearchRequest;
+    use crate::index::{SearchRequest, Store};
 
     #[test]
     fn a_folder_named_after_a_folder_inside_it_finds_the_inner_files() {
@@ -624,5 +746,168 @@ mod tests {
             &hidden,
         );
         assert!(finds_wal(inner.unwrap().scope), "and the inner one again");
+    }
+
+    /// Sets a file's modification time to `secs` after the epoch (well in the past, so the
+    /// metadata is trusted).
+    fn set_mtime(path: &std::path::Path, secs: u64) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    struct Warm {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        store: Store,
+    }
+
+    impl Warm {
+        /// Three files, indexed once.
+        fn new() -> Warm {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("docs");
+            std::fs::create_dir_all(&root).unwrap();
+            for (name, body) in [
+                ("a.md", "# A\n\nCheckpoints flush dirty pages to disk.\n"),
+                ("b.md", "# B\n\nReplication slots retain write-ahead log.\n"),
+                ("c.md", "# C\n\nVacuum reclaims storage of dead tuples.\n"),
+            ] {
+                std::fs::write(root.join(name), body).unwrap();
+                set_mtime(&root.join(name), 1_600_000_000);
+            }
+            let store = Store::open(&dir.path().join("index")).unwrap();
+            let w = Warm {
+                _dir: dir,
+                root,
+                store,
+            };
+            let first = w.prepare(false);
+            assert_eq!((first.indexed, first.read), (3, 3));
+            w
+        }
+
+        fn prepare(&self, rehash: bool) -> Prepared {
+            let opts = IngestOptions {
+                rehash,
+                ..IngestOptions::default()
+            };
+            prepare(
+                &self.store,
+                &Corpora::Paths(vec![self.root.clone()]),
+                &opts,
+                &Progress::hidden(),
+            )
+            .unwrap()
+        }
+
+        fn finds(&self, text: &str) -> bool {
+            !self
+                .store
+                .search(&SearchRequest {
+                    text: text.into(),
+                    limit: 5,
+                    ..SearchRequest::default()
+                })
+                .unwrap()
+                .is_empty()
+        }
+    }
+
+    #[test]
+    fn a_warm_run_reads_no_unchanged_file() {
+        let w = Warm::new();
+        let again = w.prepare(false);
+        assert_eq!((again.read, again.indexed, again.unchanged), (0, 0, 3));
+        // The same with the index opened afresh: the metadata is on disk.
+        let store = Store::open(w.store.dir()).unwrap();
+        let known = store.known_documents().unwrap();
+        assert!(known.values().all(|k| k.file.is_some()), "{known:?}");
+    }
+
+    #[test]
+    fn a_touched_file_is_read_again_and_then_trusted() {
+        let w = Warm::new();
+        set_mtime(&w.root.join("b.md"), 1_700_000_000);
+        let touched = w.prepare(false);
+        // Read, found the same, not indexed again.
+        assert_eq!(
+            (touched.read, touched.indexed, touched.unchanged),
+            (1, 0, 3)
+        );
+        let after = w.prepare(false);
+        assert_eq!(after.read, 0, "its new metadata was remembered");
+    }
+
+    #[test]
+    fn an_edited_file_is_indexed_again() {
+        let w = Warm::new();
+        std::fs::write(
+            w.root.join("c.md"),
+            "# C\n\nAutovacuum launches workers for busy tables.\n",
+        )
+        .unwrap();
+        set_mtime(&w.root.join("c.md"), 1_700_000_000);
+        let p = w.prepare(false);
+        assert_eq!((p.read, p.indexed, p.unchanged), (1, 1, 2));
+        assert!(w.finds("autovacuum workers"));
+        assert!(!w.finds("dead tuples"));
+    }
+
+    #[test]
+    fn a_deleted_file_leaves_the_index() {
+        let w = Warm::new();
+        std::fs::remove_file(w.root.join("a.md")).unwrap();
+        let p = w.prepare(false);
+        assert_eq!((p.removed, p.documents, p.read), (1, 2, 0));
+        assert!(!w.finds("checkpoints dirty pages"));
+        let known = w.store.known_documents().unwrap();
+        assert!(known.keys().all(|id| !id.ends_with("a.md")), "{known:?}");
+        assert_eq!(w.store.stats().unwrap().corpora[0].1, 2);
+    }
+
+    #[test]
+    fn rehash_catches_an_edit_that_kept_size_and_mtime() {
+        let w = Warm::new();
+        let path = w.root.join("b.md");
+        let before = std::fs::metadata(&path).unwrap();
+        // Same length, same mtime, same inode (written in place): the metadata cannot tell.
+        std::fs::write(&path, "# B\n\nReplication slots retain archived segment\n").unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), before.len());
+        set_mtime(&path, 1_600_000_000);
+        let trusted = w.prepare(false);
+        assert_eq!((trusted.read, trusted.indexed), (0, 0));
+        assert!(
+            !w.finds("archived segment"),
+            "a warm run trusts the metadata"
+        );
+        let v = verify_files(&w.store).unwrap();
+        assert_eq!(v.checked, 3);
+        assert_eq!(v.changed.len(), 1);
+        assert!(v.changed[0].ends_with("b.md"), "{v:?}");
+        let rehashed = w.prepare(true);
+        assert_eq!(
+            (rehashed.read, rehashed.indexed, rehashed.unchanged),
+            (3, 1, 2)
+        );
+        assert!(w.finds("archived segment"));
+        assert_eq!(
+            verify_files(&w.store).unwrap().changed,
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_file_modified_just_now_is_read_again_next_time() {
+        let w = Warm::new();
+        // Its mtime is now: an edit within the same tick could keep size and mtime.
+        std::fs::write(w.root.join("a.md"), "# A\n\nCheckpoints spread writes.\n").unwrap();
+        assert_eq!(w.prepare(false).indexed, 1);
+        let next = w.prepare(false);
+        assert_eq!((next.read, next.indexed), (1, 0));
     }
 }

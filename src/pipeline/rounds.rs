@@ -15,7 +15,7 @@ use crate::artifact::{
 use crate::claims;
 use crate::engine::{Engine, Purpose, ReviewTask};
 use crate::gather::{self, Source};
-use crate::index::Store;
+use crate::index::SearchBackend;
 use crate::journal::{Key, RunJournal};
 use crate::progress::Progress;
 use crate::retrieval::Retriever;
@@ -63,7 +63,7 @@ pub struct State {
 pub async fn deepen(
     cfg: &RunConfig,
     engine: &Engine,
-    store: &Arc<Store>,
+    store: &Arc<dyn SearchBackend>,
     scope: &[String],
     sources: &[Arc<dyn Source>],
     mut state: State,
@@ -143,7 +143,7 @@ pub async fn deepen(
         let extracted = stage(journal, Key::Round(round, "claims".into()), || async {
             Ok(claims::extract(
                 engine.extractor.as_ref(),
-                store,
+                store.as_ref(),
                 &state.plan.question,
                 &state.plan,
                 // Passages an earlier round saw are read again under this round's searches: a

@@ -10,7 +10,7 @@ pub use markdown::{
 };
 
 use crate::artifact::{Report, Status};
-use crate::index::{IndexError, Store};
+use crate::index::{IndexError, SearchBackend};
 use crate::quote::QuoteChecker;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ pub enum ReportError {
 
 /// Re-check every citation against the stored text. Failing citations are removed; a kept or
 /// disputed claim left without one is dropped; failing vote evidence is not shown.
-pub fn recheck_quotes(report: &mut Report, store: &Store) -> Result<usize, IndexError> {
+pub fn recheck_quotes(report: &mut Report, store: &dyn SearchBackend) -> Result<usize, IndexError> {
     let mut checker = QuoteChecker::new(store);
     let mut failed = 0;
     for r in &mut report.reviewed {

@@ -16,7 +16,7 @@ pub mod ssrf;
 
 use crate::artifact::{Document, Hit, Skipped, SubQuery};
 use crate::gather::{AgentBudget, Source, SourceError};
-use crate::index::{SearchRequest, Store};
+use crate::index::{SearchBackend, SearchRequest};
 use crate::journal::Key;
 use cache::{CacheEntry, FetchCache};
 pub use error::FetchError;
@@ -75,7 +75,7 @@ struct Inner {
     journal: Option<Arc<crate::journal::RunJournal>>,
     fetcher: Fetcher,
     providers: Vec<Box<dyn SearchProvider>>,
-    store: Arc<Store>,
+    store: Arc<dyn SearchBackend>,
     cache: FetchCache,
     opts: WebOptions,
     /// One fetch per canonical URL per run, whichever agent asks first.
@@ -105,7 +105,7 @@ impl WebSource {
     pub fn new(
         opts: WebOptions,
         providers: Vec<Box<dyn SearchProvider>>,
-        store: Arc<Store>,
+        store: Arc<dyn SearchBackend>,
     ) -> Result<WebSource, WebSetupError> {
         if providers.is_empty() {
             return Err(WebSetupError(
@@ -271,7 +271,7 @@ pub struct WebSetupError(pub String);
 
 /// Batches documents from all agents into few commits: whatever is queued when the store is
 /// free goes in one `add`.
-async fn index_loop(store: Arc<Store>, mut rx: mpsc::UnboundedReceiver<IndexJob>) {
+async fn index_loop(store: Arc<dyn SearchBackend>, mut rx: mpsc::UnboundedReceiver<IndexJob>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {

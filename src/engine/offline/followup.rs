@@ -77,7 +77,10 @@ fn gaps(plan: &Plan, reviewed: &[Reviewed], asked: &HashSet<String>) -> Vec<Foll
         // number, a name) and half of its words: a claim found by the part's own search, or
         // one sharing a common word ("hail" in "hailstorm"), may be about something else.
         let terms = key_terms(part);
-        let specific = terms.first().map(|t| text::content_stems(t)).unwrap_or_default();
+        let specific = terms
+            .first()
+            .map(|t| text::content_stems(t))
+            .unwrap_or_default();
         let answered = kept.iter().any(|r| {
             let have: HashSet<String> = text::content_stems(&r.claim.text).into_iter().collect();
             let shared = wanted.iter().filter(|w| have.contains(*w)).count();
@@ -239,8 +242,18 @@ pub fn names(sentence: &str) -> Vec<String> {
 }
 
 const MONTHS: &[&str] = &[
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
 
 /// "February 12", "March 1974": a date names no thing to look up.

@@ -1,9 +1,16 @@
 //! The evidence store: a tantivy index on disk holding every document's exact text (so quotes
 //! can be checked) and its passages (so agents can retrieve them). Persistent and incremental:
-//! a document whose raw bytes hash the same as last time is not extracted or indexed again.
+//! a file whose metadata (or, on a re-hash, raw bytes) are the same as last time is not read,
+//! extracted or indexed again. Beside it, the manifest (`manifest.rs`) keeps what a warm run
+//! and a scoped search need without opening stored text.
 
-use crate::artifact::{Document, Hit, Passage};
+mod manifest;
+
+pub use manifest::{Known, PassageStats};
+
+use crate::artifact::{Document, FileMeta, Hit, Passage};
 use crate::text;
+use manifest::{Changes, Manifest, Row};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +30,8 @@ use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 const TOKENIZER: &str = "research_stem";
+/// Longer tokens are not indexed.
+const MAX_TOKEN_BYTES: usize = 64;
 const KIND_DOC: &str = "doc";
 const KIND_PASSAGE: &str = "passage";
 
@@ -41,6 +50,8 @@ pub enum IndexError {
     Locked { dir: PathBuf },
     #[error("index error in {dir}: {detail}")]
     Tantivy { dir: PathBuf, detail: String },
+    #[error("the index manifest {path} is unusable ({detail}); delete it and it is rebuilt from the index")]
+    Manifest { path: PathBuf, detail: String },
 }
 
 #[derive(Clone, Copy)]
@@ -110,7 +121,7 @@ impl Tokenizer for StemTokenizer {
         self.tokens.clear();
         for (position, t) in text::tokens(input).into_iter().enumerate() {
             // Very long tokens (base64, hashes) only bloat the term dictionary.
-            if t.text.len() > 64 {
+            if t.text.len() > MAX_TOKEN_BYTES {
                 continue;
             }
             self.tokens.push(Token {
@@ -159,13 +170,6 @@ pub struct SearchRequest {
     pub doc_ids: Vec<String>,
 }
 
-/// What the index remembers of a document without loading its text.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Known {
-    pub raw_hash: String,
-    pub corpus: String,
-}
-
 /// A stored document's exact text and identity, for quote checks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDoc {
@@ -189,9 +193,25 @@ pub struct Store {
     index: Index,
     reader: IndexReader,
     f: Fields,
+    manifest: Manifest,
+    /// Held by this process's writing session: another one (a concurrent call of the same
+    /// server) waits for it to commit, however long its ingest takes, instead of failing on
+    /// tantivy's lock.
+    writing: Mutex<()>,
     /// Statistics of scoped searches for the current searcher generation: (generation, values).
     scoped_freqs: Mutex<(u64, HashMap<String, u64>)>,
 }
+
+/// Memory each indexing thread of the one tantivy writer may use for documents not yet flushed,
+/// whatever the corpus's size: when it is full, tantivy writes a segment and starts again. A
+/// smaller heap makes more segments, and merging them costs more memory than it saves.
+const WRITER_HEAP_PER_THREAD: usize = 24_000_000;
+/// Indexing threads of the writer at most (extraction runs on rayon's threads beside them).
+const WRITER_THREADS_MAX: usize = 4;
+/// Documents indexed between two commits: a long ingest keeps what it did if it is stopped,
+/// and the manifest changes held for the next commit stay small. Each commit also starts
+/// merges, so not much more often than this.
+const COMMIT_EVERY: usize = 5_000;
 
 impl Store {
     /// Open the index in `dir`, creating it (and the folder) when absent.
@@ -234,20 +254,98 @@ impl Store {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(|e: tantivy::TantivyError| corrupt(&e))?;
+        let manifest = Manifest::open(dir).map_err(|e| IndexError::Manifest {
+            path: dir.join(manifest::FILE),
+            detail: one_line(&e),
+        })?;
         let store = Store {
             dir: dir.to_path_buf(),
             index,
             reader,
             f,
+            manifest,
+            writing: Mutex::new(()),
             scoped_freqs: Mutex::new((u64::MAX, HashMap::new())),
         };
         // Touch every segment's store once so a damaged index fails here, with advice, and not
-        // halfway through a run.
-        store.known_documents().map_err(|e| match e {
+        // halfway through a run; then bring the manifest level with the index.
+        store.check_segments().map_err(|e| corrupt(&e))?;
+        store.reconcile().map_err(|e| match e {
             IndexError::Tantivy { detail, .. } => corrupt(&detail),
             other => other,
         })?;
         Ok(store)
+    }
+
+    fn check_segments(&self) -> tantivy::Result<()> {
+        let searcher = self.reader.searcher();
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(1)?;
+            if let Some(doc) = (0..segment.max_doc()).find(|d| !segment.is_deleted(*d)) {
+                store.get::<TantivyDocument>(doc)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn manifest_err(&self, e: rusqlite::Error) -> IndexError {
+        IndexError::Manifest {
+            path: self.dir.join(manifest::FILE),
+            detail: one_line(&e),
+        }
+    }
+
+    /// The opstamp of the index's last commit.
+    fn opstamp(&self) -> Result<u64, IndexError> {
+        Ok(self.index.load_metas().map_err(|e| self.err(e))?.opstamp)
+    }
+
+    /// Rebuild the manifest from the index when it does not match the index's last commit: an
+    /// index made before the manifest existed, or a process stopped between the two commits.
+    /// Rebuilt rows carry no file metadata, so their files are read (once) on the next run.
+    fn reconcile(&self) -> Result<(), IndexError> {
+        let opstamp = self.opstamp()?;
+        if self.manifest.opstamp().map_err(|e| self.manifest_err(e))? == Some(opstamp) {
+            return Ok(());
+        }
+        let searcher = self.reader.searcher();
+        let mut rows: HashMap<String, Row> = HashMap::new();
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(8).map_err(|e| self.err(e))?;
+            let norms = [self.f.body, self.f.heading, self.f.title]
+                .map(|f| segment.get_fieldnorms_reader(f));
+            let [body, heading, title] = norms;
+            let (body, heading, title) = (
+                body.map_err(|e| self.err(e))?,
+                heading.map_err(|e| self.err(e))?,
+                title.map_err(|e| self.err(e))?,
+            );
+            for doc in (0..segment.max_doc()).filter(|d| !segment.is_deleted(*d)) {
+                let d: TantivyDocument = store.get(doc).map_err(|e| self.err(e))?;
+                let id = self.str(&d, self.f.doc_id);
+                let entry = rows.entry(id.clone()).or_insert_with(|| Row {
+                    doc_id: id,
+                    known: Known {
+                        raw_hash: String::new(),
+                        corpus: String::new(),
+                        file: None,
+                    },
+                    stats: PassageStats::default(),
+                });
+                entry.known.corpus = self.str(&d, self.f.corpus);
+                if self.str(&d, self.f.kind) == KIND_DOC {
+                    entry.known.raw_hash = self.str(&d, self.f.raw_hash);
+                } else {
+                    entry.stats.passages += 1;
+                    entry.stats.body += u64::from(body.fieldnorm(doc));
+                    entry.stats.heading += u64::from(heading.fieldnorm(doc));
+                    entry.stats.title += u64::from(title.fieldnorm(doc));
+                }
+            }
+        }
+        self.manifest
+            .replace_all(rows.into_values().collect(), opstamp)
+            .map_err(|e| self.manifest_err(e))
     }
 
     pub fn dir(&self) -> &Path {
@@ -261,39 +359,34 @@ impl Store {
         }
     }
 
-    fn doc_records(&self) -> Result<Vec<TantivyDocument>, IndexError> {
-        let searcher = self.reader.searcher();
-        let q = TermQuery::new(
-            Term::from_field_text(self.f.kind, KIND_DOC),
-            IndexRecordOption::Basic,
-        );
-        let n = searcher.search(&q, &Count).map_err(|e| self.err(e))?;
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let top = searcher
-            .search(&q, &TopDocs::with_limit(n).order_by_score())
-            .map_err(|e| self.err(e))?;
-        top.into_iter()
-            .map(|(_, addr)| searcher.doc(addr).map_err(|e| self.err(e)))
-            .collect()
-    }
-
     /// Every stored document: id -> what incremental indexing needs to know of it.
     pub fn known_documents(&self) -> Result<HashMap<String, Known>, IndexError> {
-        Ok(self
-            .doc_records()?
-            .iter()
-            .map(|d| {
-                (
-                    self.str(d, self.f.doc_id),
-                    Known {
-                        raw_hash: self.str(d, self.f.raw_hash),
-                        corpus: self.str(d, self.f.corpus),
-                    },
-                )
-            })
-            .collect())
+        self.manifest.all().map_err(|e| self.manifest_err(e))
+    }
+
+    /// The documents stored under these corpora (a warm run reads only its own corpora's rows).
+    pub fn known_in(&self, corpora: &[String]) -> Result<HashMap<String, Known>, IndexError> {
+        self.manifest
+            .known_in(corpora)
+            .map_err(|e| self.manifest_err(e))
+    }
+
+    /// Files read again whose content had not changed: remember their new metadata, so the
+    /// next run trusts them without reading them.
+    pub fn touch(&self, touched: Vec<(String, FileMeta)>) -> Result<(), IndexError> {
+        if touched.is_empty() {
+            return Ok(());
+        }
+        self.manifest
+            .touch(touched)
+            .map_err(|e| self.manifest_err(e))
+    }
+
+    /// One stored document, whichever corpus holds it.
+    pub fn known(&self, doc_id: &str) -> Result<Option<Known>, IndexError> {
+        self.manifest
+            .known(doc_id)
+            .map_err(|e| self.manifest_err(e))
     }
 
     /// Remove documents (and their passages), e.g. files deleted from a corpus.
@@ -301,12 +394,11 @@ impl Store {
         if doc_ids.is_empty() {
             return Ok(());
         }
-        let mut writer = self.writer()?;
+        let mut indexer = self.indexer()?;
         for id in doc_ids {
-            writer.delete_term(Term::from_field_text(self.f.doc_id, id));
+            indexer.remove(id);
         }
-        writer.commit().map_err(|e| self.err(e))?;
-        self.reader.reload().map_err(|e| self.err(e))
+        indexer.commit().map(|_| ())
     }
 
     fn str(&self, d: &TantivyDocument, field: Field) -> String {
@@ -325,58 +417,84 @@ impl Store {
         if docs.is_empty() {
             return Ok(0);
         }
-        let mut writer = self.writer()?;
+        let mut indexer = self.indexer()?;
         for d in docs {
-            writer.delete_term(Term::from_field_text(self.f.doc_id, &d.id));
-            let mut rec = TantivyDocument::default();
-            rec.add_text(self.f.kind, KIND_DOC);
-            rec.add_text(self.f.doc_id, &d.id);
-            rec.add_text(self.f.corpus, &d.corpus);
-            rec.add_text(self.f.location, &d.location);
-            rec.add_text(self.f.title, &d.title);
-            rec.add_text(self.f.text, &d.text);
-            rec.add_text(self.f.hash, &d.hash);
-            rec.add_text(self.f.raw_hash, &d.raw_hash);
-            rec.add_text(
-                self.f.format,
-                serde_json::to_string(&d.format).unwrap_or_default(),
-            );
-            if let Some(f) = &d.fetched {
-                rec.add_text(self.f.fetched, f);
-            }
-            writer.add_document(rec).map_err(|e| self.err(e))?;
-            for p in &d.passages {
-                let mut rec = TantivyDocument::default();
-                rec.add_text(self.f.kind, KIND_PASSAGE);
-                rec.add_text(self.f.doc_id, &d.id);
-                rec.add_text(self.f.corpus, &d.corpus);
-                rec.add_text(self.f.location, &d.location);
-                rec.add_text(self.f.title, &d.title);
-                rec.add_text(self.f.heading, p.heading_path.join(" \u{203a} "));
-                rec.add_text(self.f.body, &p.text);
-                rec.add_text(self.f.hash, &d.hash);
-                rec.add_u64(self.f.ordinal, u64::from(p.ordinal));
-                rec.add_u64(self.f.start, p.start as u64);
-                rec.add_u64(self.f.end, p.end as u64);
-                if let Some(page) = p.page {
-                    rec.add_u64(self.f.page, u64::from(page));
-                }
-                if let Some(f) = &d.fetched {
-                    rec.add_text(self.f.fetched, f);
-                }
-                writer.add_document(rec).map_err(|e| self.err(e))?;
-            }
+            indexer.add(d)?;
         }
-        writer.commit().map_err(|e| self.err(e))?;
-        self.reader.reload().map_err(|e| self.err(e))?;
-        Ok(docs.len())
+        indexer.commit()
+    }
+
+    /// A writing session: documents go to the one tantivy writer as they come (its heap is
+    /// fixed, so memory does not grow with the corpus), with a commit every [`COMMIT_EVERY`]
+    /// documents and one at [`Indexer::commit`]. Dropped without committing, the changes since
+    /// the last commit are discarded.
+    pub fn indexer(&self) -> Result<Indexer<'_>, IndexError> {
+        let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Indexer {
+            store: self,
+            writer: self.writer()?,
+            _writing: writing,
+            changes: Changes::default(),
+            added: 0,
+            since_commit: 0,
+        })
+    }
+
+    fn record(&self, d: &Document) -> TantivyDocument {
+        let mut rec = TantivyDocument::default();
+        rec.add_text(self.f.kind, KIND_DOC);
+        rec.add_text(self.f.doc_id, &d.id);
+        rec.add_text(self.f.corpus, &d.corpus);
+        rec.add_text(self.f.location, &d.location);
+        rec.add_text(self.f.title, &d.title);
+        rec.add_text(self.f.text, &d.text);
+        rec.add_text(self.f.hash, &d.hash);
+        rec.add_text(self.f.raw_hash, &d.raw_hash);
+        rec.add_text(
+            self.f.format,
+            serde_json::to_string(&d.format).unwrap_or_default(),
+        );
+        if let Some(f) = &d.fetched {
+            rec.add_text(self.f.fetched, f);
+        }
+        rec
+    }
+
+    fn passage_record(&self, d: &Document, p: &Passage, heading: &str) -> TantivyDocument {
+        let mut rec = TantivyDocument::default();
+        rec.add_text(self.f.kind, KIND_PASSAGE);
+        rec.add_text(self.f.doc_id, &d.id);
+        rec.add_text(self.f.corpus, &d.corpus);
+        rec.add_text(self.f.location, &d.location);
+        rec.add_text(self.f.title, &d.title);
+        rec.add_text(self.f.heading, heading);
+        rec.add_text(self.f.body, &p.text);
+        rec.add_text(self.f.hash, &d.hash);
+        rec.add_u64(self.f.ordinal, u64::from(p.ordinal));
+        rec.add_u64(self.f.start, p.start as u64);
+        rec.add_u64(self.f.end, p.end as u64);
+        if let Some(page) = p.page {
+            rec.add_u64(self.f.page, u64::from(page));
+        }
+        if let Some(f) = &d.fetched {
+            rec.add_text(self.f.fetched, f);
+        }
+        rec
     }
 
     fn writer(&self) -> Result<tantivy::IndexWriter, IndexError> {
+        // Half the cores index; the other half extract (rayon).
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .div_euclid(2)
+            .clamp(1, WRITER_THREADS_MAX);
         // Another process may hold the writer lock briefly; wait a little before giving up.
         let mut attempts = 0;
         loop {
-            match self.index.writer::<TantivyDocument>(128_000_000) {
+            match self.index.writer_with_num_threads::<TantivyDocument>(
+                threads,
+                threads * WRITER_HEAP_PER_THREAD,
+            ) {
                 Ok(w) => return Ok(w),
                 Err(tantivy::TantivyError::LockFailure(..)) if attempts < 120 => {
                     attempts += 1;
@@ -490,7 +608,7 @@ impl Store {
         } else {
             // Rank with the statistics of the searched corpora alone: what a question over one
             // corpus finds must not change when other corpora share the index.
-            let stats = ScopedStats::new(self, &searcher, scope).map_err(|e| self.err(e))?;
+            let stats = ScopedStats::new(self, &searcher, scope)?;
             searcher.search_with_statistics_provider(&query, &collector, &stats)
         }
         .map_err(|e| self.err(e))?;
@@ -595,7 +713,7 @@ impl Store {
             (searcher.num_docs(), searcher.doc_freq(&term).unwrap_or(0))
         } else {
             match ScopedStats::new(self, &searcher, scope) {
-                Ok(stats) => (stats.docs, stats.doc_freq(&term).unwrap_or(0)),
+                Ok(stats) => (stats.totals.passages, stats.doc_freq(&term).unwrap_or(0)),
                 Err(_) => (searcher.num_docs(), searcher.doc_freq(&term).unwrap_or(0)),
             }
         };
@@ -635,75 +753,36 @@ impl Store {
         ]))
     }
 
-    /// Passages of the scope holding `term` (or all of them).
-    fn scoped_count(
-        &self,
-        searcher: &Searcher,
-        scope: Scope,
-        term: Option<&Term>,
-    ) -> tantivy::Result<u64> {
+    /// Passages of the scope holding `term`: an intersection of the term's postings with the
+    /// scope's, so its cost follows the rarer of the two, not the index's size.
+    fn scoped_count(&self, searcher: &Searcher, scope: Scope, term: &Term) -> tantivy::Result<u64> {
         let key = format!(
-            "docs\u{0}{}\u{0}{:?}",
+            "docs\u{0}{}\u{0}{:?}\u{0}{:?}",
             scope.key(),
-            term.map(|t| (t.field(), t.serialized_value_bytes().to_vec()))
+            term.field(),
+            term.serialized_value_bytes()
         );
         self.cached(searcher, key, |_| {
-            let scope = self.scope_query(&scope);
-            let n = match term {
-                None => searcher.search(scope.as_ref(), &Count)?,
-                Some(term) => searcher.search(
-                    &BooleanQuery::new(vec![
-                        (Occur::Must, scope),
-                        (
-                            Occur::Must,
-                            Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
-                        ),
-                    ]),
-                    &Count,
-                )?,
-            };
+            let n = searcher.search(
+                &BooleanQuery::new(vec![
+                    (Occur::Must, self.scope_query(&scope)),
+                    (
+                        Occur::Must,
+                        Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
+                    ),
+                ]),
+                &Count,
+            )?;
             Ok(n as u64)
         })
     }
 
-    /// Tokens in `field` over the passages of the scope (from the stored field lengths).
-    fn scoped_tokens(
-        &self,
-        searcher: &Searcher,
-        scope: Scope,
-        field: Field,
-    ) -> tantivy::Result<u64> {
-        let scope_key = scope.key();
-        let key = |f: Field| format!("tokens\u{0}{scope_key}\u{0}{f:?}");
-        self.cached(searcher, key(field), |cache| {
-            // One pass over the scope's passages gives every scored field's total.
-            let fields = [self.f.body, self.f.heading, self.f.title];
-            let found = searcher.search(
-                self.scope_query(&scope).as_ref(),
-                &tantivy::collector::DocSetCollector,
-            )?;
-            let mut norms = HashMap::new();
-            let mut totals = [0u64; 3];
-            for addr in found {
-                if let std::collections::hash_map::Entry::Vacant(e) = norms.entry(addr.segment_ord)
-                {
-                    let segment = searcher.segment_reader(addr.segment_ord);
-                    e.insert(
-                        fields
-                            .iter()
-                            .map(|f| segment.get_fieldnorms_reader(*f))
-                            .collect::<tantivy::Result<Vec<_>>>()?,
-                    );
-                }
-                for (total, reader) in totals.iter_mut().zip(&norms[&addr.segment_ord]) {
-                    *total += u64::from(reader.fieldnorm(addr.doc_id));
-                }
-            }
-            for (f, total) in fields.iter().zip(totals) {
-                cache.insert(key(*f), total);
-            }
-            Ok(cache.get(&key(field)).copied().unwrap_or_default())
-        })
+    /// Passages of a scope and their tokens per scored field, from the manifest's per-corpus
+    /// sums (kept as documents come and go), not from a scan of the scope's passages.
+    fn scope_stats(&self, scope: Scope) -> Result<PassageStats, IndexError> {
+        self.manifest
+            .stats_of(scope.corpora, scope.documents)
+            .map_err(|e| self.manifest_err(e))
     }
 
     /// A scoped statistic, computed once per searcher generation: a run's agents ask the same
@@ -744,12 +823,7 @@ impl Store {
         };
         let documents = count(KIND_DOC)? as u64;
         let passages = count(KIND_PASSAGE)? as u64;
-        let mut corpora: HashMap<String, u64> = HashMap::new();
-        for d in self.doc_records()? {
-            *corpora.entry(self.str(&d, self.f.corpus)).or_default() += 1;
-        }
-        let mut corpora: Vec<(String, u64)> = corpora.into_iter().collect();
-        corpora.sort();
+        let corpora = self.manifest.corpora().map_err(|e| self.manifest_err(e))?;
         let bytes_on_disk = std::fs::read_dir(&self.dir)
             .map(|rd| {
                 rd.filter_map(Result::ok)
@@ -766,6 +840,200 @@ impl Store {
             bytes_on_disk,
         })
     }
+}
+
+/// The search backend every stage works through. [`Store`] (tantivy on this machine) is the
+/// one implementation; README ("An index too big for one machine") says how a cluster would
+/// stand behind the same calls. What the quote check needs of any backend: a document's exact
+/// stored text ([`SearchBackend::document`]) and hits whose byte spans index into that text.
+pub trait SearchBackend: Send + Sync {
+    /// The folder of the state kept beside the index (run journal, fetch cache, digest state).
+    fn dir(&self) -> &Path;
+    /// Passages ranked by BM25, with the statistics of the searched corpora alone.
+    fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>, IndexError>;
+    /// A document's exact stored text, for quote checks.
+    fn document(&self, doc_id: &str) -> Result<Option<StoredDoc>, IndexError>;
+    /// How rare a stem is among the passages of `corpora` and `documents` (all when empty).
+    fn idf_in(&self, stem: &str, corpora: &[String], documents: &[String]) -> f32;
+    fn idf(&self, stem: &str) -> f32 {
+        self.idf_in(stem, &[], &[])
+    }
+    /// Every stored document: id -> what incremental indexing needs to know of it.
+    fn known_documents(&self) -> Result<HashMap<String, Known>, IndexError>;
+    /// The documents stored under these corpora.
+    fn known_in(&self, corpora: &[String]) -> Result<HashMap<String, Known>, IndexError>;
+    /// Remember new metadata of files read again and found unchanged.
+    fn touch(&self, touched: Vec<(String, FileMeta)>) -> Result<(), IndexError>;
+    /// A writing session; see [`Store::indexer`].
+    fn writer_session(&self) -> Result<Box<dyn DocumentWriter + '_>, IndexError>;
+    /// Store documents, replacing earlier versions. Returns how many were written.
+    fn add(&self, docs: &[Document]) -> Result<usize, IndexError> {
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        let mut w = self.writer_session()?;
+        for d in docs {
+            w.add(d)?;
+        }
+        w.commit()
+    }
+    /// Remove documents and their passages.
+    fn remove(&self, doc_ids: &[String]) -> Result<(), IndexError> {
+        if doc_ids.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.writer_session()?;
+        for id in doc_ids {
+            w.remove(id);
+        }
+        w.commit().map(|_| ())
+    }
+    /// Pick up commits made by other processes.
+    fn refresh(&self) -> Result<(), IndexError>;
+    fn stats(&self) -> Result<IndexStats, IndexError>;
+}
+
+/// A backend's writing session: documents in as they come, visible after `commit`.
+pub trait DocumentWriter {
+    fn add(&mut self, d: &Document) -> Result<(), IndexError>;
+    fn remove(&mut self, doc_id: &str);
+    /// Returns how many documents were added.
+    fn commit(self: Box<Self>) -> Result<usize, IndexError>;
+}
+
+impl SearchBackend for Store {
+    fn dir(&self) -> &Path {
+        Store::dir(self)
+    }
+    fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>, IndexError> {
+        Store::search(self, req)
+    }
+    fn document(&self, doc_id: &str) -> Result<Option<StoredDoc>, IndexError> {
+        Store::document(self, doc_id)
+    }
+    fn idf_in(&self, stem: &str, corpora: &[String], documents: &[String]) -> f32 {
+        Store::idf_in(self, stem, corpora, documents)
+    }
+    fn known_documents(&self) -> Result<HashMap<String, Known>, IndexError> {
+        Store::known_documents(self)
+    }
+    fn known_in(&self, corpora: &[String]) -> Result<HashMap<String, Known>, IndexError> {
+        Store::known_in(self, corpora)
+    }
+    fn touch(&self, touched: Vec<(String, FileMeta)>) -> Result<(), IndexError> {
+        Store::touch(self, touched)
+    }
+    fn writer_session(&self) -> Result<Box<dyn DocumentWriter + '_>, IndexError> {
+        Ok(Box::new(self.indexer()?))
+    }
+    fn refresh(&self) -> Result<(), IndexError> {
+        Store::refresh(self)
+    }
+    fn stats(&self) -> Result<IndexStats, IndexError> {
+        Store::stats(self)
+    }
+}
+
+impl DocumentWriter for Indexer<'_> {
+    fn add(&mut self, d: &Document) -> Result<(), IndexError> {
+        Indexer::add(self, d)
+    }
+    fn remove(&mut self, doc_id: &str) {
+        Indexer::remove(self, doc_id)
+    }
+    fn commit(self: Box<Self>) -> Result<usize, IndexError> {
+        Indexer::commit(*self)
+    }
+}
+
+/// See [`Store::indexer`].
+pub struct Indexer<'a> {
+    store: &'a Store,
+    writer: tantivy::IndexWriter,
+    /// Dropped after the writer (fields drop in order), so the next session finds it free.
+    _writing: std::sync::MutexGuard<'a, ()>,
+    changes: Changes,
+    added: usize,
+    since_commit: usize,
+}
+
+impl Indexer<'_> {
+    /// Store a document, replacing any earlier version of it.
+    pub fn add(&mut self, d: &Document) -> Result<(), IndexError> {
+        let s = self.store;
+        self.writer
+            .delete_term(Term::from_field_text(s.f.doc_id, &d.id));
+        self.writer
+            .add_document(s.record(d))
+            .map_err(|e| s.err(e))?;
+        let title = field_norm(&d.title);
+        let mut stats = PassageStats::default();
+        for p in &d.passages {
+            let heading = p.heading_path.join(" \u{203a} ");
+            stats.passages += 1;
+            stats.body += field_norm(&p.text);
+            stats.heading += field_norm(&heading);
+            stats.title += title;
+            self.writer
+                .add_document(s.passage_record(d, p, &heading))
+                .map_err(|e| s.err(e))?;
+        }
+        self.changes.upserts.push(Row {
+            doc_id: d.id.clone(),
+            known: Known {
+                raw_hash: d.raw_hash.clone(),
+                corpus: d.corpus.clone(),
+                file: d.file,
+            },
+            stats,
+        });
+        self.added += 1;
+        self.since_commit += 1;
+        if self.since_commit >= COMMIT_EVERY {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Forget a document and its passages.
+    pub fn remove(&mut self, doc_id: &str) {
+        self.writer
+            .delete_term(Term::from_field_text(self.store.f.doc_id, doc_id));
+        self.changes.deletes.push(doc_id.to_string());
+    }
+
+    /// Commit the tantivy writer, then the manifest with the opstamp it reached.
+    fn flush(&mut self) -> Result<(), IndexError> {
+        let s = self.store;
+        let opstamp = self.writer.commit().map_err(|e| s.err(e))?;
+        s.manifest
+            .apply(&std::mem::take(&mut self.changes), opstamp)
+            .map_err(|e| s.manifest_err(e))?;
+        self.since_commit = 0;
+        Ok(())
+    }
+
+    /// Commit what is left and make it searchable. Returns how many documents were added.
+    pub fn commit(mut self) -> Result<usize, IndexError> {
+        if !self.changes.is_empty() || self.since_commit > 0 {
+            self.flush()?;
+        }
+        self.store.reader.reload().map_err(|e| self.store.err(e))?;
+        Ok(self.added)
+    }
+}
+
+/// A field's token count as tantivy stores it in its field norms: [`StemTokenizer`]'s tokens,
+/// on tantivy's one-byte scale (exact up to 40, then rounded), so statistics summed here equal
+/// those summed from the index.
+fn field_norm(value: &str) -> u64 {
+    let n = text::tokens(value)
+        .iter()
+        .filter(|t| t.text.len() <= MAX_TOKEN_BYTES)
+        .count();
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    let id = tantivy::fieldnorm::FieldNormReader::fieldnorm_to_id(n);
+    u64::from(tantivy::fieldnorm::FieldNormReader::id_to_fieldnorm(id))
 }
 
 /// What a search covers: passages of these corpora and of these documents.
@@ -800,7 +1068,7 @@ struct ScopedStats<'a> {
     store: &'a Store,
     searcher: &'a Searcher,
     scope: Scope<'a>,
-    docs: u64,
+    totals: PassageStats,
 }
 
 impl<'a> ScopedStats<'a> {
@@ -808,29 +1076,36 @@ impl<'a> ScopedStats<'a> {
         store: &'a Store,
         searcher: &'a Searcher,
         scope: Scope<'a>,
-    ) -> tantivy::Result<ScopedStats<'a>> {
-        let docs = store.scoped_count(searcher, scope, None)?;
+    ) -> Result<ScopedStats<'a>, IndexError> {
         Ok(ScopedStats {
             store,
             searcher,
             scope,
-            docs,
+            totals: store.scope_stats(scope)?,
         })
     }
 }
 
 impl Bm25StatisticsProvider for ScopedStats<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        self.store.scoped_tokens(self.searcher, self.scope, field)
+        let f = &self.store.f;
+        Ok(if field == f.body {
+            self.totals.body
+        } else if field == f.heading {
+            self.totals.heading
+        } else if field == f.title {
+            self.totals.title
+        } else {
+            0
+        })
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.docs)
+        Ok(self.totals.passages)
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.store
-            .scoped_count(self.searcher, self.scope, Some(term))
+        self.store.scoped_count(self.searcher, self.scope, term)
     }
 }
 
@@ -867,9 +1142,14 @@ fn is_our_file(name: &str) -> bool {
         || name.starts_with(".tmp")
         || name == OPEN_LOCK
         || name == "meta.json"
-        || ["runs.sqlite", "fetch-cache.sqlite", "digest"]
-            .iter()
-            .any(|p| name.starts_with(p))
+        || [
+            "runs.sqlite",
+            "fetch-cache.sqlite",
+            "digest",
+            manifest::FILE,
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 fn one_line(e: &dyn std::fmt::Display) -> String {
@@ -908,6 +1188,7 @@ mod tests {
             text,
             passages,
             fetched: None,
+            file: None,
         }
     }
 
@@ -1130,5 +1411,146 @@ mod tests {
         assert_eq!(ranked(&alone), ranked(&shared));
         let idf = |s: &Store| s.idf_in("slot", &["/c".to_string()], &[]);
         assert_eq!(idf(&alone), idf(&shared));
+    }
+
+    /// The scoped statistics as the index itself counts them: a scan of the scope's passages
+    /// and their field norms (what every search did before the manifest kept them).
+    fn scanned(store: &Store, corpora: &[String]) -> PassageStats {
+        let searcher = store.reader.searcher();
+        let scope = Scope {
+            corpora,
+            documents: &[],
+        };
+        let found = searcher
+            .search(
+                store.scope_query(&scope).as_ref(),
+                &tantivy::collector::DocSetCollector,
+            )
+            .unwrap();
+        let mut s = PassageStats::default();
+        for addr in found {
+            let segment = searcher.segment_reader(addr.segment_ord);
+            let norm = |f: Field| {
+                u64::from(
+                    segment
+                        .get_fieldnorms_reader(f)
+                        .unwrap()
+                        .fieldnorm(addr.doc_id),
+                )
+            };
+            s.passages += 1;
+            s.body += norm(store.f.body);
+            s.heading += norm(store.f.heading);
+            s.title += norm(store.f.title);
+        }
+        s
+    }
+
+    fn varied_docs() -> Vec<Document> {
+        let long = "word ".repeat(300);
+        let token = "x".repeat(80);
+        let mut docs = vec![
+            doc(
+                "a",
+                "r1",
+                &["short", &long, &format!("{token} beside a long token")],
+            ),
+            doc("b", "r2", &["Replication slots retain WAL segments."]),
+        ];
+        docs[0].passages[1].heading_path = vec!["Part".into(), "Chapter two".into()];
+        docs[1].passages[0].heading_path = Vec::new();
+        docs[1].title = "A much longer title of many words, more than forty of them: ".repeat(3);
+        let mut other = doc("c", "r3", &["in another corpus"]);
+        other.corpus = "/other".into();
+        docs.push(other);
+        docs
+    }
+
+    #[test]
+    fn scoped_statistics_kept_as_documents_come_and_go_equal_a_scan_of_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add(&varied_docs()).unwrap();
+        let c = ["/c".to_string()];
+        let kept = store.scope_stats(Scope {
+            corpora: &c,
+            documents: &[],
+        });
+        assert_eq!(kept.unwrap(), scanned(&store, &c));
+        assert_eq!(scanned(&store, &c).passages, 4);
+        // Replaced and removed documents leave the sums too.
+        store.add(&[doc("b", "r9", &["one", "two"])]).unwrap();
+        store.remove(&["a".to_string()]).unwrap();
+        let kept = store.scope_stats(Scope {
+            corpora: &c,
+            documents: &[],
+        });
+        assert_eq!(kept.unwrap(), scanned(&store, &c));
+        assert_eq!(scanned(&store, &c).passages, 2);
+        // A scope of a corpus and a document of another one counts both, each once.
+        let both = store
+            .scope_stats(Scope {
+                corpora: &c,
+                documents: &["c".to_string(), "b".to_string()],
+            })
+            .unwrap();
+        assert_eq!(both.passages, 3);
+    }
+
+    #[test]
+    fn an_index_from_before_the_manifest_opens_and_gets_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut docs = varied_docs();
+        docs[1].file = Some(FileMeta {
+            size: 10,
+            mtime_ns: 1,
+            inode: 2,
+        });
+        Store::open(dir.path()).unwrap().add(&docs).unwrap();
+        let expected = {
+            let store = Store::open(dir.path()).unwrap();
+            (store.stats().unwrap(), scanned(&store, &["/c".to_string()]))
+        };
+        // An index as earlier versions left it: no manifest beside it.
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let f = f.unwrap();
+            if f.file_name().to_string_lossy().starts_with(manifest::FILE) {
+                std::fs::remove_file(f.path()).unwrap();
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let mut stats = store.stats().unwrap();
+        stats.bytes_on_disk = expected.0.bytes_on_disk;
+        assert_eq!(stats, expected.0);
+        let c = ["/c".to_string()];
+        let kept = store.scope_stats(Scope {
+            corpora: &c,
+            documents: &[],
+        });
+        assert_eq!(kept.unwrap(), expected.1);
+        let known = store.known_documents().unwrap();
+        assert_eq!(known["b"].raw_hash, "r2");
+        assert_eq!(known["c"].corpus, "/other");
+        // What it cannot know, its files are read to learn again.
+        assert_eq!(known["b"].file, None);
+    }
+
+    #[test]
+    fn a_manifest_behind_the_index_is_rebuilt_when_the_index_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.add(&[doc("a", "r1", &["first"])]).unwrap();
+        // A commit of the index whose manifest commit never happened (a stopped process).
+        let mut writer = store.writer().unwrap();
+        writer
+            .add_document(store.record(&doc("z", "r2", &["late"])))
+            .unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let known = store.known_documents().unwrap();
+        assert_eq!(known.len(), 2, "{known:?}");
+        assert_eq!(known["z"].raw_hash, "r2");
     }
 }
