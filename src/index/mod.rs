@@ -19,6 +19,9 @@ use tantivy::collector::{Count, TopDocs};
 
 /// Hits collected past a search's limit, so ties at the cut are decided by passage ids.
 const TIE_MARGIN: usize = 16;
+/// How many passages tied at the cut are read at most to order them by id (beyond this, a tie
+/// this wide is broken by the index's own order).
+const MAX_TIE_WIDTH: usize = 4096;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
     Bm25StatisticsProvider, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery,
@@ -602,23 +605,37 @@ impl Store {
         // not by where the index happened to put them, so two fresh indexes of one corpus
         // (ingested in parallel, in any order) return the same hits and a model is sent the
         // same prompt (its cache hits).
-        let collector = TopDocs::with_limit(req.limit + TIE_MARGIN).order_by_score();
-        let top = if scope.is_everything() {
-            searcher.search(&query, &collector)
+        let stats = if scope.is_everything() {
+            None
         } else {
             // Rank with the statistics of the searched corpora alone: what a question over one
             // corpus finds must not change when other corpora share the index.
-            let stats = ScopedStats::new(self, &searcher, scope)?;
-            searcher.search_with_statistics_provider(&query, &collector, &stats)
-        }
-        .map_err(|e| self.err(e))?;
+            Some(ScopedStats::new(self, &searcher, scope)?)
+        };
         // Scores summed over differently laid out segments can differ in their last bits:
         // compared at a thousandth, they tie, and ties go by passage id.
         let steady = |score: f32| (score * 1000.0).round() / 1000.0;
-        let cut = top
-            .get(req.limit - 1)
-            .map(|(score, _)| steady(*score))
-            .unwrap_or(f32::MIN);
+        let mut want = req.limit + TIE_MARGIN;
+        let (top, cut) = loop {
+            let collector = TopDocs::with_limit(want).order_by_score();
+            let top = match &stats {
+                None => searcher.search(&query, &collector),
+                Some(stats) => searcher.search_with_statistics_provider(&query, &collector, stats),
+            }
+            .map_err(|e| self.err(e))?;
+            let cut = top
+                .get(req.limit - 1)
+                .map(|(score, _)| steady(*score))
+                .unwrap_or(f32::MIN);
+            // Every passage tied at the cut must be in hand before ties go by id: a sentence
+            // many pages share (a footer) can tie hundreds of times. Widen until the tie ends.
+            let tie_runs_past =
+                top.len() == want && top.last().is_some_and(|(s, _)| steady(*s) >= cut);
+            if !tie_runs_past || want >= req.limit + MAX_TIE_WIDTH {
+                break (top, cut);
+            }
+            want = (want * 4).min(req.limit + MAX_TIE_WIDTH);
+        };
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top
             .into_iter()
@@ -1194,8 +1211,9 @@ mod tests {
 
     #[test]
     fn passages_that_tie_come_back_the_same_whatever_order_they_were_indexed_in() {
-        // Same title shape and the same words: every passage scores the same.
-        let docs: Vec<Document> = (0..12)
+        // Same title shape and the same words: every passage scores the same. More of them tie
+        // than a search reads past its limit, as a footer shared by a whole manual does.
+        let docs: Vec<Document> = (0..60)
             .map(|i| {
                 doc(
                     &format!("d{i:02}"),
