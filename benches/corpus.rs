@@ -21,22 +21,21 @@ fn main() {
 }
 
 #[cfg(target_os = "linux")]
+#[path = "support/child.rs"]
+mod child;
+
+#[cfg(target_os = "linux")]
 mod bench {
-    use std::fs::File;
+    use super::child::{load_average, measure, Sample};
     use std::path::{Path, PathBuf};
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::process::Command;
+    use std::time::Duration;
     use tempfile::TempDir;
 
     const CORPUS: &str = "/usr/share/doc/postgresql-doc-15/html";
     const QUESTION: &str = "How do replication slots work in PostgreSQL streaming replication?";
 
     #[derive(Clone, Copy)]
-    struct Sample {
-        wall: Duration,
-        max_rss_kib: u64,
-    }
-
     struct Figures {
         secs: f64,
         rss_mib: f64,
@@ -272,55 +271,5 @@ mod bench {
                     .find(|p| p.is_file())
             })
             .ok_or_else(|| "no research binary found: run cargo build --release first".into())
-    }
-
-    /// Run one child to completion; wall time from spawn to reap, peak RSS from wait4.
-    fn measure(mut cmd: Command, stdout: &Path, ok_codes: &[i32]) -> Result<Sample, String> {
-        let program = cmd.get_program().to_string_lossy().into_owned();
-        // Files, not pipes: nobody reads a pipe while we block in wait4.
-        let out =
-            File::create(stdout).map_err(|e| format!("cannot create {}: {e}", stdout.display()))?;
-        let err_path = stdout.with_extension("err");
-        let err = File::create(&err_path)
-            .map_err(|e| format!("cannot create {}: {e}", err_path.display()))?;
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let started = Instant::now();
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {program}: {e}"))?;
-        let pid = child.id() as libc::pid_t;
-        let mut status: libc::c_int = 0;
-        // SAFETY: rusage is plain old data, so all-zero is a valid value.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        loop {
-            // SAFETY: pid is our own unreaped child; both pointers are to live locals. std's
-            // Child is never waited on afterwards, so it cannot reap the pid twice.
-            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-            if r == pid {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(format!("wait4 on {program} failed: {e}"));
-            }
-        }
-        let wall = started.elapsed();
-        drop(child);
-        let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-        if !code.is_some_and(|c| ok_codes.contains(&c)) {
-            let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-            return Err(format!("{program} failed ({code:?}): {}", stderr.trim()));
-        }
-        Ok(Sample {
-            wall,
-            max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
-        })
-    }
-
-    fn load_average() -> String {
-        std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-            .unwrap_or_else(|| "unknown".to_string())
     }
 }
