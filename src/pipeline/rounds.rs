@@ -93,11 +93,19 @@ pub async fn deepen(
             .map(|s| s.query.clone())
             .collect();
         let follow_ups = stage(journal, Key::Round(round, "follow-ups".into()), || async {
-            Ok(engine
-                .planner
-                .follow_ups(&state.plan, &state.reviewed, &asked, cfg.depth.breadth)
-                .await
-                .unwrap_or_default())
+            Ok(
+                match engine
+                    .planner
+                    .follow_ups(&state.plan, &state.reviewed, &asked, cfg.depth.breadth)
+                    .await
+                {
+                    Ok(f) => f,
+                    Err(e) => {
+                        progress.note(&format!("round {round}: the planner failed ({e})"));
+                        Vec::new()
+                    }
+                },
+            )
         })
         .await?;
         if follow_ups.is_empty() {
@@ -156,7 +164,20 @@ pub async fn deepen(
         .await?;
         state.claims_considered += extracted.claims.len() + extracted.quotes_failed;
         state.quotes_failed += extracted.quotes_failed;
-        let new_claims = novel(&state.reviewed, extracted.claims, round);
+        // A dispute's search is for evidence that settles the claim, read by the re-vote below:
+        // what it finds is the other side of a split, not a finding of its own.
+        let dispute_searches: HashSet<usize> = subs
+            .iter()
+            .zip(&follow_ups)
+            .filter(|(_, f)| f.lead == Lead::Dispute)
+            .map(|(sub, _)| sub.id)
+            .collect();
+        let found: Vec<Claim> = extracted
+            .claims
+            .into_iter()
+            .filter(|c| !dispute_searches.contains(&c.sub_query))
+            .collect();
+        let new_claims = novel(&state.reviewed, found, round);
 
         // A disputed claim is voted on again when its targeted search found passages.
         let mut leads: HashMap<String, Vec<Hit>> = HashMap::new();
@@ -302,12 +323,12 @@ fn stopped(journal: Option<&RunJournal>) -> bool {
     journal.is_some_and(|j| j.interrupted())
 }
 
-/// A round's claims that no earlier claim already states (same words, or the same quote),
-/// with ids of their own round.
+/// A round's claims that no earlier claim already states (the same quote, or nearly the same
+/// words, as the extractor merges near-duplicates), with ids of their own round.
 fn novel(earlier: &[Reviewed], claims: Vec<Claim>, round: usize) -> Vec<Claim> {
-    let mut texts: HashSet<String> = earlier
+    let mut known: Vec<Vec<String>> = earlier
         .iter()
-        .map(|r| text::content_stems(&r.claim.text).join(" "))
+        .map(|r| text::content_stems(&r.claim.text))
         .collect();
     let mut quotes: HashSet<(String, usize)> = earlier
         .iter()
@@ -316,15 +337,16 @@ fn novel(earlier: &[Reviewed], claims: Vec<Claim>, round: usize) -> Vec<Claim> {
         .collect();
     let mut out = Vec::new();
     for mut c in claims {
-        let words = text::content_stems(&c.text).join(" ");
+        let words = text::content_stems(&c.text);
         let quoted = c
             .citations
             .iter()
             .any(|q| quotes.contains(&(q.doc_id.clone(), q.start)));
-        if quoted || !texts.insert(words) {
+        if quoted || known.iter().any(|k| text::jaccard(k, &words) >= 0.8) {
             continue;
         }
         quotes.extend(c.citations.iter().map(|q| (q.doc_id.clone(), q.start)));
+        known.push(words);
         c.id = format!("r{round}c{}", out.len() + 1);
         out.push(c);
     }

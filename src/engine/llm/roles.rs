@@ -196,7 +196,7 @@ fn shorten(s: &str, max: usize) -> String {
 
 impl LlmPlanner {
     /// The model's follow-ups, checked: known leads only, no search run before, a dispute only
-    /// for a claim that is disputed. `None` when the reply is unusable.
+    /// for a claim that is disputed. An error when the reply is unusable.
     async fn proposed_follow_ups(
         &self,
         plan: &Plan,

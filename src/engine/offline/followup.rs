@@ -288,7 +288,6 @@ const OPENING_WORDS: &[&str] = &[
     "with",
     "while",
     "when",
-    "since",
     "unlike",
     "like",
     "according",
