@@ -451,6 +451,9 @@ pub struct Spend {
     pub cost_usd: f64,
     pub budget_tokens: Option<u64>,
     pub budget_usd: Option<f64>,
+    /// The wall-time limit on model calls, in seconds.
+    #[serde(default)]
+    pub budget_seconds: Option<u64>,
     /// The budget stopped dispatching: what was left is unverified.
     pub exhausted: bool,
     /// Calls whose token counts are estimated (the provider reported none, or implausible ones).

@@ -296,6 +296,10 @@ pub struct LlmArgs {
     /// Hard cap on cost in US dollars for the run (needs prices in the config).
     #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "USD")]
     pub budget_usd: Option<f64>,
+    /// Wall-time cap on the run's model calls, in seconds: past it nothing more is sent, a
+    /// call in flight is cut, and the report is written with what was finished.
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "SECONDS")]
+    pub budget_seconds: Option<u64>,
     /// Print the cost estimate and stop: nothing is dispatched.
     #[arg(long, hide_short_help = true, help_heading = LLM_HEADING)]
     pub dry_run: bool,
@@ -558,6 +562,7 @@ impl Panel {
                     model: a.model.clone(),
                     budget_tokens: a.budget_tokens,
                     budget_usd: a.budget_usd,
+                    budget_seconds: a.budget_seconds,
                 };
                 let config = self.file()?.clone().resolve(
                     &|k| std::env::var(k).ok().filter(|v| !v.is_empty()),

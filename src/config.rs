@@ -108,6 +108,9 @@ pub struct BudgetConfig {
     pub tokens: Option<u64>,
     #[serde(default)]
     pub usd: Option<f64>,
+    /// Wall time for the run's model calls.
+    #[serde(default)]
+    pub seconds: Option<u64>,
 }
 
 /// The whole file.
@@ -137,6 +140,7 @@ pub struct Overrides {
     pub model: Option<String>,
     pub budget_tokens: Option<u64>,
     pub budget_usd: Option<f64>,
+    pub budget_seconds: Option<u64>,
 }
 
 /// The provider name flags and environment configure.
@@ -261,6 +265,12 @@ impl Config {
             .or_else(|| env("RESEARCH_BUDGET_USD").and_then(|v| v.parse().ok()))
         {
             self.budget.usd = Some(u);
+        }
+        if let Some(s) = flags
+            .budget_seconds
+            .or_else(|| env("RESEARCH_BUDGET_SECONDS").and_then(|v| v.parse().ok()))
+        {
+            self.budget.seconds = Some(s);
         }
         self.validate()?;
         Ok(self)

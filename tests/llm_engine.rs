@@ -509,6 +509,35 @@ fn a_slow_local_model_is_waited_for_at_its_measured_pace() {
 }
 
 #[test]
+fn a_wall_time_budget_ends_a_slow_run_with_a_partial_report() {
+    let server = serve(Mode::TokenPaced);
+    // Every call of this server takes a second or more; two seconds cannot hold the run.
+    let run = research_with(
+        &server,
+        "max_attempts = 2\ntimeout_secs = 10\ncontext_window = 8192\n",
+        &["--budget-seconds", "2"],
+    );
+    let a = audit(&run);
+    let spend = &a["spend"];
+    assert_eq!(spend["budget_seconds"], 2, "{spend}");
+    assert_eq!(spend["exhausted"], true, "{spend}");
+    // What the budget stopped is unverified, never refuted.
+    let votes: Vec<&Value> = a["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["votes"].as_array().unwrap())
+        .collect();
+    assert!(votes.iter().any(|v| v["stance"] == "error"), "{votes:?}");
+    assert!(votes
+        .iter()
+        .all(|v| v["stance"] != "refute" || !v["evidence"].is_null()));
+    let md = std::fs::read_to_string(run.stdout.trim()).unwrap();
+    assert!(md.contains("2 s of wall time"), "{md}");
+    assert!(md.contains("The budget ran out"), "{md}");
+}
+
+#[test]
 fn a_later_round_is_planned_by_the_model_from_a_compact_summary() {
     let server = serve(Mode::Good);
     let run = research(&server, &["--depth", "2"]);

@@ -15,9 +15,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// One llama.cpp server at a time: on a 2-core machine two would halve each other's speed, and
+/// each test's figures would measure the other as much as itself.
+static ONE_SERVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct LlamaServer {
     child: Child,
     url: String,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for LlamaServer {
@@ -46,6 +51,8 @@ fn start_llama() -> LlamaServer {
 
 /// llama.cpp serving the model `model_var` names, with these context and slot flags.
 fn start_llama_with(model_var: &str, flags: &[&str]) -> LlamaServer {
+    // A test that failed while holding the turn poisons it; the next one may still run.
+    let turn = ONE_SERVER.lock().unwrap_or_else(|p| p.into_inner());
     let server = required("RESEARCH_TEST_LLAMA_SERVER");
     let model = required(model_var);
     let port = TcpListener::bind("127.0.0.1:0")
@@ -65,6 +72,7 @@ fn start_llama_with(model_var: &str, flags: &[&str]) -> LlamaServer {
     let s = LlamaServer {
         child,
         url: format!("http://127.0.0.1:{port}/v1"),
+        _turn: turn,
     };
     // Loading the model takes a few seconds; /health answers 200 once it can serve.
     let deadline = Instant::now() + Duration::from_secs(120);

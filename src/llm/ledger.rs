@@ -16,6 +16,7 @@ use super::{LlmError, Usage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// One logical call: a completion after all its retries, or the error that ended it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,6 +214,12 @@ impl Ledger {
         }
     }
 
+    /// Counts a call the budget stopped after it was dispatched (its wall time ran out), as
+    /// [`Budget::try_reserve`] counts one it refused.
+    pub fn note_refused(&self) {
+        self.lock().totals.refused_calls += 1;
+    }
+
     /// Tokens and dollars reserved by calls in flight.
     pub fn reserved(&self) -> (u64, f64) {
         let g = self.lock();
@@ -233,6 +240,14 @@ impl Ledger {
 pub struct Budget {
     pub max_tokens: Option<u64>,
     pub max_usd: Option<f64>,
+    /// Wall time for the process's model calls, counted from [`Budget::started`]: no call is
+    /// dispatched past it, and an attempt in flight is cut when it comes.
+    #[serde(default)]
+    pub max_seconds: Option<u64>,
+    /// When `max_seconds` runs out (set by [`Budget::started`]; a budget is not journaled with
+    /// it: a resumed run gets its wall time afresh).
+    #[serde(skip)]
+    deadline: Option<Instant>,
 }
 
 impl Budget {
@@ -240,11 +255,51 @@ impl Budget {
         Budget::default()
     }
 
+    /// Caps on tokens and dollars; no wall-time limit.
+    pub fn new(max_tokens: Option<u64>, max_usd: Option<f64>) -> Budget {
+        Budget {
+            max_tokens,
+            max_usd,
+            ..Budget::default()
+        }
+    }
+
+    /// This budget with a wall-time limit of `seconds` starting now.
+    pub fn with_seconds(mut self, seconds: Option<u64>) -> Budget {
+        self.max_seconds = seconds;
+        self.started()
+    }
+
+    /// Starts the wall-time clock now (a no-op without `max_seconds`).
+    pub fn started(mut self) -> Budget {
+        self.deadline = self
+            .max_seconds
+            .map(|s| Instant::now() + Duration::from_secs(s));
+        self
+    }
+
+    /// Wall time left before the deadline, or `None` without one.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// The refusal a call meets once the wall time is spent.
+    pub fn out_of_time(&self) -> LlmError {
+        LlmError::Budget(format!(
+            "the wall-time budget of {} s is spent",
+            self.max_seconds.unwrap_or(0)
+        ))
+    }
+
     pub fn is_unlimited(&self) -> bool {
-        self.max_tokens.is_none() && self.max_usd.is_none()
+        self.max_tokens.is_none() && self.max_usd.is_none() && self.max_seconds.is_none()
     }
 
     fn check_locked(&self, g: &Inner, tokens: u64, usd: f64) -> Result<(), LlmError> {
+        if self.remaining().is_some_and(|r| r.is_zero()) {
+            return Err(self.out_of_time());
+        }
         if let Some(max) = self.max_tokens {
             let committed = g.totals.total_tokens + g.reserved_tokens;
             if committed.saturating_add(tokens) > max {
@@ -438,10 +493,7 @@ mod tests {
     #[test]
     fn budget_is_a_hard_cap_with_reservations() {
         let l = Ledger::new();
-        let b = Budget {
-            max_tokens: Some(100),
-            max_usd: None,
-        };
+        let b = Budget::new(Some(100), None);
         let r1 = b.try_reserve(&l, 60, 0.0).unwrap();
         // 60 in flight + 50 would pass 100.
         assert!(matches!(
@@ -469,14 +521,28 @@ mod tests {
         assert!(b.check(&l, 70, 0.0).is_ok());
         assert_eq!(l.totals().refused_calls, 1);
 
-        let usd = Budget {
-            max_tokens: None,
-            max_usd: Some(1.0),
-        };
+        let usd = Budget::new(None, Some(1.0));
         assert!(usd.check(&l, 0, 0.99).is_ok());
         assert!(usd.check(&l, 0, 1.01).is_err());
         assert!(usd.check(&l, 0, f64::NAN).is_err());
         assert!(Budget::unlimited().check(&l, u64::MAX, 1e300).is_ok());
+    }
+
+    #[test]
+    fn a_spent_wall_time_refuses_every_call() {
+        let l = Ledger::new();
+        let b = Budget::unlimited().with_seconds(Some(0));
+        assert!(!b.is_unlimited());
+        let refused = b.try_reserve(&l, 1, 0.0).unwrap_err();
+        assert!(refused.to_string().contains("wall-time"), "{refused}");
+        assert_eq!(l.totals().refused_calls, 1);
+        // A minute's budget leaves time for a call, and says how much.
+        let b = Budget::unlimited().with_seconds(Some(60));
+        assert!(b.try_reserve(&l, 1, 0.0).is_ok());
+        assert!(b.remaining().unwrap() > Duration::from_secs(50));
+        // Read back from an audit, a budget has its limit but no running clock.
+        let back: Budget = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        assert_eq!((back.max_seconds, back.remaining()), (Some(60), None));
     }
 
     #[test]

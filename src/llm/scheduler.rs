@@ -394,6 +394,15 @@ impl Scheduler {
         }
     }
 
+    /// A timed-out attempt is a measurement too: the server needs more than `waited` for
+    /// `tokens`, so the pace is at least that (the retry then waits three times as long, instead
+    /// of timing out again at the same mark as a slow server's every call would).
+    fn learn_from_timeout(&self, tokens: u64, waited: Duration) {
+        let floor = waited.as_secs_f64() / tokens.max(1) as f64;
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        *pace = Some(pace.map_or(floor, |p| p.max(floor)));
+    }
+
     /// Fold one reply's seconds per token into the pace (the slowest recent calls weigh most:
     /// a timeout costs more than a wait).
     fn learn_pace(&self, estimate: u64, c: &Completion) {
@@ -476,10 +485,22 @@ impl Scheduler {
             let slot = self.admit(estimate).await;
             bump(&self.counters.attempts);
             let timeout = self.attempt_timeout(estimate);
+            // The run's wall-time budget cuts an attempt that would outlast it: that is the
+            // budget running out (a partial report), not the server failing.
+            let left = self.budget.remaining();
+            let cut_by_budget = left.is_some_and(|l| l < timeout);
+            let timeout = left.map_or(timeout, |l| l.min(timeout));
             let outcome = match tokio::time::timeout(timeout, self.inner.complete(req)).await {
                 Ok(r) => r,
+                Err(_) if cut_by_budget => {
+                    drop(slot);
+                    self.ledger.note_refused();
+                    bump(&self.counters.budget_refused);
+                    break Err(self.budget.out_of_time());
+                }
                 Err(_) => {
                     bump(&self.counters.timeouts);
+                    self.learn_from_timeout(estimate, timeout);
                     Err(LlmError::Transient {
                         provider: self.inner.provider().to_string(),
                         detail: format!("no reply within {} ms", timeout.as_millis()),
@@ -532,6 +553,11 @@ impl Scheduler {
                     },
                     other => other,
                 });
+            }
+            if self.budget.remaining().is_some_and(|l| l <= delay) {
+                self.ledger.note_refused();
+                bump(&self.counters.budget_refused);
+                break Err(self.budget.out_of_time());
             }
             tokio::time::sleep(delay).await;
         };
@@ -733,6 +759,78 @@ mod tests {
         let e = s.complete(&req()).await.unwrap_err();
         assert!(matches!(e, LlmError::RateLimited { .. }));
         assert_eq!(m.calls.load(Ordering::SeqCst), 1);
+    }
+
+    /// Answers every call after `delay`.
+    struct Slow {
+        delay: Duration,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl CompletionModel for Slow {
+        fn provider(&self) -> &str {
+            "slow"
+        }
+        async fn complete(&self, _req: &CompletionRequest) -> Result<Completion, LlmError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            Ok(Completion {
+                text: "{}".into(),
+                usage: Usage::default(),
+                truncated: false,
+                latency: self.delay,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_slower_than_the_timeout_is_waited_for_on_the_retry() {
+        // The first call of a run has no pace to go by: it times out, and the retry waits
+        // three times as long instead of timing out at the same mark.
+        let m = Arc::new(Slow {
+            delay: Duration::from_millis(150),
+            calls: AtomicUsize::new(0),
+        });
+        let cfg = SchedulerConfig {
+            call_timeout: Duration::from_millis(100),
+            max_attempts: 2,
+            ..fast()
+        };
+        let s = Scheduler::new(m.clone(), cfg);
+        assert!(s.complete(&req()).await.is_ok());
+        assert_eq!(m.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(s.stats().timeouts, 1);
+        // The next call goes by the pace learned: no timeout at all.
+        assert!(s.complete(&req()).await.is_ok());
+        assert_eq!(s.stats().timeouts, 1);
+    }
+
+    #[tokio::test]
+    async fn the_wall_time_budget_cuts_a_call_and_refuses_the_next() {
+        let m = Arc::new(Slow {
+            delay: Duration::from_secs(30),
+            calls: AtomicUsize::new(0),
+        });
+        let cfg = SchedulerConfig {
+            call_timeout: Duration::from_secs(60),
+            ..fast()
+        };
+        let ledger = Ledger::new();
+        let s = Scheduler::new(m.clone(), cfg)
+            .with_ledger(ledger.clone(), PriceTable::default())
+            .with_budget(Budget::unlimited().with_seconds(Some(1)));
+        let start = Instant::now();
+        let e = s.complete(&req()).await.unwrap_err();
+        assert!(matches!(e, LlmError::Budget(_)), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+        // Spent: the next call is refused before it is sent.
+        assert!(matches!(
+            s.complete(&req()).await.unwrap_err(),
+            LlmError::Budget(_)
+        ));
+        assert_eq!(m.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(ledger.totals().refused_calls, 2);
     }
 
     #[test]

@@ -318,13 +318,20 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
             sp.cache_write,
             sp.output,
             sp.cost_usd,
-            match (sp.budget_tokens, sp.budget_usd) {
-                (None, None) => String::new(),
-                (t, u) => format!(
-                    " (budget: {}{})",
-                    t.map(|t| format!("{t} tokens")).unwrap_or_default(),
-                    u.map(|u| format!(" ${u:.2}")).unwrap_or_default()
-                ),
+            {
+                let caps: Vec<String> = [
+                    sp.budget_tokens.map(|t| format!("{t} tokens")),
+                    sp.budget_usd.map(|u| format!("${u:.2}")),
+                    sp.budget_seconds.map(|s| format!("{s} s of wall time")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if caps.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (budget: {})", caps.join(", "))
+                }
             }
         );
         if sp.estimated_calls > 0 {

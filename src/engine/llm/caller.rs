@@ -39,10 +39,8 @@ impl Caller {
         journal: Option<Arc<RunJournal>>,
     ) -> Caller {
         let ledger = Ledger::new();
-        let budget = Budget {
-            max_tokens: config.budget.tokens,
-            max_usd: config.budget.usd,
-        };
+        let budget = Budget::new(config.budget.tokens, config.budget.usd)
+            .with_seconds(config.budget.seconds);
         let prices = config.price_table();
         let schedulers = config
             .providers
@@ -306,6 +304,7 @@ impl Accounting for Caller {
             cost_usd: t.cost_usd,
             budget_tokens: self.budget.max_tokens,
             budget_usd: self.budget.max_usd,
+            budget_seconds: self.budget.max_seconds,
             exhausted: t.refused_calls > 0,
             estimated_calls: t.estimated_calls,
             entries: self
