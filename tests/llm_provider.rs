@@ -876,10 +876,7 @@ async fn the_budget_refuses_a_call_that_would_pass_the_cap() {
     // refused and never sent.
     let s = Server::start(vec![], Step::Reply(VOTE)).await;
     let cap = 3 * estimate;
-    let sched = scheduler(openai_provider(&s), fast()).with_budget(Budget {
-        max_tokens: Some(cap),
-        max_usd: None,
-    });
+    let sched = scheduler(openai_provider(&s), fast()).with_budget(Budget::new(Some(cap), None));
     let mut sent = 0;
     let refused = loop {
         match sched.complete(&req).await {
@@ -906,10 +903,9 @@ async fn the_budget_refuses_a_call_that_would_pass_the_cap() {
     // Concurrent: calls in flight reserve their estimate, so ten at once with room for
     // three send three.
     let s = Server::start(vec![], Step::Slow(Duration::from_millis(300), VOTE)).await;
-    let sched = Arc::new(scheduler(openai_provider(&s), fast()).with_budget(Budget {
-        max_tokens: Some(3 * estimate),
-        max_usd: None,
-    }));
+    let sched = Arc::new(
+        scheduler(openai_provider(&s), fast()).with_budget(Budget::new(Some(3 * estimate), None)),
+    );
     let handles: Vec<_> = (0..10)
         .map(|_| {
             let sched = sched.clone();
@@ -941,10 +937,7 @@ async fn the_budget_refuses_a_call_that_would_pass_the_cap() {
     );
     let sched = scheduler(openai_provider(&s), fast())
         .with_ledger(Ledger::new(), prices)
-        .with_budget(Budget {
-            max_tokens: None,
-            max_usd: Some(0.001),
-        });
+        .with_budget(Budget::new(None, Some(0.001)));
     assert!(matches!(
         sched.complete(&req).await,
         Err(LlmError::Budget(_))
