@@ -566,6 +566,9 @@ pub struct Revote {
     pub claim_id: String,
     pub before: Status,
     pub after: Status,
+    /// Voted on again with what a web search found, after stored evidence left it split.
+    #[serde(default)]
+    pub web: bool,
 }
 
 #[cfg(test)]

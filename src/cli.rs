@@ -397,22 +397,36 @@ pub struct RunArgs {
     pub web: research::web::args::WebArgs,
 }
 
-/// How deep a question run goes.
-#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// How deep a question run goes (on the command line, and in an MCP `research` call whose
+/// input schema is generated from this type).
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct DepthArgs {
     /// Research rounds: after the first, each searches what is still unanswered, disputed or
     /// one hop away (1 is a single pass).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
     // Runs journaled before rounds existed resume as the single pass they were.
     #[serde(default = "single_pass")]
+    #[schemars(range(min = 1, max = 8))]
     pub depth: u32,
     /// Follow-up searches per round at most.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
     #[serde(default = "default_breadth")]
+    #[schemars(range(min = 1, max = 16))]
     pub breadth: u32,
 }
 
 impl DepthArgs {
+    /// The same limits the command line enforces, for settings that came another way.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=8).contains(&self.depth) {
+            return Err(format!("depth is {}; it must be 1 to 8", self.depth));
+        }
+        if !(1..=16).contains(&self.breadth) {
+            return Err(format!("breadth is {}; it must be 1 to 16", self.breadth));
+        }
+        Ok(())
+    }
+
     fn resolve(&self) -> pipeline::Depth {
         pipeline::Depth {
             rounds: self.depth.max(1) as usize,

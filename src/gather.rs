@@ -55,6 +55,11 @@ pub trait Source: Send + Sync {
     fn brought(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Whether a search here goes out to the network (the web), rather than reading what is
+    /// stored: a later round asks such a source only what stored evidence could not settle.
+    fn reaches_out(&self) -> bool {
+        false
+    }
 }
 
 /// The indexed local corpora of this run.
@@ -128,10 +133,26 @@ pub async fn gather(
     budget: AgentBudget,
     progress: &Progress,
 ) -> GatherOutcome {
+    gather_where(sub_queries, sources, budget, progress, |_, _| true).await
+}
+
+/// [`gather`] with only the (sub-query, source) agents `ask` allows.
+pub async fn gather_where(
+    sub_queries: &[SubQuery],
+    sources: &[Arc<dyn Source>],
+    budget: AgentBudget,
+    progress: &Progress,
+    ask: impl Fn(&SubQuery, &dyn Source) -> bool,
+) -> GatherOutcome {
     let mut tasks = tokio::task::JoinSet::new();
-    progress.expect(sub_queries.len() * sources.len());
-    for sq in sub_queries {
-        for source in sources {
+    let pairs: Vec<(&SubQuery, &Arc<dyn Source>)> = sub_queries
+        .iter()
+        .flat_map(|sq| sources.iter().map(move |s| (sq, s)))
+        .filter(|(sq, s)| ask(sq, s.as_ref()))
+        .collect();
+    progress.expect(pairs.len());
+    {
+        for (sq, source) in pairs {
             let (sq, source) = (sq.clone(), Arc::clone(source));
             let name = source.name();
             let agent = progress.agent("gather", &format!("{name}: {}", sq.query));

@@ -87,9 +87,11 @@ async def bundled():
             check(set(tools) == {"research", "verify", "search", "check_plan"}, "tools", tools)
             props = tools["research"].input_schema["properties"]
             for p in ("question", "corpora", "reviewers", "quorum", "min_sources", "max_claims",
-                      "web", "allow_private", "resume"):
+                      "depth", "breadth", "web", "allow_private", "resume"):
                 check(p in props, f"research's schema has {p}", props)
             check(props["reviewers"].get("default") == 5, "the panel's default", props["reviewers"])
+            check(props["depth"].get("default") == 2 and props["depth"].get("maximum") == 8,
+                  "the rounds' default and limit", props["depth"])
             check("--reviewers" not in json.dumps(props), "schema speaks of arguments", props)
             check("query" in tools["search"].input_schema["properties"], "search's schema")
             check(tools["search"].annotations.read_only_hint is True, "search reads only")
@@ -131,8 +133,10 @@ async def bundled():
 
             r = expect_ok(await session.call_tool(
                 "research", {"question": "How should lithium-ion batteries be stored?",
-                             "reviewers": 3}, progress_callback=on_progress), "research")
+                             "reviewers": 3, "depth": 1}, progress_callback=on_progress), "research")
             check(r["markdown"].startswith("# "), "the report's Markdown", r["markdown"][:100])
+            check("## Research trail" not in r["markdown"], "depth 1 is a single pass",
+                  r["markdown"][:300])
             check(os.path.isfile(r["path"]) and r["path"].startswith(os.path.realpath(OUT)),
                   "the report's path", r["path"])
             check(open(r["path"], encoding="utf-8").read() == r["markdown"], "path and Markdown")
@@ -164,6 +168,8 @@ async def bundled():
                 ["--allow-private"])
             expect_refused(await session.call_tool(
                 "verify", {"claim": "x", "index": "/tmp"}), "an unknown argument", ["index"])
+            expect_refused(await session.call_tool(
+                "research", {"question": "x", "depth": 9}), "too many rounds", ["depth", "1 to 8"])
             expect_refused(await session.call_tool(
                 "research", {"resume": "20990101-000000-000000"}), "an unknown run", ["run"])
             expect_refused(await session.call_tool(

@@ -571,6 +571,53 @@ async fn end_to_end_web_report_cites_urls_lists_faults_and_hits_the_cache() {
     webserver::settled(st).await;
     assert_eq!(page_gets(st, 200), page_fetches);
     assert!(st.count(|r| r.path.starts_with("/search")) >= 3);
+    // A dispute's search reads stored evidence first: the web is asked for it only when the
+    // claim stayed split, and then the trail says it was voted on again with what it found.
+    let searched: Vec<String> = st
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path.starts_with("/search"))
+        .filter_map(|r| {
+            let url = reqwest::Url::parse(&format!("http://x{}", r.path)).ok()?;
+            let q = url.query_pairs().find(|(k, _)| k == "q")?.1.into_owned();
+            Some(q)
+        })
+        .collect();
+    let mut disputes = 0;
+    for round in run.audit["trail"].as_array().unwrap() {
+        for s in round["searches"].as_array().unwrap() {
+            let f = &s["follow_up"];
+            if f["lead"] != "dispute" {
+                continue;
+            }
+            disputes += 1;
+            let revote = round["revoted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["claim_id"] == f["claim_id"]);
+            let asked_web = searched.iter().any(|q| q == f["query"].as_str().unwrap());
+            // This server answers every search with pages, so a web search for a dispute always
+            // brings evidence for a second vote.
+            let voted_on_web = revote.is_some_and(|r| r["web"] == true);
+            assert_eq!(
+                asked_web, voted_on_web,
+                "the web was searched for a dispute without a vote on what it found: {f} {revote:?}"
+            );
+            if asked_web {
+                assert_eq!(revote.unwrap()["before"], "disputed");
+                assert!(run.md.contains("on stored evidence, then on a web search"));
+            }
+        }
+    }
+    // The panel splits on one claim of this run (a manual's sentence read two ways).
+    assert!(
+        disputes >= 1,
+        "no dispute followed up: {}",
+        run.audit["trail"]
+    );
 
     // A second run revalidates instead of downloading again.
     st.reset();

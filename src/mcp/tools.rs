@@ -3,7 +3,7 @@
 
 use super::{describe_roots, Claim, McpError, Server, REPORT_URI};
 use crate::cli::{
-    self, CheckPlanArgs, Job, JournalMode, PolicyArgs, ProgressKind, RunArgs, VerifyArgs,
+    self, CheckPlanArgs, DepthArgs, Job, JournalMode, PolicyArgs, ProgressKind, RunArgs, VerifyArgs,
 };
 use research::artifact::{Citation, Hit, Stance, Vote};
 use research::engine::Retriever;
@@ -47,6 +47,10 @@ struct ResearchInput {
     #[serde(flatten)]
     #[allow(dead_code)]
     policy: PolicyArgs,
+    // Rounds and follow-up searches per round, as the command line's --depth and --breadth.
+    #[serde(flatten)]
+    #[allow(dead_code)]
+    depth: DepthArgs,
     /// Passages each gathering agent may bring back.
     #[serde(default)]
     passages_per_agent: Option<usize>,
@@ -182,13 +186,19 @@ fn input_schema<T: JsonSchema + 'static>() -> JsonObject {
 }
 
 fn with_defaults(mut schema: JsonObject, policy: &PolicyArgs) -> JsonObject {
-    if let (Some(props), Ok(Value::Object(values))) = (
-        schema.get_mut("properties").and_then(Value::as_object_mut),
+    let values = [
         serde_json::to_value(policy),
-    ) {
-        for (k, v) in values {
-            if let Some(Value::Object(p)) = props.get_mut(&k) {
-                p.insert("default".into(), v);
+        serde_json::to_value(DepthArgs::default()),
+    ];
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for value in values {
+            let Ok(Value::Object(values)) = value else {
+                continue;
+            };
+            for (k, v) in values {
+                if let Some(Value::Object(p)) = props.get_mut(&k) {
+                    p.insert("default".into(), v);
+                }
             }
         }
     }
@@ -410,6 +420,11 @@ impl Server {
         let s = &self.0;
         let input: ResearchInput = parse("research", &args)?;
         let policy = overlay("research", &s.args.panel.policy, &args)?;
+        let depth: DepthArgs = overlay("research", &DepthArgs::default(), &args)?;
+        depth.check().map_err(|detail| McpError::BadArguments {
+            tool: "research".into(),
+            detail,
+        })?;
         let mut _claim = None;
         let (a, mode) = match &input.resume {
             Some(id) => {
@@ -441,6 +456,7 @@ impl Server {
                     progress: ProgressKind::Human,
                     panel: s.panel(s.corpora(&input.corpora)?, policy),
                     web: s.web(input.web, input.allow_private)?,
+                    depth,
                     ..RunArgs::default()
                 };
                 if let Some(n) = input.passages_per_agent {

@@ -482,9 +482,15 @@ pub async fn research_with(
         extracted.claims.clone(),
         retriever,
     );
-    let reviewed =
-        review::review_journaled(&engine.reviewers, &cfg.policy, &task, 1, journal, progress)
-            .await?;
+    let reviewed = review::review_journaled(
+        &engine.reviewers,
+        &cfg.policy,
+        &task,
+        review::Ballot::round(1),
+        journal,
+        progress,
+    )
+    .await?;
     if let Some(j) = journal.filter(|j| j.interrupted()) {
         return Err(RunError::Interrupted(j.id.clone()));
     }

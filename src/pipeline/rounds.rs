@@ -9,8 +9,8 @@
 
 use super::{stage, RunConfig, RunError};
 use crate::artifact::{
-    Angle, Claim, Evidence, Hit, Lead, Plan, Reviewed, Revote, Round, RoundSearch, Stance, Status,
-    SubQuery,
+    Angle, Claim, Evidence, FollowUp, Hit, Lead, Plan, Reviewed, Revote, Round, RoundSearch,
+    Stance, Status, SubQuery,
 };
 use crate::claims;
 use crate::engine::{Engine, Purpose, ReviewTask};
@@ -129,8 +129,22 @@ pub async fn deepen(
                 query: f.query.clone(),
             })
             .collect();
+        // A dispute's search is for evidence that settles the claim, read by the re-vote below:
+        // what it finds is the other side of a split, not a finding of its own. It reads stored
+        // evidence first; the web is asked only for the claims that stay split after that.
+        let dispute_searches: HashSet<usize> = subs
+            .iter()
+            .zip(&follow_ups)
+            .filter(|(_, f)| f.lead == Lead::Dispute)
+            .map(|(sub, _)| sub.id)
+            .collect();
         let gathered = stage(journal, Key::Round(round, "gather".into()), || async {
-            Ok(gather::gather(&subs, sources, cfg.budget, progress).await)
+            Ok(
+                gather::gather_where(&subs, sources, cfg.budget, progress, |sq, source| {
+                    !(dispute_searches.contains(&sq.id) && source.reaches_out())
+                })
+                .await,
+            )
         })
         .await?;
         let fresh: Vec<Evidence> = gathered
@@ -164,14 +178,6 @@ pub async fn deepen(
         .await?;
         state.claims_considered += extracted.claims.len() + extracted.quotes_failed;
         state.quotes_failed += extracted.quotes_failed;
-        // A dispute's search is for evidence that settles the claim, read by the re-vote below:
-        // what it finds is the other side of a split, not a finding of its own.
-        let dispute_searches: HashSet<usize> = subs
-            .iter()
-            .zip(&follow_ups)
-            .filter(|(_, f)| f.lead == Lead::Dispute)
-            .map(|(sub, _)| sub.id)
-            .collect();
         let found: Vec<Claim> = extracted
             .claims
             .into_iter()
@@ -180,21 +186,7 @@ pub async fn deepen(
         let new_claims = novel(&state.reviewed, found, round);
 
         // A disputed claim is voted on again when its targeted search found passages.
-        let mut leads: HashMap<String, Vec<Hit>> = HashMap::new();
-        for (sub, f) in subs.iter().zip(&follow_ups) {
-            let (Lead::Dispute, Some(id)) = (f.lead, &f.claim_id) else {
-                continue;
-            };
-            let hits: Vec<Hit> = gathered
-                .evidence
-                .iter()
-                .filter(|e| e.sub_query == sub.id)
-                .map(|e| e.hit.clone())
-                .collect();
-            if !hits.is_empty() {
-                leads.insert(id.clone(), hits);
-            }
-        }
+        let leads = dispute_leads(&subs, &follow_ups, &gathered.evidence);
         let revote: Vec<Claim> = state
             .reviewed
             .iter()
@@ -221,7 +213,7 @@ pub async fn deepen(
                 &engine.reviewers,
                 &cfg.policy,
                 &task,
-                round,
+                review::Ballot::round(round),
                 journal,
                 progress,
             )
@@ -248,38 +240,14 @@ pub async fn deepen(
                 kept: 0,
             })
             .collect();
-        for mut r in voted {
+        for r in voted {
             match state
                 .reviewed
                 .iter_mut()
                 .find(|old| old.claim.id == r.claim.id)
             {
                 Some(old) => {
-                    let before = old.verdict.status;
-                    let after = r.verdict.status;
-                    r.verdict.reason = if before == after {
-                        format!(
-                            "{}; voted again in round {round} on new evidence, still {}",
-                            r.verdict.reason,
-                            after.word()
-                        )
-                    } else {
-                        format!(
-                            "{}; settled in round {round} by new evidence (was {})",
-                            r.verdict.reason,
-                            before.word()
-                        )
-                    };
-                    revoted.push(Revote {
-                        claim_id: r.claim.id.clone(),
-                        before,
-                        after,
-                    });
-                    // The round's new evidence decides the claim now, either way.
-                    if before != after && after == Status::Kept {
-                        added_kept += 1;
-                    }
-                    *old = r;
+                    added_kept += usize::from(replace_vote(old, r, round, false, &mut revoted));
                 }
                 None => {
                     let kept = r.verdict.status == Status::Kept;
@@ -294,6 +262,92 @@ pub async fn deepen(
                     }
                     added_kept += usize::from(kept);
                     state.reviewed.push(r);
+                }
+            }
+        }
+        // Claims still split after the stored evidence was read: the web, when the run has it,
+        // is searched for them, and they are voted on once more with what it brings.
+        let still_split: Vec<&SubQuery> = subs
+            .iter()
+            .zip(&follow_ups)
+            .filter(|(_, f)| {
+                f.lead == Lead::Dispute
+                    && f.claim_id.as_ref().is_some_and(|id| {
+                        state
+                            .reviewed
+                            .iter()
+                            .any(|r| &r.claim.id == id && r.verdict.status == Status::Disputed)
+                    })
+            })
+            .map(|(sub, _)| sub)
+            .collect();
+        if voted_any && !still_split.is_empty() && sources.iter().any(|s| s.reaches_out()) {
+            let web_subs: Vec<SubQuery> = still_split.into_iter().cloned().collect();
+            let web = stage(journal, Key::Round(round, "web-gather".into()), || async {
+                Ok(
+                    gather::gather_where(&web_subs, sources, cfg.budget, progress, |_, source| {
+                        source.reaches_out()
+                    })
+                    .await,
+                )
+            })
+            .await?;
+            for d in &web.brought {
+                if !state.brought.contains(d) {
+                    state.brought.push(d.clone());
+                }
+            }
+            let new_here: Vec<&Evidence> = web
+                .evidence
+                .iter()
+                .filter(|e| !state.seen.contains(&e.hit.passage.key()))
+                .collect();
+            state.passages += new_here.len();
+            for (s, sub) in searches.iter_mut().zip(&subs) {
+                s.new_passages += new_here.iter().filter(|e| e.sub_query == sub.id).count();
+            }
+            state
+                .seen
+                .extend(new_here.iter().map(|e| e.hit.passage.key()));
+            let web_leads = dispute_leads(
+                &web_subs,
+                &follow_ups_of(&web_subs, &subs, &follow_ups),
+                &web.evidence,
+            );
+            let again: Vec<Claim> = state
+                .reviewed
+                .iter()
+                .filter(|r| web_leads.contains_key(&r.claim.id))
+                .map(|r| r.claim.clone())
+                .collect();
+            if !again.is_empty() {
+                let task = ReviewTask::new(
+                    Purpose::FollowUp {
+                        question: state.plan.question.clone(),
+                        leads: follow_ups.iter().map(|f| f.query.clone()).collect(),
+                    },
+                    again,
+                    Retriever::new(Arc::clone(store), scope.to_vec())
+                        .with_documents(state.brought.clone())
+                        .with_leads(web_leads),
+                );
+                let voted = review::review_journaled(
+                    &engine.reviewers,
+                    &cfg.policy,
+                    &task,
+                    review::Ballot { round, web: true },
+                    journal,
+                    progress,
+                )
+                .await?;
+                for r in voted {
+                    if let Some(old) = state
+                        .reviewed
+                        .iter_mut()
+                        .find(|old| old.claim.id == r.claim.id)
+                    {
+                        added_kept += usize::from(replace_vote(old, r, round, true, &mut revoted));
+                    }
                 }
             }
         }
@@ -317,6 +371,87 @@ pub async fn deepen(
         }
     }
     Ok(state)
+}
+
+/// Passages each disputed claim's own search found, by claim id.
+fn dispute_leads(
+    subs: &[SubQuery],
+    follow_ups: &[FollowUp],
+    evidence: &[Evidence],
+) -> HashMap<String, Vec<Hit>> {
+    let mut leads: HashMap<String, Vec<Hit>> = HashMap::new();
+    for (sub, f) in subs.iter().zip(follow_ups) {
+        let (Lead::Dispute, Some(id)) = (f.lead, &f.claim_id) else {
+            continue;
+        };
+        let hits: Vec<Hit> = evidence
+            .iter()
+            .filter(|e| e.sub_query == sub.id)
+            .map(|e| e.hit.clone())
+            .collect();
+        if !hits.is_empty() {
+            leads.entry(id.clone()).or_default().extend(hits);
+        }
+    }
+    leads
+}
+
+/// The follow-ups of `some` of the round's searches, in their order.
+fn follow_ups_of(some: &[SubQuery], subs: &[SubQuery], follow_ups: &[FollowUp]) -> Vec<FollowUp> {
+    some.iter()
+        .filter_map(|s| {
+            subs.iter()
+                .position(|sub| sub.id == s.id)
+                .map(|i| follow_ups[i].clone())
+        })
+        .collect()
+}
+
+/// Puts a claim's new vote in place of its old one, noting the change in `revoted` (a claim voted
+/// twice in a round, on stored then on web evidence, keeps one entry from its state before the
+/// round). Returns whether the claim is newly kept.
+fn replace_vote(
+    old: &mut Reviewed,
+    mut new: Reviewed,
+    round: usize,
+    web: bool,
+    revoted: &mut Vec<Revote>,
+) -> bool {
+    let before = old.verdict.status;
+    let after = new.verdict.status;
+    let evidence = if web {
+        "new web evidence"
+    } else {
+        "new evidence"
+    };
+    new.verdict.reason = if before == after {
+        format!(
+            "{}; voted again in round {round} on {evidence}, still {}",
+            new.verdict.reason,
+            after.word()
+        )
+    } else {
+        format!(
+            "{}; settled in round {round} by {evidence} (was {})",
+            new.verdict.reason,
+            before.word()
+        )
+    };
+    match revoted.iter_mut().find(|r| r.claim_id == new.claim.id) {
+        Some(r) => {
+            r.after = after;
+            r.web |= web;
+        }
+        None => revoted.push(Revote {
+            claim_id: new.claim.id.clone(),
+            before,
+            after,
+            web,
+        }),
+    }
+    *old = new;
+    // The round's new evidence decides the claim now, either way.
+    before != after && after == Status::Kept
 }
 
 fn stopped(journal: Option<&RunJournal>) -> bool {

@@ -434,7 +434,12 @@ fn render_trail(md: &mut String, report: &Report) {
             } else {
                 format!("settled: {} (was {})", r.after.word(), r.before.word())
             };
-            let _ = writeln!(md, "- voted again on \"{}\": {outcome}", esc(claim));
+            let on = if r.web {
+                " on stored evidence, then on a web search"
+            } else {
+                ""
+            };
+            let _ = writeln!(md, "- voted again{on} on \"{}\": {outcome}", esc(claim));
         }
         md.push('\n');
     }

@@ -104,7 +104,7 @@ pub async fn review_journaled(
     reviewers: &[Box<dyn Reviewer>],
     policy: &Policy,
     task: &ReviewTask,
-    round: usize,
+    round: Ballot,
     journal: Option<&crate::journal::RunJournal>,
     progress: &crate::progress::Progress,
 ) -> Result<Vec<Reviewed>, crate::journal::JournalError> {
@@ -161,15 +161,29 @@ type Journaled<'a> = (
     &'a [Option<Vec<Vote>>],
     Option<&'a crate::journal::RunJournal>,
     &'a crate::progress::Progress,
-    usize,
+    Ballot,
 );
 
-/// A reviewer's votes of one round: the first round keeps the key journals always had.
-fn votes_key(reviewer: &str, round: usize) -> Key {
-    if round <= 1 {
-        Key::Votes(reviewer.to_string())
-    } else {
-        Key::Round(round, format!("votes/{reviewer}"))
+/// Which vote of a run a panel casts: a round's, or its second one on web evidence for the
+/// claims still split after the stored evidence was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ballot {
+    pub round: usize,
+    pub web: bool,
+}
+
+impl Ballot {
+    pub fn round(round: usize) -> Ballot {
+        Ballot { round, web: false }
+    }
+}
+
+/// A reviewer's votes of one ballot: the first round keeps the key journals always had.
+fn votes_key(reviewer: &str, ballot: Ballot) -> Key {
+    match ballot {
+        Ballot { web: true, round } => Key::Round(round, format!("web-votes/{reviewer}")),
+        Ballot { round, .. } if round <= 1 => Key::Votes(reviewer.to_string()),
+        Ballot { round, .. } => Key::Round(round, format!("votes/{reviewer}")),
     }
 }
 

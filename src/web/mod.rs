@@ -485,6 +485,10 @@ impl Source for WebSource {
         "web".into()
     }
 
+    fn reaches_out(&self) -> bool {
+        true
+    }
+
     fn take_skipped(&self) -> Vec<Skipped> {
         self.skipped()
     }
