@@ -142,34 +142,45 @@ mod bench {
         });
         let warm_index = warm_index.ok_or("no runs, so no index for the warm row")?;
 
-        // 3. Warm run: the index already holds every file, so this is unchanged-file detection
-        // plus plan/gather/claims/review/report.
-        let mut samples = Vec::new();
-        for i in 0..runs {
-            let out_dir = scratch.path().join(format!("warm-reports-{i}"));
-            let (sample, stats) = research_run(
-                &research,
-                &corpus.dir,
-                warm_index.path(),
-                &out_dir,
-                scratch.path(),
-            )?;
-            samples.push(sample);
-            if i == 0 {
-                notes.push(format!("warm run: {}", describe(&stats)));
-                if stats.as_ref().is_some_and(|s| s.indexed != 0) {
-                    notes.push(
-                        "WARNING: the warm run re-indexed documents; it is not measuring a \
-                         fully warm index"
-                            .to_string(),
-                    );
+        // 3. Warm runs: the index already holds every file, so these are unchanged-file
+        // detection plus plan/gather/claims/review/report: one pass, the default two rounds,
+        // and the default with the verifier model judging (when it is installed).
+        let warm_rows: [(&'static str, &[&str]); 3] = [
+            ("warm run, --depth 1", &["--depth", "1"]),
+            ("warm run (default depth 2)", &[]),
+            ("warm run, --verifier", &["--verifier"]),
+        ];
+        for (r, (name, extra)) in warm_rows.into_iter().enumerate() {
+            let mut samples = Vec::new();
+            for i in 0..runs {
+                let out_dir = scratch.path().join(format!("warm-reports-{r}-{i}"));
+                let (sample, stats) = research_run(
+                    &research,
+                    &corpus.dir,
+                    warm_index.path(),
+                    &out_dir,
+                    scratch.path(),
+                    extra,
+                )?;
+                samples.push(sample);
+                if i == 0 {
+                    notes.push(format!("{name}: {}", describe(&stats)));
+                    if stats.as_ref().is_some_and(|s| s.indexed != 0) {
+                        notes.push(format!(
+                            "WARNING: {name} re-indexed documents; it is not measuring a fully \
+                             warm index"
+                        ));
+                    }
+                    if stats.as_ref().is_some_and(|s| s.lexical) && extra.contains(&"--verifier") {
+                        notes.push(format!(
+                            "WARNING: {name} judged lexically: the verifier is not installed \
+                             (research models install)"
+                        ));
+                    }
                 }
             }
+            rows.push(Row { name, samples });
         }
-        rows.push(Row {
-            name: "warm run (index reused)",
-            samples,
-        });
 
         // 4. Cold full run: ingest + index + report in one process.
         let mut samples = Vec::new();
@@ -182,6 +193,7 @@ mod bench {
                 index.path(),
                 &out_dir,
                 scratch.path(),
+                &[],
             )?;
             samples.push(sample);
             if i == 0 {
@@ -324,13 +336,16 @@ mod bench {
         unchanged: u64,
         kept: u64,
         claims: u64,
+        rounds: u64,
+        /// The offline panel judged without the verifier model (its note says so).
+        lexical: bool,
     }
 
     fn describe(stats: &Option<RunStats>) -> String {
         match stats {
             Some(s) => format!(
-                "{} documents ({} indexed, {} unchanged), {} claims considered, {} kept",
-                s.documents, s.indexed, s.unchanged, s.claims, s.kept
+                "{} documents ({} indexed, {} unchanged), {} round(s), {} claims considered, {} kept",
+                s.documents, s.indexed, s.unchanged, s.rounds, s.claims, s.kept
             ),
             None => "(audit JSON not found or not readable)".to_string(),
         }
@@ -342,6 +357,7 @@ mod bench {
         index: &Path,
         out_dir: &Path,
         scratch: &Path,
+        extra: &[&str],
     ) -> Result<(Sample, Option<RunStats>), String> {
         let stdout = scratch.join("research.out");
         let mut cmd = Command::new(research);
@@ -352,6 +368,7 @@ mod bench {
             .arg(index)
             .arg("--out")
             .arg(out_dir)
+            .args(extra)
             .arg("--quiet");
         let sample = measure(cmd, &stdout, &[0])?;
         Ok((sample, audit_stats(out_dir)))
@@ -374,6 +391,17 @@ mod bench {
             unchanged: n("documents_unchanged")?,
             kept: n("kept")?,
             claims: n("claims_considered")?,
+            rounds: 1 + value
+                .get("trail")
+                .and_then(serde_json::Value::as_array)
+                .map_or(0, |t| t.len() as u64),
+            lexical: value
+                .get("notes")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|n| {
+                    n.iter()
+                        .any(|n| n.as_str().is_some_and(|n| n.contains("lexical")))
+                }),
         })
     }
 
@@ -423,7 +451,7 @@ mod bench {
     fn print_table(rows: &[Row], corpus: &Corpus) {
         let base = rows.first().map_or(0.0, Row::median_secs);
         println!(
-            "{:<26} {:>9} {:>10} {:>9} {:>8} {:>13}",
+            "{:<28} {:>9} {:>10} {:>9} {:>8} {:>13}",
             "row", "median s", "vs rg", "docs/s", "MB/s", "peak RSS MiB"
         );
         for row in rows {
@@ -435,7 +463,7 @@ mod bench {
             };
             let per_sec = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
             println!(
-                "{:<26} {:>9.3} {:>10} {:>9.0} {:>8.1} {:>13.1}",
+                "{:<28} {:>9.3} {:>10} {:>9.0} {:>8.1} {:>13.1}",
                 row.name,
                 secs,
                 ratio,
@@ -451,7 +479,7 @@ mod bench {
                 .iter()
                 .map(|s| format!("{:.3}", s.wall.as_secs_f64()))
                 .collect();
-            println!("{:<26} runs (s): {}", row.name, all.join(" "));
+            println!("{:<28} runs (s): {}", row.name, all.join(" "));
         }
     }
 }
