@@ -629,6 +629,21 @@ pub fn trim_span(text: &str, start: usize, end: usize) -> Option<(usize, usize)>
 }
 
 /// Collapse runs of whitespace into single spaces.
+/// Personal pronouns that, opening a sentence, stand for the subject of the page or section the
+/// sentence is in ("Its county seat is Newport." under "Sullivan County, New Hampshire").
+pub const SUBJECT_PRONOUNS: &[&str] = &["it", "its", "they", "their", "he", "she", "his", "her"];
+
+/// Whether `sentence` opens with one of [`SUBJECT_PRONOUNS`].
+pub fn leads_with_pronoun(sentence: &str) -> bool {
+    let first = sentence
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    SUBJECT_PRONOUNS.contains(&first.as_str())
+}
+
 pub fn squash_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -38,6 +38,13 @@ impl Extractor for OfflineExtractor {
 
 /// Whether a sentence reads as a standalone claim.
 pub fn is_claim_like(sentence: &str) -> bool {
+    claim_like(sentence, false)
+}
+
+/// [`is_claim_like`], where `subject_known` says a leading personal pronoun ("Its county seat
+/// is ...", "She served as ...") refers to a subject the reader is told: the page's own, in the
+/// opening of a page about the name a later round follows.
+fn claim_like(sentence: &str, subject_known: bool) -> bool {
     let s = sentence.trim();
     let words = s.split_whitespace().count();
     if !(5..=90).contains(&words) {
@@ -69,7 +76,7 @@ pub fn is_claim_like(sentence: &str) -> bool {
     let first_lower = first
         .trim_matches(|c: char| !c.is_alphanumeric())
         .to_lowercase();
-    if ANAPHORA.contains(&first_lower.as_str()) {
+    if ANAPHORA.contains(&first_lower.as_str()) && !(subject_known && text::leads_with_pronoun(s)) {
         return false;
     }
     // A sentence without a verb-like word is usually a title or a label.
@@ -174,11 +181,19 @@ impl OfflineExtractor {
             } else {
                 Vec::new()
             };
+            // The opening of a page whose title is the name followed: a leading "it" or "she"
+            // there is the page's subject, and the claim says so ("Sullivan County, New
+            // Hampshire: Its county seat is Newport.") while its quote stays verbatim.
+            let page_subject = (context_of_follow_up
+                && hit.passage.ordinal == 0
+                && names_follow_up(&hit.title, question_stems))
+            .then(|| text::squash_whitespace(&hit.title));
             for (s, e) in text::sentences(&hit.passage.text) {
                 let quote = &hit.passage.text[s..e];
-                if !is_claim_like(quote) {
+                if !claim_like(quote, page_subject.is_some()) {
                     continue;
                 }
+                let leans_on_subject = !is_claim_like(quote);
                 let start = hit.passage.start + s;
                 if !seen_spans.insert((hit.passage.doc_id.clone(), start)) {
                     continue;
@@ -217,10 +232,14 @@ impl OfflineExtractor {
                 if distinct < 2 && matched / question_weight < enough {
                     continue;
                 }
+                let said = text::squash_whitespace(quote);
                 candidates.push(Candidate {
                     claim: Claim {
                         id: String::new(),
-                        text: text::squash_whitespace(quote),
+                        text: match (&page_subject, leans_on_subject) {
+                            (Some(subject), true) => format!("{subject}: {said}"),
+                            _ => said,
+                        },
                         sub_query: ev.sub_query,
                         score,
                         citations: vec![Citation::from_hit(hit, s, e)],
@@ -273,6 +292,14 @@ impl OfflineExtractor {
         }
         out
     }
+}
+
+/// Whether a page's title names what a follow-up search asks about: its words (at least two,
+/// or all of a one-word title) are the search's.
+fn names_follow_up(title: &str, search: &HashSet<String>) -> bool {
+    let title = text::content_stems(title);
+    let shared = title.iter().filter(|s| search.contains(*s)).count();
+    !title.is_empty() && shared >= title.len().min(2)
 }
 
 #[cfg(test)]
@@ -355,5 +382,58 @@ mod tests {
         let first = &c.citations[0];
         let text = if first.doc_id == "a" { a } else { b };
         assert_eq!(&text[first.start - 100..first.end - 100], first.quote);
+    }
+
+    #[test]
+    fn a_followed_page_s_own_pronoun_names_its_subject() {
+        let q = "What is the county seat of the county where East Lempster is located?";
+        let plan = Plan {
+            question: q.into(),
+            sub_queries: vec![
+                SubQuery {
+                    id: 0,
+                    angle: Angle::Question,
+                    label: "Overview".into(),
+                    query: q.into(),
+                },
+                SubQuery {
+                    id: 1,
+                    angle: Angle::FollowUp,
+                    label: "Following: Sullivan County seat".into(),
+                    query: "Sullivan County seat located".into(),
+                },
+            ],
+        };
+        let page = "Sullivan County is a county in New Hampshire. Its county seat is Newport.";
+        let mut followed = evidence("Sullivan-County.md", page);
+        followed.sub_query = 1;
+        followed.hit.title = "Sullivan County, New Hampshire".into();
+        // The same words on a page the round did not follow, or further down a page: "its"
+        // could be anything there.
+        let mut elsewhere = evidence("Other.md", "Its county seat is Newport, says the guide.");
+        elsewhere.sub_query = 1;
+        elsewhere.hit.title = "A travel guide".into();
+        let mut later = followed.clone();
+        later.hit.passage.ordinal = 3;
+        later.hit.passage.doc_id = "Sullivan-later.md".into();
+        later.hit.passage.text = "Its largest town is Claremont, the guide adds.".into();
+        later.hit.passage.end = later.hit.passage.start + later.hit.passage.text.len();
+        let claims =
+            OfflineExtractor::default().extract_sync(q, &plan, &[followed, elsewhere, later]);
+        let seat = claims
+            .iter()
+            .find(|c| c.text.contains("Newport"))
+            .expect("the county seat is a claim");
+        assert_eq!(
+            seat.text,
+            "Sullivan County, New Hampshire: Its county seat is Newport."
+        );
+        assert_eq!(seat.citations.len(), 1);
+        assert_eq!(seat.citations[0].quote, "Its county seat is Newport.");
+        assert_eq!(seat.citations[0].doc_id, "Sullivan-County.md");
+        assert!(
+            !claims.iter().any(|c| c.text.contains("Claremont")),
+            "{claims:?}"
+        );
     }
 }

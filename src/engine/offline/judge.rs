@@ -216,8 +216,14 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     let sentence = normalise(sentence);
     let sentence = sentence.as_ref();
     let stems = text::content_stems(sentence);
-    let own = claim.coverage(&stems);
     let coverage = claim.coverage_in(&stems, context);
+    // "Its county seat is Newport." under "Sullivan County, New Hampshire": the pronoun is the
+    // heading's subject, so the sentence states what its context names.
+    let own = if text::leads_with_pronoun(sentence) {
+        coverage
+    } else {
+        claim.coverage(&stems)
+    };
     if coverage < SUBJECT_COVERAGE || own < OWN_CONFLICT {
         return Judgement::Unrelated;
     }
@@ -501,6 +507,17 @@ mod tests {
         // A default is not a per-unit rate, nor a maximum the claim does not speak of.
         let j = judge_sentence(&c, "One extra semaphore for each 16 allowed connections.");
         assert_eq!(j, Judgement::Unrelated);
+    }
+
+    #[test]
+    fn a_pronoun_states_what_its_heading_names() {
+        let c = terms("Sullivan County, New Hampshire: Its county seat is Newport.");
+        let heading = text::content_stems("Sullivan County, New Hampshire");
+        let j = judge_in_context(&c, "Its county seat is Newport.", &heading);
+        assert!(matches!(j, Judgement::Supports { .. }), "{j:?}");
+        // Without the pronoun the sentence speaks for itself only: this one holds too little.
+        let j = judge_in_context(&c, "The county seat is Newport.", &heading);
+        assert!(!matches!(j, Judgement::Supports { .. }), "{j:?}");
     }
 
     #[test]
