@@ -12,7 +12,7 @@ use crate::index::SearchRequest;
 pub use crate::retrieval::Formulation;
 use crate::retrieval::Retriever;
 use crate::text;
-use crate::verifier::{cosine, ModelError, Verifier};
+use crate::verifier::{cosine, ModelError, Nli, Verifier};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -357,14 +357,43 @@ fn weigh_with_model(
             }
         })
         .collect();
+    // A sentence holding less than the claim's subject can give no vote whatever the model
+    // reads (every rule below asks for that much, or for the claim's own text): the model
+    // reads only the others.
+    let same_text = |q: &str| text::squash_whitespace(q).eq_ignore_ascii_case(&claim_text);
+    let matters: Vec<bool> = order
+        .iter()
+        .map(|&i| {
+            let c = &candidates[i];
+            coverage[i] >= SUBJECT_COVERAGE
+                || same_text(&c.cite.quote)
+                || judge_in_context(terms, &c.cite.quote, &c.context) != Judgement::Unrelated
+        })
+        .collect();
     let pairs: Vec<(&str, &str)> = evidence
         .iter()
-        .map(|e| (claim_text.as_str(), e.as_str()))
+        .zip(&matters)
+        .filter(|(_, m)| **m)
+        .map(|(e, _)| (claim_text.as_str(), e.as_str()))
         .collect();
-    let probs = verifier.nli(&pairs)?;
+    let mut read = verifier.nli(&pairs)?.into_iter();
+    let unread = Nli {
+        entail: 0.0,
+        contradict: 0.0,
+        neutral: 1.0,
+    };
+    let probs: Vec<Nli> = matters
+        .iter()
+        .map(|m| {
+            if *m {
+                read.next().unwrap_or(unread)
+            } else {
+                unread
+            }
+        })
+        .collect();
     let mut best_support: Support = None;
     let mut best_conflict: Conflict = None;
-    let same_text = |q: &str| text::squash_whitespace(q).eq_ignore_ascii_case(&claim_text);
     // The claim's subject: its rarest word in the searched corpora.
     let subject = terms
         .words
