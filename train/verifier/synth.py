@@ -186,8 +186,14 @@ def main():
     ap.add_argument("--pages", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--man", default="/usr/share/man")
+    ap.add_argument(
+        "--kinds",
+        default="entailment,contradiction,neutral",
+        help="labels to make (comma-separated)",
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
+    kinds = tuple(k for k in args.kinds.split(",") if k)
 
     files = []
     for section in ("man5", "man8", "man1"):
@@ -208,7 +214,7 @@ def main():
         used.append(path)
         words = [content(s) for s in sents]
         for i, s in enumerate(sents):
-            kind = rng.choice(("entailment", "contradiction", "neutral"))
+            kind = rng.choice(kinds)
             hyp = None
             if kind == "contradiction":
                 hyp = contradict(s, rng)
