@@ -339,12 +339,7 @@ fn a_context_exceeded_reply_splits_the_batch_and_never_repeats_a_request() {
     let server = serve(Mode::SmallContext);
     let run = research(&server, &[]);
     let a = audit(&run);
-    let votes: Vec<&Value> = a["reviewed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["votes"].as_array().unwrap())
-        .collect();
+    let votes = bundled_audit::votes(&a);
     assert!(!votes.is_empty());
     let failed = votes.iter().filter(|v| v["stance"] == "error").count();
     assert_eq!(failed, 0, "every vote cast once the batches fit");
@@ -414,13 +409,9 @@ fn a_llama_cpp_slot_context_is_learned_and_prompts_fit_it_first_time() {
         "{}",
         a["notes"]
     );
-    let votes = a["reviewed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["votes"].as_array().unwrap());
-    assert!(votes.clone().count() > 0);
-    assert!(votes.filter(|v| v["stance"] == "error").count() == 0);
+    let votes = bundled_audit::votes(&a);
+    assert!(!votes.is_empty());
+    assert!(votes.iter().filter(|v| v["stance"] == "error").count() == 0);
 }
 
 /// Every panel call of a run succeeded and cast its votes.
@@ -428,13 +419,9 @@ fn assert_panel_voted(a: &Value) {
     let entries = a["spend"]["entries"].as_array().unwrap();
     let refused: Vec<&Value> = entries.iter().filter(|e| e["ok"] == false).collect();
     assert!(refused.is_empty(), "calls refused: {refused:?}");
-    let votes = a["reviewed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["votes"].as_array().unwrap());
-    assert!(votes.clone().count() > 0);
-    assert_eq!(votes.filter(|v| v["stance"] == "error").count(), 0);
+    let votes = bundled_audit::votes(a);
+    assert!(!votes.is_empty());
+    assert_eq!(votes.iter().filter(|v| v["stance"] == "error").count(), 0);
 }
 
 fn notes_mention(a: &Value, what: &str) -> bool {
@@ -522,12 +509,7 @@ fn a_wall_time_budget_ends_a_slow_run_with_a_partial_report() {
     assert_eq!(spend["budget_seconds"], 2, "{spend}");
     assert_eq!(spend["exhausted"], true, "{spend}");
     // What the budget stopped is unverified, never refuted.
-    let votes: Vec<&Value> = a["reviewed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["votes"].as_array().unwrap())
-        .collect();
+    let votes = bundled_audit::votes(&a);
     assert!(votes.iter().any(|v| v["stance"] == "error"), "{votes:?}");
     assert!(votes
         .iter()

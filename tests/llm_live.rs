@@ -214,12 +214,7 @@ fn smollm2_answers_a_question_over_the_sqlite_manual_with_most_votes_cast() {
         ],
     );
     let checked = assert_quotes_verbatim_in_manual(&audit);
-    let votes: Vec<&Value> = audit["reviewed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r["votes"].as_array().unwrap())
-        .collect();
+    let votes = bundled_audit::votes(&audit);
     let failed = votes.iter().filter(|v| v["stance"] == "error").count();
     let cast = votes.len() - failed;
     let entries = audit["spend"]["entries"].as_array().unwrap();

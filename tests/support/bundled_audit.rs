@@ -6,6 +6,16 @@
 use serde_json::Value;
 use std::path::Path;
 
+/// Every vote of every reviewed claim in the audit.
+pub fn votes(audit: &Value) -> Vec<&Value> {
+    audit["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["votes"].as_array().unwrap())
+        .collect()
+}
+
 /// Every citation in the audit (claims' sources and votes' evidence): the bundled file's
 /// extracted text hashes to the citation's hash and holds the quote at its span. Returns how
 /// many citations were checked.
