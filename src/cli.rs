@@ -403,26 +403,36 @@ pub struct RunArgs {
 pub struct DepthArgs {
     /// Research rounds: after the first, each searches what is still unanswered, disputed or
     /// one hop away (1 is a single pass).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=MAX_DEPTH as i64))]
     // Runs journaled before rounds existed resume as the single pass they were.
     #[serde(default = "single_pass")]
-    #[schemars(range(min = 1, max = 8))]
+    #[schemars(range(min = 1, max = MAX_DEPTH))]
     pub depth: u32,
     /// Follow-up searches per round at most.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=16))]
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=MAX_BREADTH as i64))]
     #[serde(default = "default_breadth")]
-    #[schemars(range(min = 1, max = 16))]
+    #[schemars(range(min = 1, max = MAX_BREADTH))]
     pub breadth: u32,
 }
 
+/// Most rounds, and most follow-up searches per round, a run may ask for.
+const MAX_DEPTH: u32 = 8;
+const MAX_BREADTH: u32 = 16;
+
 impl DepthArgs {
-    /// The same limits the command line enforces, for settings that came another way.
+    /// The limits the command line enforces, for settings that came another way (MCP).
     pub fn check(&self) -> Result<(), String> {
-        if !(1..=8).contains(&self.depth) {
-            return Err(format!("depth is {}; it must be 1 to 8", self.depth));
+        if !(1..=MAX_DEPTH).contains(&self.depth) {
+            return Err(format!(
+                "depth is {}; it must be 1 to {MAX_DEPTH}",
+                self.depth
+            ));
         }
-        if !(1..=16).contains(&self.breadth) {
-            return Err(format!("breadth is {}; it must be 1 to 16", self.breadth));
+        if !(1..=MAX_BREADTH).contains(&self.breadth) {
+            return Err(format!(
+                "breadth is {}; it must be 1 to {MAX_BREADTH}",
+                self.breadth
+            ));
         }
         Ok(())
     }

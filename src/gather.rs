@@ -151,25 +151,22 @@ pub async fn gather_where(
         .filter(|(sq, s)| ask(sq, s.as_ref()))
         .collect();
     progress.expect(pairs.len());
-    {
-        for (sq, source) in pairs {
-            let (sq, source) = (sq.clone(), Arc::clone(source));
-            let name = source.name();
-            let agent = progress.agent("gather", &format!("{name}: {}", sq.query));
-            tasks.spawn(async move {
-                let result =
-                    tokio::time::timeout(budget.deadline, source.gather(&sq, budget)).await;
-                let result = match result {
-                    Ok(r) => r.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!("{name}: deadline of {:?} passed", budget.deadline)),
-                };
-                agent.done(&match &result {
-                    Ok(hits) => format!("{} passages", hits.len()),
-                    Err(e) => format!("failed: {e}"),
-                });
-                (sq.id, result)
+    for (sq, source) in pairs {
+        let (sq, source) = (sq.clone(), Arc::clone(source));
+        let name = source.name();
+        let agent = progress.agent("gather", &format!("{name}: {}", sq.query));
+        tasks.spawn(async move {
+            let result = tokio::time::timeout(budget.deadline, source.gather(&sq, budget)).await;
+            let result = match result {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("{name}: deadline of {:?} passed", budget.deadline)),
+            };
+            agent.done(&match &result {
+                Ok(hits) => format!("{} passages", hits.len()),
+                Err(e) => format!("failed: {e}"),
             });
-        }
+            (sq.id, result)
+        });
     }
     let mut outcome = GatherOutcome::default();
     let mut results: Vec<(usize, Vec<Hit>)> = Vec::new();

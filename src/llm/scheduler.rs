@@ -394,6 +394,14 @@ impl Scheduler {
         }
     }
 
+    /// The wall-time budget ran out for a call already dispatched: counted as refused, as the
+    /// budget counts a call it stops before dispatch.
+    fn out_of_time(&self) -> LlmError {
+        self.ledger.note_refused();
+        bump(&self.counters.budget_refused);
+        self.budget.out_of_time()
+    }
+
     /// A timed-out attempt is a measurement too: the server needs more than `waited` for
     /// `tokens`, so the pace is at least that (the retry then waits three times as long, instead
     /// of timing out again at the same mark as a slow server's every call would).
@@ -494,9 +502,7 @@ impl Scheduler {
                 Ok(r) => r,
                 Err(_) if cut_by_budget => {
                     drop(slot);
-                    self.ledger.note_refused();
-                    bump(&self.counters.budget_refused);
-                    break Err(self.budget.out_of_time());
+                    break Err(self.out_of_time());
                 }
                 Err(_) => {
                     bump(&self.counters.timeouts);
@@ -555,9 +561,7 @@ impl Scheduler {
                 });
             }
             if self.budget.remaining().is_some_and(|l| l <= delay) {
-                self.ledger.note_refused();
-                bump(&self.counters.budget_refused);
-                break Err(self.budget.out_of_time());
+                break Err(self.out_of_time());
             }
             tokio::time::sleep(delay).await;
         };

@@ -56,6 +56,27 @@ pub struct State {
     pub quotes_failed: usize,
 }
 
+impl State {
+    /// Takes in what a gather brought: its documents join the reviewers' scope, and its
+    /// passages no earlier search found are counted and returned.
+    fn take_in(&mut self, gathered: &gather::GatherOutcome) -> Vec<Evidence> {
+        let fresh: Vec<Evidence> = gathered
+            .evidence
+            .iter()
+            .filter(|e| !self.seen.contains(&e.hit.passage.key()))
+            .cloned()
+            .collect();
+        self.passages += fresh.len();
+        self.seen.extend(fresh.iter().map(|e| e.hit.passage.key()));
+        for d in &gathered.brought {
+            if !self.brought.contains(d) {
+                self.brought.push(d.clone());
+            }
+        }
+        fresh
+    }
+}
+
 /// Run rounds 2..=depth over `state`. Returns when a round adds nothing, at the depth, or when
 /// the run is stopped; a budget that runs out leaves the rounds finished (the calls it refused
 /// are unverified votes, never refutations).
@@ -147,19 +168,7 @@ pub async fn deepen(
             )
         })
         .await?;
-        let fresh: Vec<Evidence> = gathered
-            .evidence
-            .iter()
-            .filter(|e| !state.seen.contains(&e.hit.passage.key()))
-            .cloned()
-            .collect();
-        state.passages += fresh.len();
-        state.seen.extend(fresh.iter().map(|e| e.hit.passage.key()));
-        for d in &gathered.brought {
-            if !state.brought.contains(d) {
-                state.brought.push(d.clone());
-            }
-        }
+        let fresh = state.take_in(&gathered);
         state.plan.sub_queries.extend(subs.iter().cloned());
 
         let extracted = stage(journal, Key::Round(round, "claims".into()), || async {
@@ -186,7 +195,7 @@ pub async fn deepen(
         let new_claims = novel(&state.reviewed, found, round);
 
         // A disputed claim is voted on again when its targeted search found passages.
-        let leads = dispute_leads(&subs, &follow_ups, &gathered.evidence);
+        let leads = dispute_leads(subs.iter().zip(&follow_ups), &gathered.evidence);
         let revote: Vec<Claim> = state
             .reviewed
             .iter()
@@ -267,7 +276,7 @@ pub async fn deepen(
         }
         // Claims still split after the stored evidence was read: the web, when the run has it,
         // is searched for them, and they are voted on once more with what it brings.
-        let still_split: Vec<&SubQuery> = subs
+        let still_split: Vec<(&SubQuery, &FollowUp)> = subs
             .iter()
             .zip(&follow_ups)
             .filter(|(_, f)| {
@@ -279,10 +288,10 @@ pub async fn deepen(
                             .any(|r| &r.claim.id == id && r.verdict.status == Status::Disputed)
                     })
             })
-            .map(|(sub, _)| sub)
             .collect();
         if voted_any && !still_split.is_empty() && sources.iter().any(|s| s.reaches_out()) {
-            let web_subs: Vec<SubQuery> = still_split.into_iter().cloned().collect();
+            let web_subs: Vec<SubQuery> =
+                still_split.iter().map(|(sub, _)| (*sub).clone()).collect();
             let web = stage(journal, Key::Round(round, "web-gather".into()), || async {
                 Ok(
                     gather::gather_where(&web_subs, sources, cfg.budget, progress, |_, source| {
@@ -292,28 +301,11 @@ pub async fn deepen(
                 )
             })
             .await?;
-            for d in &web.brought {
-                if !state.brought.contains(d) {
-                    state.brought.push(d.clone());
-                }
-            }
-            let new_here: Vec<&Evidence> = web
-                .evidence
-                .iter()
-                .filter(|e| !state.seen.contains(&e.hit.passage.key()))
-                .collect();
-            state.passages += new_here.len();
+            let new_here = state.take_in(&web);
             for (s, sub) in searches.iter_mut().zip(&subs) {
                 s.new_passages += new_here.iter().filter(|e| e.sub_query == sub.id).count();
             }
-            state
-                .seen
-                .extend(new_here.iter().map(|e| e.hit.passage.key()));
-            let web_leads = dispute_leads(
-                &web_subs,
-                &follow_ups_of(&web_subs, &subs, &follow_ups),
-                &web.evidence,
-            );
+            let web_leads = dispute_leads(still_split.iter().copied(), &web.evidence);
             let again: Vec<Claim> = state
                 .reviewed
                 .iter()
@@ -374,13 +366,12 @@ pub async fn deepen(
 }
 
 /// Passages each disputed claim's own search found, by claim id.
-fn dispute_leads(
-    subs: &[SubQuery],
-    follow_ups: &[FollowUp],
+fn dispute_leads<'a>(
+    searches: impl Iterator<Item = (&'a SubQuery, &'a FollowUp)>,
     evidence: &[Evidence],
 ) -> HashMap<String, Vec<Hit>> {
     let mut leads: HashMap<String, Vec<Hit>> = HashMap::new();
-    for (sub, f) in subs.iter().zip(follow_ups) {
+    for (sub, f) in searches {
         let (Lead::Dispute, Some(id)) = (f.lead, &f.claim_id) else {
             continue;
         };
@@ -394,17 +385,6 @@ fn dispute_leads(
         }
     }
     leads
-}
-
-/// The follow-ups of `some` of the round's searches, in their order.
-fn follow_ups_of(some: &[SubQuery], subs: &[SubQuery], follow_ups: &[FollowUp]) -> Vec<FollowUp> {
-    some.iter()
-        .filter_map(|s| {
-            subs.iter()
-                .position(|sub| sub.id == s.id)
-                .map(|i| follow_ups[i].clone())
-        })
-        .collect()
 }
 
 /// Puts a claim's new vote in place of its old one, noting the change in `revoted` (a claim voted

@@ -104,18 +104,18 @@ pub async fn review_journaled(
     reviewers: &[Box<dyn Reviewer>],
     policy: &Policy,
     task: &ReviewTask,
-    round: Ballot,
+    ballot: Ballot,
     journal: Option<&crate::journal::RunJournal>,
     progress: &crate::progress::Progress,
 ) -> Result<Vec<Reviewed>, crate::journal::JournalError> {
     let mut done: Vec<Option<Vec<Vote>>> = Vec::with_capacity(reviewers.len());
     for r in reviewers {
         done.push(match journal {
-            Some(j) => j.artifact::<Vec<Vote>>(&votes_key(r.name(), round))?,
+            Some(j) => j.artifact::<Vec<Vote>>(&votes_key(r.name(), ballot))?,
             None => None,
         });
     }
-    let ballots = futures_join_all(reviewers, task, Some((&done, journal, progress, round))).await;
+    let ballots = futures_join_all(reviewers, task, Some((&done, journal, progress, ballot))).await;
     Ok(aggregate_ballots(reviewers, policy, &task.claims, ballots))
 }
 
@@ -223,9 +223,9 @@ async fn futures_join_all(
                 started.1.elapsed().as_secs_f64(),
             );
         }
-        if let Some((_, Some(j), _, round)) = journaled {
+        if let Some((_, Some(j), _, ballot)) = journaled {
             // A failure to journal only costs a repeat after a crash; the votes stand.
-            let _ = j.record(&votes_key(r.name(), round), &votes);
+            let _ = j.record(&votes_key(r.name(), ballot), &votes);
         }
         votes
     });

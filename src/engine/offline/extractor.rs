@@ -36,14 +36,9 @@ impl Extractor for OfflineExtractor {
     }
 }
 
-/// Whether a sentence reads as a standalone claim.
-pub fn is_claim_like(sentence: &str) -> bool {
-    claim_like(sentence, false)
-}
-
-/// [`is_claim_like`], where `subject_known` says a leading personal pronoun ("Its county seat
-/// is ...", "She served as ...") refers to a subject the reader is told: the page's own, in the
-/// opening of a page about the name a later round follows.
+/// Whether a sentence reads as a standalone claim. `subject_known` says a leading personal
+/// pronoun ("Its county seat is ...", "She served as ...") refers to a subject the reader is
+/// told: the page's own, in the opening of a page about the name a later round follows.
 fn claim_like(sentence: &str, subject_known: bool) -> bool {
     let s = sentence.trim();
     let words = s.split_whitespace().count();
@@ -193,7 +188,7 @@ impl OfflineExtractor {
                 if !claim_like(quote, page_subject.is_some()) {
                     continue;
                 }
-                let leans_on_subject = !is_claim_like(quote);
+                let leans_on_subject = page_subject.is_some() && text::leads_with_pronoun(quote);
                 let start = hit.passage.start + s;
                 if !seen_spans.insert((hit.passage.doc_id.clone(), start)) {
                     continue;
@@ -307,25 +302,29 @@ mod tests {
     use super::*;
     use crate::artifact::{Angle, Hit, Passage, SubQuery};
 
+    fn claim_like_alone(sentence: &str) -> bool {
+        claim_like(sentence, false)
+    }
+
     #[test]
     fn claim_like_filters_headings_code_and_questions() {
-        assert!(is_claim_like(
+        assert!(claim_like_alone(
             "Replication slots keep WAL segments until every consumer has received them."
         ));
-        assert!(is_claim_like(
+        assert!(claim_like_alone(
             "seq_page_cost sets the planner's estimate of a page fetch."
         ));
-        assert!(!is_claim_like("Replication Slots"));
-        assert!(!is_claim_like(
+        assert!(!claim_like_alone("Replication Slots"));
+        assert!(!claim_like_alone(
             "How do replication slots work in practice today?"
         ));
-        assert!(!is_claim_like(
+        assert!(!claim_like_alone(
             "SELECT * FROM pg_replication_slots WHERE x = 1; -- {}"
         ));
-        assert!(!is_claim_like(
+        assert!(!claim_like_alone(
             "and then the rest of a fragment follows here."
         ));
-        assert!(!is_claim_like(
+        assert!(!claim_like_alone(
             "This is the earliest location from which streaming can start."
         ));
     }

@@ -361,13 +361,17 @@ fn weigh_with_model(
     // reads (every rule below asks for that much, or for the claim's own text): the model
     // reads only the others.
     let same_text = |q: &str| text::squash_whitespace(q).eq_ignore_ascii_case(&claim_text);
+    let lexical: Vec<Judgement> = order
+        .iter()
+        .map(|&i| judge_in_context(terms, &candidates[i].cite.quote, &candidates[i].context))
+        .collect();
     let matters: Vec<bool> = order
         .iter()
-        .map(|&i| {
-            let c = &candidates[i];
+        .zip(&lexical)
+        .map(|(&i, j)| {
             coverage[i] >= SUBJECT_COVERAGE
-                || same_text(&c.cite.quote)
-                || judge_in_context(terms, &c.cite.quote, &c.context) != Judgement::Unrelated
+                || same_text(&candidates[i].cite.quote)
+                || *j != Judgement::Unrelated
         })
         .collect();
     let pairs: Vec<(&str, &str)> = evidence
@@ -377,20 +381,9 @@ fn weigh_with_model(
         .map(|(e, _)| (claim_text.as_str(), e.as_str()))
         .collect();
     let mut read = verifier.nli(&pairs)?.into_iter();
-    let unread = Nli {
-        entail: 0.0,
-        contradict: 0.0,
-        neutral: 1.0,
-    };
-    let probs: Vec<Nli> = matters
+    let probs: Vec<Option<Nli>> = matters
         .iter()
-        .map(|m| {
-            if *m {
-                read.next().unwrap_or(unread)
-            } else {
-                unread
-            }
-        })
+        .map(|m| if *m { read.next() } else { None })
         .collect();
     let mut best_support: Support = None;
     let mut best_conflict: Conflict = None;
@@ -404,9 +397,12 @@ fn weigh_with_model(
         Some(l) => format!("{l} {}", c.cite.quote),
         None => c.cite.quote.clone(),
     };
-    for (&i, p) in order.iter().zip(&probs) {
+    for ((&i, p), lexical) in order.iter().zip(&probs).zip(lexical) {
+        // Unread: it could give no vote.
+        let Some(p) = p else {
+            continue;
+        };
         let c = &candidates[i];
-        let lexical = judge_in_context(terms, &c.cite.quote, &c.context);
         if let Judgement::Outdated { confidence } = lexical {
             if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
                 let (cite, why) = outdated(terms, &hits[c.hit], c);
