@@ -287,6 +287,25 @@ impl Stage {
     }
 }
 
+/// "1200 of 11690 files (10%), about 25 s left": how far a long pass over `total` items is,
+/// and when it ends at the pace so far. No estimate until a few items (and a second) have gone
+/// by: the first files say little about the pace.
+pub fn share_and_eta(done: usize, total: usize, elapsed: Duration, what: &str) -> String {
+    let total = total.max(done);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let mut line = format!("{done} of {total} {what} ({percent}%)");
+    let secs = elapsed.as_secs_f64();
+    if done >= 20 && secs >= 1.0 && done < total {
+        let left = secs * (total - done) as f64 / done as f64;
+        line.push_str(&match left.round() as u64 {
+            s if s < 60 => format!(", about {} s left", s.max(1)),
+            s if s < 3600 => format!(", about {} min left", (s + 30) / 60),
+            s => format!(", about {:.1} h left", s as f64 / 3600.0),
+        });
+    }
+    line
+}
+
 /// One agent's live line.
 pub struct Agent {
     bar: ProgressBar,
@@ -355,5 +374,27 @@ mod tests {
             "tasks 1/3 · 127 tokens · $0.5000 · 2s"
         );
         assert_eq!(p.live.tokens_of("reviewer-1"), Some(42));
+    }
+
+    #[test]
+    fn a_long_pass_shows_its_share_done_and_the_time_left() {
+        let line =
+            |done, total, secs| share_and_eta(done, total, Duration::from_secs_f64(secs), "files");
+        assert_eq!(
+            line(1200, 12000, 3.0),
+            "1200 of 12000 files (10%), about 27 s left"
+        );
+        assert_eq!(
+            line(500, 12000, 10.0),
+            "500 of 12000 files (4%), about 4 min left"
+        );
+        assert_eq!(
+            line(100, 100_000, 10.0),
+            "100 of 100000 files (0%), about 2.8 h left"
+        );
+        // Too early to tell, or finished: no estimate.
+        assert_eq!(line(10, 12000, 0.2), "10 of 12000 files (0%)");
+        assert_eq!(line(300, 300, 5.0), "300 of 300 files (100%)");
+        assert_eq!(line(0, 0, 0.0), "0 of 0 files (100%)");
     }
 }

@@ -4,6 +4,11 @@
 //! sums, so a scoped search reads a few rows instead of scanning the corpus's passages, and a
 //! warm run's cost does not grow with the rest of the index.
 //!
+//! The `terms` table keeps, per corpus, how many passages hold each indexed term in each scored
+//! field (a scoped document frequency), updated with every commit from the terms of the
+//! passages added and removed: a scoped search looks its terms up instead of counting them in
+//! the index's postings, whose length grows with every corpus the index holds.
+//!
 //! The manifest records the tantivy opstamp it matches. A manifest behind or ahead of the index
 //! (a process killed between the two commits, or an index made before the manifest existed) is
 //! rebuilt from the index when the store opens; rows rebuilt that way have no file metadata, so
@@ -56,8 +61,30 @@ CREATE TRIGGER IF NOT EXISTS documents_out AFTER DELETE ON documents BEGIN
     WHERE corpus = OLD.corpus;
     DELETE FROM corpora WHERE corpus = OLD.corpus AND documents <= 0;
 END;
+CREATE TABLE IF NOT EXISTS terms (
+    corpus TEXT NOT NULL,
+    field INTEGER NOT NULL,
+    term TEXT NOT NULL,
+    passages INTEGER NOT NULL,
+    PRIMARY KEY (corpus, field, term)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
+
+/// The state row saying the `terms` table is kept: a manifest written before it existed has
+/// none, and is rebuilt from the index like a manifest behind it.
+const TERMS_KEPT: &str = "terms";
+
+/// The scored fields whose terms are counted, as stored in `terms.field`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scored {
+    Body = 0,
+    Heading = 1,
+    Title = 2,
+}
+
+/// Passages holding each term, per corpus and field: added passages count +1, removed -1.
+pub(super) type TermDeltas = HashMap<String, HashMap<(Scored, String), i64>>;
 
 /// What the index remembers of a document without loading its text.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,11 +129,16 @@ pub(super) struct Changes {
     pub deletes: Vec<String>,
     /// Files read again whose content had not changed: only their metadata is new.
     pub touched: Vec<(String, FileMeta)>,
+    /// How the scoped document frequencies change.
+    pub terms: TermDeltas,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.deletes.is_empty() && self.touched.is_empty()
+        self.upserts.is_empty()
+            && self.deletes.is_empty()
+            && self.touched.is_empty()
+            && self.terms.is_empty()
     }
 }
 
@@ -137,13 +169,17 @@ impl Manifest {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The tantivy opstamp the manifest matches (None: never written).
+    /// The tantivy opstamp the manifest matches (None: never written, or written before the
+    /// term counts were kept).
     pub fn opstamp(&self) -> rusqlite::Result<Option<u64>> {
         let v: Option<i64> = self
             .conn()
-            .query_row("SELECT value FROM state WHERE key = 'opstamp'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT value FROM state WHERE key = 'opstamp'
+                 AND EXISTS (SELECT 1 FROM state WHERE key = ?1)",
+                [TERMS_KEPT],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(v.and_then(|v| u64::try_from(v).ok()))
     }
@@ -163,10 +199,17 @@ impl Manifest {
         self.write(false, &changes, None)
     }
 
-    /// Replace every row with `rows` (a rebuild from the index), at `opstamp`.
-    pub fn replace_all(&self, rows: Vec<Row>, opstamp: u64) -> rusqlite::Result<()> {
+    /// Replace every row with `rows` and the term counts with `terms` (a rebuild from the
+    /// index), at `opstamp`.
+    pub fn replace_all(
+        &self,
+        rows: Vec<Row>,
+        terms: TermDeltas,
+        opstamp: u64,
+    ) -> rusqlite::Result<()> {
         let changes = Changes {
             upserts: rows,
+            terms,
             ..Changes::default()
         };
         self.write(true, &changes, Some(opstamp))
@@ -176,7 +219,7 @@ impl Manifest {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if clear {
-            tx.execute_batch("DELETE FROM documents; DELETE FROM corpora;")?;
+            tx.execute_batch("DELETE FROM documents; DELETE FROM corpora; DELETE FROM terms;")?;
         }
         {
             // Delete then insert (not REPLACE): the triggers keep the corpus sums right.
@@ -209,11 +252,34 @@ impl Manifest {
             for (id, f) in &changes.touched {
                 touch.execute(params![id, to_i64(f.size), f.mtime_ns, to_i64(f.inode)])?;
             }
+            let mut count = tx.prepare_cached(
+                "INSERT INTO terms VALUES (?1, ?2, ?3, ?4) ON CONFLICT(corpus, field, term)
+                 DO UPDATE SET passages = passages + excluded.passages",
+            )?;
+            let mut drop_empty = tx.prepare_cached(
+                "DELETE FROM terms WHERE corpus = ?1 AND field = ?2 AND term = ?3
+                 AND passages <= 0",
+            )?;
+            for (corpus, deltas) in &changes.terms {
+                for ((field, term), delta) in deltas {
+                    if *delta == 0 {
+                        continue;
+                    }
+                    count.execute(params![corpus, *field as i64, term, delta])?;
+                    if *delta < 0 {
+                        drop_empty.execute(params![corpus, *field as i64, term])?;
+                    }
+                }
+            }
             if let Some(opstamp) = opstamp {
                 tx.execute(
                     "INSERT INTO state VALUES ('opstamp', ?1)
                      ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     [to_i64(opstamp)],
+                )?;
+                tx.execute(
+                    "INSERT INTO state VALUES (?1, 1) ON CONFLICT(key) DO NOTHING",
+                    [TERMS_KEPT],
                 )?;
             }
         }
@@ -326,6 +392,25 @@ impl Manifest {
                 if !corpora.contains(&corpus) {
                     total.add(&s);
                 }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Passages of `corpora` holding `term` in `field`.
+    pub fn doc_freq(&self, corpora: &[String], field: Scored, term: &str) -> rusqlite::Result<u64> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT passages FROM terms WHERE corpus = ?1 AND field = ?2 AND term = ?3",
+        )?;
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0u64;
+        for c in corpora {
+            if seen.insert(c) {
+                let n: Option<i64> = stmt
+                    .query_row(params![c, field as i64, term], |r| r.get(0))
+                    .optional()?;
+                total += n.map_or(0, |n| u64::try_from(n).unwrap_or(0));
             }
         }
         Ok(total)

@@ -10,12 +10,12 @@ pub use manifest::{Known, PassageStats};
 
 use crate::artifact::{Document, FileMeta, Hit, Passage};
 use crate::text;
-use manifest::{Changes, Manifest, Row};
-use std::collections::HashMap;
+use manifest::{Changes, Manifest, Row, Scored, TermDeltas};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 
 /// Hits collected past a search's limit, so ties at the cut are decided by passage ids.
 const TIE_MARGIN: usize = 16;
@@ -122,11 +122,7 @@ impl Tokenizer for StemTokenizer {
     type TokenStream<'a> = StemTokenStream<'a>;
     fn token_stream<'a>(&'a mut self, input: &'a str) -> StemTokenStream<'a> {
         self.tokens.clear();
-        for (position, t) in text::tokens(input).into_iter().enumerate() {
-            // Very long tokens (base64, hashes) only bloat the term dictionary.
-            if t.text.len() > MAX_TOKEN_BYTES {
-                continue;
-            }
+        for (position, t) in indexed(input) {
             self.tokens.push(Token {
                 offset_from: t.start,
                 offset_to: t.start + t.text.len(),
@@ -153,6 +149,40 @@ impl TokenStream for StemTokenStream<'_> {
     fn token_mut(&mut self) -> &mut Token {
         unreachable!("the stream hands out shared tokens only")
     }
+}
+
+/// The tokens the index keeps of a value, with their positions. Very long tokens (base64,
+/// hashes) only bloat the term dictionary, so they are left out (their positions stay taken).
+fn indexed(input: &str) -> impl Iterator<Item = (usize, text::Token<'_>)> {
+    text::tokens(input)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, t)| t.text.len() <= MAX_TOKEN_BYTES)
+}
+
+/// Count each distinct indexed term of `value` once into `deltas` under `field`, `times` times.
+fn count_terms(
+    deltas: &mut HashMap<(Scored, String), i64>,
+    field: Scored,
+    value: &str,
+    times: i64,
+) {
+    let distinct: HashSet<String> = indexed(value).map(|(_, t)| text::stem(t.text)).collect();
+    for term in distinct {
+        *deltas.entry((field, term)).or_default() += times;
+    }
+}
+
+/// One passage's terms into the scoped document frequencies: +1 added, -1 removed. The title
+/// is counted per document by the caller (the same for every passage).
+fn count_passage(
+    deltas: &mut HashMap<(Scored, String), i64>,
+    heading: &str,
+    body: &str,
+    sign: i64,
+) {
+    count_terms(deltas, Scored::Body, body, sign);
+    count_terms(deltas, Scored::Heading, heading, sign);
 }
 
 /// What retrieval asks of the store.
@@ -313,6 +343,7 @@ impl Store {
         }
         let searcher = self.reader.searcher();
         let mut rows: HashMap<String, Row> = HashMap::new();
+        let mut terms = TermDeltas::new();
         for segment in searcher.segment_readers() {
             let store = segment.get_store_reader(8).map_err(|e| self.err(e))?;
             let norms = [self.f.body, self.f.heading, self.f.title]
@@ -343,12 +374,55 @@ impl Store {
                     entry.stats.body += u64::from(body.fieldnorm(doc));
                     entry.stats.heading += u64::from(heading.fieldnorm(doc));
                     entry.stats.title += u64::from(title.fieldnorm(doc));
+                    let deltas = terms.entry(entry.known.corpus.clone()).or_default();
+                    self.count_stored(deltas, &d, 1);
                 }
             }
         }
         self.manifest
-            .replace_all(rows.into_values().collect(), opstamp)
+            .replace_all(rows.into_values().collect(), terms, opstamp)
             .map_err(|e| self.manifest_err(e))
+    }
+
+    /// A stored passage's terms into `deltas` (`sign` +1 or -1), title included.
+    fn count_stored(
+        &self,
+        deltas: &mut HashMap<(Scored, String), i64>,
+        d: &TantivyDocument,
+        sign: i64,
+    ) {
+        let [heading, body, title] =
+            [self.f.heading, self.f.body, self.f.title].map(|f| self.str(d, f));
+        count_passage(deltas, &heading, &body, sign);
+        count_terms(deltas, Scored::Title, &title, sign);
+    }
+
+    /// The committed passages of one document.
+    fn stored_passages(&self, doc_id: &str) -> Result<Vec<TantivyDocument>, IndexError> {
+        let searcher = self.reader.searcher();
+        let q = BooleanQuery::new(vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.f.doc_id, doc_id),
+                    IndexRecordOption::Basic,
+                )) as Box<dyn Query>,
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.f.kind, KIND_PASSAGE),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]);
+        let found = searcher
+            .search(&q, &DocSetCollector)
+            .map_err(|e| self.err(e))?;
+        found
+            .into_iter()
+            .map(|addr| searcher.doc(addr).map_err(|e| self.err(e)))
+            .collect()
     }
 
     pub fn dir(&self) -> &Path {
@@ -399,7 +473,7 @@ impl Store {
         }
         let mut indexer = self.indexer()?;
         for id in doc_ids {
-            indexer.remove(id);
+            indexer.remove(id)?;
         }
         indexer.commit().map(|_| ())
     }
@@ -433,11 +507,14 @@ impl Store {
     /// the last commit are discarded.
     pub fn indexer(&self) -> Result<Indexer<'_>, IndexError> {
         let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        // Replacing a document reads its stored passages: see what other processes committed.
+        self.reader.reload().map_err(|e| self.err(e))?;
         Ok(Indexer {
             store: self,
             writer: self.writer()?,
             _writing: writing,
             changes: Changes::default(),
+            pending: HashSet::new(),
             added: 0,
             since_commit: 0,
         })
@@ -770,8 +847,54 @@ impl Store {
         ]))
     }
 
+    /// Passages of the scope holding `term`. The corpora's counts are kept in the manifest
+    /// (a lookup per corpus, whatever the index's size); documents searched besides them (a
+    /// run's web pages) are few, and counted in the index.
+    fn scoped_doc_freq(
+        &self,
+        searcher: &Searcher,
+        scope: Scope,
+        term: &Term,
+    ) -> tantivy::Result<u64> {
+        let field = term.field();
+        let scored = if field == self.f.body {
+            Scored::Body
+        } else if field == self.f.heading {
+            Scored::Heading
+        } else if field == self.f.title {
+            Scored::Title
+        } else {
+            return self.scoped_count(searcher, scope, term);
+        };
+        let value = term.value();
+        let Some(text) = value.as_str() else {
+            return self.scoped_count(searcher, scope, term);
+        };
+        let in_corpora = self
+            .manifest
+            .doc_freq(scope.corpora, scored, text)
+            .map_err(|e| tantivy::TantivyError::InternalError(one_line(&e)))?;
+        let others: Vec<String> = scope
+            .documents
+            .iter()
+            .filter(|d| {
+                // A document inside one of the corpora is counted there already.
+                !matches!(self.manifest.known(d), Ok(Some(k)) if scope.corpora.contains(&k.corpus))
+            })
+            .cloned()
+            .collect();
+        if others.is_empty() {
+            return Ok(in_corpora);
+        }
+        let besides = Scope {
+            corpora: &[],
+            documents: &others,
+        };
+        Ok(in_corpora + self.scoped_count(searcher, besides, term)?)
+    }
+
     /// Passages of the scope holding `term`: an intersection of the term's postings with the
-    /// scope's, so its cost follows the rarer of the two, not the index's size.
+    /// scope's, so its cost follows the rarer of the two.
     fn scoped_count(&self, searcher: &Searcher, scope: Scope, term: &Term) -> tantivy::Result<u64> {
         let key = format!(
             "docs\u{0}{}\u{0}{:?}\u{0}{:?}",
@@ -901,7 +1024,7 @@ pub trait SearchBackend: Send + Sync {
         }
         let mut w = self.writer_session()?;
         for id in doc_ids {
-            w.remove(id);
+            w.remove(id)?;
         }
         w.commit().map(|_| ())
     }
@@ -913,7 +1036,7 @@ pub trait SearchBackend: Send + Sync {
 /// A backend's writing session: documents in as they come, visible after `commit`.
 pub trait DocumentWriter {
     fn add(&mut self, d: &Document) -> Result<(), IndexError>;
-    fn remove(&mut self, doc_id: &str);
+    fn remove(&mut self, doc_id: &str) -> Result<(), IndexError>;
     /// Returns how many documents were added.
     fn commit(self: Box<Self>) -> Result<usize, IndexError>;
 }
@@ -955,7 +1078,7 @@ impl DocumentWriter for Indexer<'_> {
     fn add(&mut self, d: &Document) -> Result<(), IndexError> {
         Indexer::add(self, d)
     }
-    fn remove(&mut self, doc_id: &str) {
+    fn remove(&mut self, doc_id: &str) -> Result<(), IndexError> {
         Indexer::remove(self, doc_id)
     }
     fn commit(self: Box<Self>) -> Result<usize, IndexError> {
@@ -970,6 +1093,8 @@ pub struct Indexer<'a> {
     /// Dropped after the writer (fields drop in order), so the next session finds it free.
     _writing: std::sync::MutexGuard<'a, ()>,
     changes: Changes,
+    /// Documents added since the last commit (the manifest does not know them yet).
+    pending: HashSet<String>,
     added: usize,
     since_commit: usize,
 }
@@ -978,15 +1103,21 @@ impl Indexer<'_> {
     /// Store a document, replacing any earlier version of it.
     pub fn add(&mut self, d: &Document) -> Result<(), IndexError> {
         let s = self.store;
-        self.writer
-            .delete_term(Term::from_field_text(s.f.doc_id, &d.id));
+        // Tantivy holds each delete as a query with its own scoring cache until the commit
+        // (about 1 KiB apiece): a cold ingest of a big corpus would hold one per document. So
+        // only a document the index may already hold is deleted first.
+        self.forget(&d.id)?;
+        self.pending.insert(d.id.clone());
         self.writer
             .add_document(s.record(d))
             .map_err(|e| s.err(e))?;
         let title = field_norm(&d.title);
         let mut stats = PassageStats::default();
+        let deltas = self.changes.terms.entry(d.corpus.clone()).or_default();
+        count_terms(deltas, Scored::Title, &d.title, d.passages.len() as i64);
         for p in &d.passages {
             let heading = p.heading_path.join(" \u{203a} ");
+            count_passage(deltas, &heading, &p.text, 1);
             stats.passages += 1;
             stats.body += field_norm(&p.text);
             stats.heading += field_norm(&heading);
@@ -1013,10 +1144,35 @@ impl Indexer<'_> {
     }
 
     /// Forget a document and its passages.
-    pub fn remove(&mut self, doc_id: &str) {
-        self.writer
-            .delete_term(Term::from_field_text(self.store.f.doc_id, doc_id));
+    pub fn remove(&mut self, doc_id: &str) -> Result<(), IndexError> {
+        self.forget(doc_id)?;
         self.changes.deletes.push(doc_id.to_string());
+        Ok(())
+    }
+
+    /// Delete a document the index may hold, and take its passages' terms out of the scoped
+    /// document frequencies. One added since the last commit is committed first, so its
+    /// passages can be read back (a document added twice in one session: rare).
+    fn forget(&mut self, doc_id: &str) -> Result<(), IndexError> {
+        let s = self.store;
+        if self.pending.contains(doc_id) {
+            self.flush()?;
+            s.reader.reload().map_err(|e| s.err(e))?;
+        }
+        if s.manifest
+            .known(doc_id)
+            .map_err(|e| s.manifest_err(e))?
+            .is_none()
+        {
+            return Ok(());
+        }
+        for old in s.stored_passages(doc_id)? {
+            let corpus = s.str(&old, s.f.corpus);
+            s.count_stored(self.changes.terms.entry(corpus).or_default(), &old, -1);
+        }
+        self.writer
+            .delete_term(Term::from_field_text(s.f.doc_id, doc_id));
+        Ok(())
     }
 
     /// Commit the tantivy writer, then the manifest with the opstamp it reached.
@@ -1026,6 +1182,7 @@ impl Indexer<'_> {
         s.manifest
             .apply(&std::mem::take(&mut self.changes), opstamp)
             .map_err(|e| s.manifest_err(e))?;
+        self.pending.clear();
         self.since_commit = 0;
         Ok(())
     }
@@ -1044,10 +1201,7 @@ impl Indexer<'_> {
 /// on tantivy's one-byte scale (exact up to 40, then rounded), so statistics summed here equal
 /// those summed from the index.
 fn field_norm(value: &str) -> u64 {
-    let n = text::tokens(value)
-        .iter()
-        .filter(|t| t.text.len() <= MAX_TOKEN_BYTES)
-        .count();
+    let n = indexed(value).count();
     let n = u32::try_from(n).unwrap_or(u32::MAX);
     let id = tantivy::fieldnorm::FieldNormReader::fieldnorm_to_id(n);
     u64::from(tantivy::fieldnorm::FieldNormReader::id_to_fieldnorm(id))
@@ -1122,7 +1276,7 @@ impl Bm25StatisticsProvider for ScopedStats<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.store.scoped_count(self.searcher, self.scope, term)
+        self.store.scoped_doc_freq(self.searcher, self.scope, term)
     }
 }
 
@@ -1464,6 +1618,50 @@ mod tests {
         s
     }
 
+    /// Every term of the scope's passages, with its scoped document frequency as the manifest
+    /// keeps it and as the index counts it (an intersection of postings, what searches did
+    /// before the manifest kept them).
+    fn frequencies(store: &Store, corpora: &[String]) -> Vec<(String, u64, u64)> {
+        let searcher = store.reader.searcher();
+        let scope = Scope {
+            corpora,
+            documents: &[],
+        };
+        let mut terms = std::collections::BTreeSet::new();
+        let found = searcher
+            .search(store.scope_query(&scope).as_ref(), &DocSetCollector)
+            .unwrap();
+        for addr in found {
+            let d: TantivyDocument = searcher.doc(addr).unwrap();
+            for f in [store.f.body, store.f.heading, store.f.title] {
+                for (_, t) in indexed(&store.str(&d, f)) {
+                    terms.insert((f, text::stem(t.text)));
+                }
+            }
+        }
+        // A term the scope no longer holds (it was in a removed document) must count 0 too.
+        terms.insert((store.f.body, "word".into()));
+        terms
+            .into_iter()
+            .map(|(f, t)| {
+                let term = Term::from_field_text(f, &t);
+                (
+                    format!("{f:?}:{t}"),
+                    store.scoped_doc_freq(&searcher, scope, &term).unwrap(),
+                    store.scoped_count(&searcher, scope, &term).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn assert_frequencies_kept(store: &Store, corpora: &[String]) {
+        let all = frequencies(store, corpora);
+        assert!(all.len() > 3, "{all:?}");
+        for (term, kept, counted) in all {
+            assert_eq!(kept, counted, "{term}");
+        }
+    }
+
     fn varied_docs() -> Vec<Document> {
         let long = "word ".repeat(300);
         let token = "x".repeat(80);
@@ -1496,6 +1694,22 @@ mod tests {
         });
         assert_eq!(kept.unwrap(), scanned(&store, &c));
         assert_eq!(scanned(&store, &c).passages, 4);
+        assert_frequencies_kept(&store, &c);
+        let word = |store: &Store| {
+            let searcher = store.reader.searcher();
+            let scope = Scope {
+                corpora: &c,
+                documents: &[],
+            };
+            store
+                .scoped_doc_freq(
+                    &searcher,
+                    scope,
+                    &Term::from_field_text(store.f.body, "word"),
+                )
+                .unwrap()
+        };
+        assert_eq!(word(&store), 1);
         // Replaced and removed documents leave the sums too.
         store.add(&[doc("b", "r9", &["one", "two"])]).unwrap();
         store.remove(&["a".to_string()]).unwrap();
@@ -1505,6 +1719,20 @@ mod tests {
         });
         assert_eq!(kept.unwrap(), scanned(&store, &c));
         assert_eq!(scanned(&store, &c).passages, 2);
+        assert_frequencies_kept(&store, &c);
+        assert_eq!(word(&store), 0);
+        // A document replaced twice before one commit, and moved to another corpus.
+        let mut indexer = store.indexer().unwrap();
+        indexer
+            .add(&doc("d", "r1", &["first words", "more words"]))
+            .unwrap();
+        indexer.add(&doc("d", "r2", &["second words"])).unwrap();
+        let mut moved = doc("b", "r10", &["elsewhere now"]);
+        moved.corpus = "/other".into();
+        indexer.add(&moved).unwrap();
+        indexer.commit().unwrap();
+        assert_frequencies_kept(&store, &c);
+        assert_frequencies_kept(&store, &["/other".to_string()]);
         // A scope of a corpus and a document of another one counts both, each once.
         let both = store
             .scope_stats(Scope {
@@ -1546,6 +1774,7 @@ mod tests {
             documents: &[],
         });
         assert_eq!(kept.unwrap(), expected.1);
+        assert_frequencies_kept(&store, &c);
         let known = store.known_documents().unwrap();
         assert_eq!(known["b"].raw_hash, "r2");
         assert_eq!(known["c"].corpus, "/other");

@@ -41,6 +41,13 @@ pub enum Unusable {
     Pdf(String),
     #[error("empty after extraction")]
     Empty,
+    /// Sphinx keeps each page's source text beside the rendered page (`_sources/*.rst.txt`):
+    /// indexed too, every fact would be found, quoted and voted on twice.
+    #[error("a copy of a page rendered beside it (Sphinx _sources)")]
+    SourceCopy,
+    /// Sphinx's scripts, styles, images and downloads (`_static`, `_images`, `_downloads`).
+    #[error("a Sphinx build file ({0})")]
+    BuildFile(&'static str),
 }
 
 impl Unusable {
@@ -53,6 +60,8 @@ impl Unusable {
             Unusable::Undecodable(_) => "undecodable",
             Unusable::Pdf(_) => "pdf",
             Unusable::Empty => "empty",
+            Unusable::SourceCopy => "duplicate",
+            Unusable::BuildFile(_) => "build-file",
         }
     }
 
@@ -220,6 +229,32 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<SourceFile>, IngestError> {
     Ok(files)
 }
 
+/// A file inside one of the folders Sphinx writes beside the pages it renders: a folder named
+/// `_sources`, `_static`, `_images` or `_downloads` whose parent holds `searchindex.js`, the
+/// mark of a Sphinx HTML build. Elsewhere such names are ordinary folders.
+fn sphinx_build_file(path: &Path) -> Option<Unusable> {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        let name = d.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let kind = match name {
+            "_sources" => Some(Unusable::SourceCopy),
+            "_static" => Some(Unusable::BuildFile("_static")),
+            "_images" => Some(Unusable::BuildFile("_images")),
+            "_downloads" => Some(Unusable::BuildFile("_downloads")),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            if d.parent()
+                .is_some_and(|p| p.join("searchindex.js").is_file())
+            {
+                return Some(kind);
+            }
+        }
+        dir = d.parent();
+    }
+    None
+}
+
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
     name.as_encoded_bytes().starts_with(b".")
 }
@@ -356,6 +391,9 @@ fn ingest_one(
     }
     if !metadata.is_file() {
         return Err(Unusable::NotRegular);
+    }
+    if let Some(why) = sphinx_build_file(path) {
+        return Err(why);
     }
     let format = format_for_path(path).ok_or_else(|| {
         let extension = path.extension().unwrap_or_default().to_string_lossy();

@@ -485,3 +485,58 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn a_sphinx_builds_copies_of_its_pages_are_not_indexed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for sub in [
+        "docs/library",
+        "docs/_sources/library",
+        "docs/_static",
+        "notes/_sources",
+    ] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    let html = b"<html><head><title>Errors</title></head><body><p>Use add_note() to attach context to an exception.</p></body></html>";
+    write(root, "docs/searchindex.js", b"Search.setIndex({})");
+    write(root, "docs/library/errors.html", html);
+    write(
+        root,
+        "docs/_sources/library/errors.rst.txt",
+        b"Use :meth:`add_note` to attach context to an exception.",
+    );
+    write(
+        root,
+        "docs/_static/notes.txt",
+        b"Bundled text of the theme.",
+    );
+    // Without Sphinx's mark beside it, a folder of that name is an ordinary folder.
+    write(
+        root,
+        "notes/_sources/plan.txt",
+        b"The plan is to ship in May.",
+    );
+
+    let ingested = ingest_dir(root).unwrap();
+    let mut kept: Vec<&str> = ingested
+        .documents
+        .iter()
+        .map(|d| d.id.strip_prefix(root.to_str().unwrap()).unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["/docs/library/errors.html", "/notes/_sources/plan.txt"]
+    );
+    let kind = |name: &str| {
+        ingested
+            .skipped
+            .iter()
+            .find(|s| s.location.ends_with(name))
+            .map(|s| s.kind.clone())
+            .unwrap_or_else(|| panic!("{name} not skipped: {:?}", ingested.skipped))
+    };
+    assert_eq!(kind("/errors.rst.txt"), "duplicate");
+    assert_eq!(kind("/_static/notes.txt"), "build-file");
+}

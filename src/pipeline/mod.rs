@@ -10,7 +10,7 @@ use crate::index::{DocumentWriter, IndexError, Known, SearchBackend};
 use crate::ingest::{self, IngestError, IngestOptions, Outcome, Prior};
 use crate::journal::{JournalError, Key, RunJournal};
 use crate::plan::{self, PlanError};
-use crate::progress::Progress;
+use crate::progress::{self, Progress};
 use crate::report::{self, ReportError, Written};
 use crate::review::{self, Policy, PolicyError};
 use std::collections::{HashMap, HashSet};
@@ -174,15 +174,22 @@ pub fn prepare(
                         })
                 };
                 let mut touched = Vec::new();
+                let started = std::time::Instant::now();
+                let mut seen = 0usize;
                 ingest::ingest_each(&files, opts, &prior, |outcome| -> Result<(), RunError> {
+                    seen += 1;
+                    if seen.is_multiple_of(200) {
+                        stage.set(format!(
+                            "read {}; {} indexed",
+                            progress::share_and_eta(seen, files.len(), started.elapsed(), "files"),
+                            out.indexed
+                        ));
+                    }
                     match outcome {
                         Outcome::Document(d) => {
                             open_indexer(store, &mut indexer)?.add(&d)?;
                             out.indexed += 1;
                             out.read += 1;
-                            if out.indexed % 200 == 0 {
-                                stage.set(format!("indexed {} documents", out.indexed));
-                            }
                         }
                         Outcome::Unchanged {
                             id,
@@ -198,7 +205,15 @@ pub fn prepare(
                                 }
                             }
                         }
-                        Outcome::Skipped(s) => out.skipped.push(s),
+                        Outcome::Skipped(s) => {
+                            // Indexed once, unusable now (a Sphinx copy, grown too large):
+                            // what the index holds of it would be stale.
+                            if known.contains_key(&s.location) {
+                                open_indexer(store, &mut indexer)?.remove(&s.location)?;
+                                out.removed += 1;
+                            }
+                            out.skipped.push(s);
+                        }
                     }
                     Ok(())
                 })?;
@@ -220,9 +235,9 @@ pub fn prepare(
         .map(|(id, _)| id)
         .collect();
     for id in &gone {
-        open_indexer(store, &mut indexer)?.remove(id);
+        open_indexer(store, &mut indexer)?.remove(id)?;
     }
-    out.removed = gone.len();
+    out.removed += gone.len();
     if let Some(indexer) = indexer {
         stage.set(format!("committing {} documents", out.indexed));
         indexer.commit()?;
@@ -873,6 +888,28 @@ mod tests {
         assert!(!w.finds("checkpoints dirty pages"));
         let known = w.store.known_documents().unwrap();
         assert!(known.keys().all(|id| !id.ends_with("a.md")), "{known:?}");
+        assert_eq!(w.store.stats().unwrap().corpora[0].1, 2);
+    }
+
+    #[test]
+    fn a_file_that_became_unusable_leaves_the_index() {
+        let w = Warm::new();
+        // Grown past the size limit: the version indexed earlier would be stale.
+        let big = format!("# C\n\n{}\n", "Vacuum reclaims storage. ".repeat(100));
+        std::fs::write(w.root.join("c.md"), big).unwrap();
+        let opts = IngestOptions {
+            max_file_bytes: 1_000,
+            ..IngestOptions::default()
+        };
+        let p = prepare(
+            &w.store,
+            &Corpora::Paths(vec![w.root.clone()]),
+            &opts,
+            &Progress::hidden(),
+        )
+        .unwrap();
+        assert_eq!((p.removed, p.documents, p.skipped.len()), (1, 2, 1));
+        assert!(!w.finds("dead tuples"));
         assert_eq!(w.store.stats().unwrap().corpora[0].1, 2);
     }
 
