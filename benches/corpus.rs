@@ -4,7 +4,8 @@
 //!
 //! `cargo bench --bench corpus`. `RESEARCH_BENCH_SCALES=1,10,100` chooses the copies (default
 //! 1,10); `RESEARCH_BENCH_BEFORE=/path/to/research` measures another build side by side, row by
-//! row; `RESEARCH_BENCH_RUNS=N` sets runs per row at scales up to 10 (larger scales run once).
+//! row (`RESEARCH_BENCH_AFTER` names the other side instead of this checkout's build);
+//! `RESEARCH_BENCH_RUNS=N` sets runs per row at scales up to 10 (larger scales run once).
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -256,6 +257,14 @@ mod bench {
 
     /// The release `research` binary beside this bench (cargo bench builds it).
     fn find_research() -> Result<PathBuf, String> {
+        // Another build than this checkout's (one kept aside while the checkout moves on).
+        if let Ok(p) = std::env::var("RESEARCH_BENCH_AFTER") {
+            return if Path::new(&p).is_file() {
+                Ok(PathBuf::from(p))
+            } else {
+                Err(format!("RESEARCH_BENCH_AFTER={p}: no such file"))
+            };
+        }
         if let Some(p) = option_env!("CARGO_BIN_EXE_research") {
             if Path::new(p).is_file() {
                 return Ok(PathBuf::from(p));

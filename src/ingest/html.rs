@@ -225,6 +225,10 @@ struct Walker<'a> {
     heading: Option<u8>,
     /// Depth inside `<main>`/`<article>`, where a `<header>` is the article's own title.
     content_depth: usize,
+    /// The terms of the definition-list entry being read (`<dt>`s before their `<dd>`).
+    terms: Vec<String>,
+    /// Per open `<dd>` headed by its terms: the group to return to when it closes.
+    described: Vec<Option<usize>>,
 }
 
 impl<'a> Walker<'a> {
@@ -244,6 +248,8 @@ impl<'a> Walker<'a> {
             pre_depth: 0,
             heading: None,
             content_depth: 0,
+            terms: Vec::new(),
+            described: Vec::new(),
         }
     }
 
@@ -350,6 +356,23 @@ impl<'a> Walker<'a> {
         } else if BLOCK_TAGS.contains(&name) {
             self.flush();
         }
+        if name == "dd" && self.heading.is_none() {
+            self.describe();
+        }
+    }
+
+    /// A definition's description reads under its term, as under a heading: the description
+    /// of `max_connections (integer)` is found, and judged, with the parameter's name.
+    fn describe(&mut self) {
+        let terms = std::mem::take(&mut self.terms);
+        if terms.is_empty() {
+            self.described.push(None);
+            return;
+        }
+        let mut path: Vec<String> = self.out.groups[self.group].clone();
+        path.push(terms.join(", "));
+        self.described.push(Some(self.group));
+        self.group = self.out.new_group(path);
     }
 
     fn close(&mut self, element: ElementRef<'a>) {
@@ -369,6 +392,25 @@ impl<'a> Walker<'a> {
                 }
             }
             "td" | "th" => self.pending_space = true,
+            "dt" => {
+                let before = self.out.paragraphs.len();
+                self.flush();
+                if let Some(p) = self.out.paragraphs.get(before) {
+                    let term = collapse_whitespace(&self.out.text[p.start..p.end]);
+                    self.terms.push(term);
+                }
+            }
+            "dd" => {
+                self.flush();
+                if let Some(Some(group)) = self.described.pop() {
+                    self.group = group;
+                }
+            }
+            "dl" => {
+                self.flush();
+                // A term with no description of its own heads nothing after its list.
+                self.terms.clear();
+            }
             _ if BLOCK_TAGS.contains(&name) => self.flush(),
             _ => {}
         }
@@ -508,6 +550,42 @@ mod tests {
             .iter()
             .map(|p| &extracted.text[p.start..p.end])
             .collect()
+    }
+
+    #[test]
+    fn a_definitions_description_reads_under_its_term() {
+        let html = r#"<html><body><h2>Connection Settings</h2>
+            <dl class="variablelist">
+            <dt id="GUC-MAX-CONNECTIONS"><span class="term"><code class="varname">max_connections</code>
+              (<code class="type">integer</code>)</span></dt>
+            <dd><p>Determines the maximum number of concurrent connections.</p>
+              <p>The default is typically 100 connections.</p></dd>
+            <dt>port (integer)</dt><dt>listen_port</dt>
+            <dd><p>The TCP port the server listens on.</p></dd>
+            </dl>
+            <p>After the list.</p></body></html>"#;
+        let extracted = extract(html);
+        let passages = build_passages("doc", &extracted);
+        let under = |text: &str| {
+            passages
+                .iter()
+                .find(|p| p.text.contains(text))
+                .map(|p| p.heading_path.clone())
+                .unwrap_or_else(|| panic!("{text} not found: {passages:?}"))
+        };
+        assert_eq!(
+            under("maximum number of concurrent"),
+            ["Connection Settings", "max_connections (integer)"]
+        );
+        assert_eq!(
+            under("typically 100"),
+            ["Connection Settings", "max_connections (integer)"]
+        );
+        assert_eq!(
+            under("TCP port"),
+            ["Connection Settings", "port (integer), listen_port"]
+        );
+        assert_eq!(under("After the list"), ["Connection Settings"]);
     }
 
     #[test]

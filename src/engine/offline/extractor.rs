@@ -120,6 +120,13 @@ impl OfflineExtractor {
             .iter()
             .map(|s| (s.id, text::content_stems(&s.query).into_iter().collect()))
             .collect();
+        // A part's own search (see the planner) names what the part wants.
+        let part_searches: HashSet<usize> = plan
+            .sub_queries
+            .iter()
+            .filter(|s| s.angle == Angle::Part)
+            .map(|s| s.id)
+            .collect();
         // Rarer words count more: weight question words by how few gathered passages hold them.
         let mut passage_freq: HashMap<String, usize> = HashMap::new();
         let mut seen_passages = HashSet::new();
@@ -161,9 +168,22 @@ impl OfflineExtractor {
         let mut seen_spans = HashSet::new();
         for ev in evidence {
             let hit = &ev.hit;
+            // A search for one part of the question names what that part wants in the words
+            // sources use ("WAL SQLite: disadvantages"): a sentence it found may answer in
+            // those words instead of the question's.
+            let widened: HashSet<String>;
             let (question_stems, question_weight) = match follow_ups.get(&ev.sub_query) {
                 Some((stems, w)) => (stems, *w),
-                None => (&question_stems, question_weight),
+                None => match sub_stems.get(&ev.sub_query) {
+                    Some(sub)
+                        if part_searches.contains(&ev.sub_query)
+                            && !sub.is_subset(&question_stems) =>
+                    {
+                        widened = question_stems.union(sub).cloned().collect();
+                        (&widened, question_weight)
+                    }
+                    _ => (&question_stems, question_weight),
+                },
             };
             // On a page about the name a round follows ("Shirley Temple"), a sentence is about
             // it even when it says "she": the page's title and headings speak for the sentence.
@@ -183,19 +203,30 @@ impl OfflineExtractor {
                 && hit.passage.ordinal == 0
                 && names_follow_up(&hit.title, question_stems))
             .then(|| text::squash_whitespace(&hit.title));
+            // The items of a list read under their lead-in: after "Advantages include:", "WAL
+            // is significantly faster in most scenarios." is an advantage.
+            let mut lead_in: Vec<String> = Vec::new();
             for (s, e) in text::sentences(&hit.passage.text) {
                 let quote = &hit.passage.text[s..e];
+                if quote.trim_end().ends_with(':') {
+                    lead_in = text::content_stems(quote);
+                    continue;
+                }
                 if !claim_like(quote, page_subject.is_some()) {
                     continue;
                 }
                 let leans_on_subject = page_subject.is_some() && text::leads_with_pronoun(quote);
                 let start = hit.passage.start + s;
-                if !seen_spans.insert((hit.passage.doc_id.clone(), start)) {
+                if seen_spans.contains(&(hit.passage.doc_id.clone(), start)) {
                     continue;
                 }
                 let stems = text::content_stems(quote);
                 let mut about = stems.clone();
-                about.extend(context.iter().filter(|c| !stems.contains(c)).cloned());
+                for c in context.iter().chain(&lead_in) {
+                    if !about.contains(c) {
+                        about.push(c.clone());
+                    }
+                }
                 let matched: f32 = about
                     .iter()
                     .filter(|s| question_stems.contains(*s))
@@ -227,6 +258,8 @@ impl OfflineExtractor {
                 if distinct < 2 && matched / question_weight < enough {
                     continue;
                 }
+                // Taken once: a sentence too far from one search may still answer another.
+                seen_spans.insert((hit.passage.doc_id.clone(), start));
                 let said = text::squash_whitespace(quote);
                 candidates.push(Candidate {
                     claim: Claim {

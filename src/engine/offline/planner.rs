@@ -28,7 +28,7 @@ pub fn parts(question: &str) -> Vec<String> {
     let mut out = Vec::new();
     for sentence in question.split_inclusive(['?', ';']) {
         let mut current = String::new();
-        for clause in sentence.split_inclusive(',') {
+        for clause in split_at_and_opener(sentence) {
             let trimmed = clause.trim_start();
             let first = trimmed
                 .split_whitespace()
@@ -43,7 +43,7 @@ pub fn parts(question: &str) -> Vec<String> {
             let opens = OPENERS.contains(&first.as_str())
                 || ((first == "and" || first == "or" || first == "but")
                     && OPENERS.contains(&second.as_str()));
-            if opens && text::content_stems(&current).len() >= 2 {
+            if opens && text::content_stems(&current).len() >= 2 && !fragment(trimmed) {
                 out.push(current.clone());
                 current.clear();
             }
@@ -64,9 +64,45 @@ pub fn parts(question: &str) -> Vec<String> {
                 .unwrap_or(p);
             text::squash_whitespace(p)
         })
-        .filter(|p| text::content_stems(p).len() >= 2)
+        .filter(|p| !fragment(p))
         .collect();
     cleaned
+}
+
+/// Too little to be a part of its own: fewer than two content words, unless it asks about the
+/// question's subject by a pronoun ("what are its limitations").
+fn fragment(part: &str) -> bool {
+    let stems = text::content_stems(part).len();
+    let refers = text::tokens(part)
+        .iter()
+        .any(|t| PRONOUNS.contains(&t.text.to_lowercase().as_str()));
+    stems == 0 || (stems < 2 && !refers)
+}
+
+/// Clauses of a sentence: after each comma, and before an "and"/"or"/"but" that opens a new
+/// question ("... in SQLite and what are its limitations").
+fn split_at_and_opener(sentence: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for clause in sentence.split_inclusive(',') {
+        let mut start = 0;
+        let words: Vec<(usize, &str)> = clause
+            .split_whitespace()
+            .map(|w| (w.as_ptr() as usize - clause.as_ptr() as usize, w))
+            .collect();
+        for pair in words.windows(2) {
+            let ((at, joiner), (_, next)) = (pair[0], pair[1]);
+            let joiner = joiner.to_lowercase();
+            if at > start
+                && matches!(joiner.as_str(), "and" | "or" | "but")
+                && OPENERS.contains(&next.to_lowercase().as_str())
+            {
+                out.push(&clause[start..at]);
+                start = at;
+            }
+        }
+        out.push(&clause[start..]);
+    }
+    out
 }
 
 /// The key terms of a question: identifiers and numbers first, then capitalised words, then
@@ -110,35 +146,49 @@ pub fn plan(question: &str) -> Plan {
     };
     push(Angle::Question, "Overview".into(), question.clone());
     let parts = parts(&question);
+    // What a part asks for, searched the way a researcher would put it ("WAL SQLite:
+    // disadvantages", "what's new in Python 3.11 exception handling"), else as asked.
+    let subject = subject_of(&question);
     if parts.len() > 1 {
         for p in parts.iter().take(MAX_PARTS) {
-            push(Angle::Part, capitalise(p), p.clone());
+            let query = focused(p, &subject).unwrap_or_else(|| p.clone());
+            push(Angle::Part, capitalise(p), query);
         }
+    } else if let Some(query) = parts.first().and_then(|p| focused(p, &subject)) {
+        push(Angle::Part, capitalise(&parts[0]), query);
     }
     let keys = key_terms(&question);
-    let focus = keys.iter().take(4).cloned().collect::<Vec<_>>().join(" ");
+    // What the question asks about, not what kind of answer it wants: "limitations" shares
+    // its stem with "limits", and would pull every page of limits into every search.
+    let focus = keys
+        .iter()
+        .filter(|k| !is_intent_word(k))
+        .take(4)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
     if !focus.is_empty() {
         if parts.len() <= 1 {
             push(
                 Angle::Definition,
                 "Definitions and background".into(),
-                format!("what {focus} is defined as and refers to"),
+                format!("{focus} overview"),
             );
             push(
                 Angle::Mechanism,
                 "How it works".into(),
-                format!("how {focus} works: the process and mechanism"),
+                format!("how {focus} works"),
             );
         }
         push(
             Angle::Limits,
             "Limits and caveats".into(),
-            format!("{focus} limits and maximums, what cannot be done, warnings and caveats"),
+            format!("{focus} caveats, restrictions and disadvantages"),
         );
         push(
             Angle::Numbers,
             "Numbers and defaults".into(),
-            format!("{focus} default values, numbers, percentages and sizes"),
+            format!("{focus} defaults and values"),
         );
     }
     // A question too short for angles still gets three sub-queries.
@@ -155,6 +205,141 @@ pub fn plan(question: &str) -> Plan {
         question,
         sub_queries: subs,
     }
+}
+
+/// Pronouns a later part uses for the question's subject ("... and what are its limitations").
+const PRONOUNS: &[&str] = &["it", "its", "they", "their", "them", "this", "these"];
+
+/// The question's subject: the names and identifiers of its first part, else its first two
+/// key terms.
+fn subject_of(question: &str) -> Vec<String> {
+    let first = parts(question)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| question.to_string());
+    let named: Vec<String> = text::tokens(&first)
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            let w = t.text;
+            let lower = w.to_lowercase();
+            if text::is_stopword(&lower) || FRAMING.contains(&lower.as_str()) {
+                return false;
+            }
+            w.contains('_')
+                || w.chars().any(|c| c.is_ascii_digit())
+                || (*i > 0 && w.chars().count() > 1 && w.chars().all(|c| c.is_uppercase()))
+                || (*i > 0 && w.chars().next().is_some_and(char::is_uppercase))
+        })
+        .map(|(_, t)| t.text.to_string())
+        .collect();
+    // The names, and the first plain word that is neither a name nor framing: "WAL SQLite
+    // mode", "PostgreSQL's autovacuum".
+    let want = if named.is_empty() { 2 } else { 1 };
+    let plain: Vec<String> = key_terms(&first)
+        .into_iter()
+        .filter(|k| {
+            let lower = k.to_lowercase();
+            !named.iter().any(|n| n.to_lowercase() == lower)
+                && !FRAMING.contains(&lower.as_str())
+                && !is_intent_word(&lower)
+        })
+        .take(want)
+        .collect();
+    named.into_iter().chain(plain).collect()
+}
+
+/// A focused search for one part of a question when it asks for something researchers have
+/// words for: drawbacks, reasons to use something, what changed in a version, how to tune or
+/// configure, how something decides, defaults. The part's own words stay (a pronoun becomes
+/// the question's subject); the search adds the words sources use for that kind of answer.
+fn focused(part: &str, subject: &[String]) -> Option<String> {
+    let lower = part.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '_' && c != '.')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |w: &str| words.iter().any(|x| x.starts_with(w));
+    let has_phrase = |p: &str| lower.contains(p);
+    let adds = if has("limitation")
+        || has("drawback")
+        || has("disadvantage")
+        || has("downside")
+        || has("caveat")
+        || has("pitfall")
+    {
+        "disadvantages"
+    } else if has_phrase("when should")
+        || has_phrase("why should")
+        || has("advantage")
+        || has("benefit")
+    {
+        "advantages"
+    } else if has("changed") || has_phrase("what's new") || has_phrase("new in") {
+        "what's new"
+    } else if has("tune") || has("tuning") || has("configur") || has("adjust") {
+        "settings and parameters"
+    } else if has("decide") || has("trigger") {
+        "threshold"
+    } else if has("default") {
+        "default value"
+    } else {
+        return None;
+    };
+    // The part's content words, a pronoun replaced by the subject.
+    let mut terms: Vec<String> = Vec::new();
+    let mut named_subject = false;
+    for t in text::tokens(part) {
+        let w = t.text.to_lowercase();
+        if PRONOUNS.contains(&w.as_str()) {
+            if !named_subject {
+                terms.extend(subject.iter().cloned());
+                named_subject = true;
+            }
+            continue;
+        }
+        if text::is_stopword(&w)
+            || OPENERS.contains(&w.as_str())
+            || FRAMING.contains(&w.as_str())
+            || is_intent_word(&w)
+        {
+            continue;
+        }
+        terms.push(t.text.to_string());
+    }
+    let mut seen = std::collections::HashSet::new();
+    terms.retain(|t| seen.insert(t.to_lowercase()));
+    if terms.is_empty() {
+        return None;
+    }
+    Some(if adds == "what's new" {
+        format!("what's new in {}", terms.join(" "))
+    } else {
+        format!("{}: {adds}", terms.join(" "))
+    })
+}
+
+/// Words that frame a question rather than name what it is about.
+const FRAMING: &[&str] = &[
+    "i", "we", "my", "our", "use", "using", "tell", "explain", "describe", "changed", "change",
+    "decide", "tune", "tuning",
+];
+
+/// Words naming the kind of answer wanted (drawbacks, reasons) rather than its subject.
+fn is_intent_word(word: &str) -> bool {
+    let w = word.to_lowercase();
+    [
+        "limitation",
+        "drawback",
+        "disadvantage",
+        "downside",
+        "caveat",
+        "pitfall",
+        "advantage",
+        "benefit",
+    ]
+    .iter()
+    .any(|i| w.starts_with(i))
 }
 
 fn capitalise(s: &str) -> String {
@@ -205,6 +390,54 @@ mod tests {
                 Angle::Limits,
                 Angle::Numbers
             ]
+        );
+    }
+
+    #[test]
+    fn a_part_is_searched_the_way_a_researcher_would_put_it() {
+        let queries = |q: &str| -> Vec<String> {
+            plan(q).sub_queries.into_iter().map(|s| s.query).collect()
+        };
+        let wal = queries("When should I use WAL mode in SQLite and what are its limitations?");
+        assert!(wal.contains(&"WAL mode SQLite: advantages".to_string()), "{wal:?}");
+        // "its" is the question's subject; "limitations" becomes the word manuals use, and no
+        // search carries "limitations" (its stem is "limit": every page of limits).
+        assert!(wal.contains(&"WAL SQLite mode: disadvantages".to_string()), "{wal:?}");
+        assert!(
+            wal.iter().skip(1).all(|q| !q.to_lowercase().contains("limitation")),
+            "{wal:?}"
+        );
+        let py = queries("What changed in Python 3.11 exception handling?");
+        assert!(
+            py.contains(&"what's new in Python 3.11 exception handling".to_string()),
+            "{py:?}"
+        );
+        let pg = queries(
+            "How does PostgreSQL's autovacuum decide when to vacuum a table, and how do I tune \
+             it for a large, write-heavy table?",
+        );
+        assert!(pg.iter().any(|q| q.ends_with(": threshold")), "{pg:?}");
+        assert!(
+            pg.iter()
+                .any(|q| q.contains("autovacuum") && q.ends_with(": settings and parameters")),
+            "{pg:?}"
+        );
+        // No template words glued to the question's terms.
+        for q in wal.iter().chain(&py).chain(&pg) {
+            assert!(!q.contains("is defined as") && !q.contains("what cannot be done"), "{q}");
+        }
+    }
+
+    #[test]
+    fn a_part_joined_by_and_is_split_off() {
+        assert_eq!(
+            parts("When should I use WAL mode in SQLite and what are its limitations?"),
+            ["When should I use WAL mode in SQLite", "what are its limitations"]
+        );
+        // "and" inside a part, or before a word that opens nothing, stays.
+        assert_eq!(
+            parts("How do checkpoints and vacuum interact?"),
+            ["How do checkpoints and vacuum interact"]
         );
     }
 
