@@ -875,6 +875,25 @@ Engine: offline · 3 statements checked, 5 reviewers each: **1 contradicted**, 2
     }
 
     #[test]
+    fn every_source_entry_holds_its_quote_past_the_ninth() {
+        let sources: Vec<Citation> = (1..=11)
+            .map(|i| source(&format!("/d/{i}.md"), &format!("Quote number {i}.")))
+            .collect();
+        let html = sources_page(&sources, None);
+        let list = &html[html.find("<ol>").unwrap()..];
+        assert_eq!(list.matches("<ol").count(), 1, "one list: {html}");
+        for entry in list.split("<li>").skip(1) {
+            let n = &entry[entry.find("src-").unwrap() + 4..entry.find("\"></span>").unwrap()];
+            assert!(
+                entry.contains(&format!(
+                    "<blockquote>\n<p>“Quote number {n}.”</p>\n</blockquote>\n</li>"
+                )),
+                "source {n}'s quote is in its entry: {html}"
+            );
+        }
+    }
+
+    #[test]
     fn the_contents_link_every_section_heading() {
         let md = "# Title\n\nIntro.\n\n## Answer\n\nA.\n\n## Findings\n\n### Storage & <heat>\n\n- x\n\n### Storage & <heat>\n\n- y\n\n## Disputed\n\n### Src 1 [\\[1\\]](#src-1)\n\n## Sources\n\n1. <span id=\"src-1\"></span>**G** · `a.md`\n";
         let html = page(md, "Title", None);

@@ -529,15 +529,19 @@ pub fn render_sources(md: &mut String, sources: &[Citation]) {
         if let Some(fetched) = &c.fetched {
             let _ = write!(place, " · fetched {}", esc(fetched));
         }
+        // The quote is indented as far as the entry's text ("10. " is wider than "9. "), or it
+        // would not belong to the entry and would end the list.
+        let marker = format!("{n}. ");
+        let indent = " ".repeat(marker.len());
         let _ = writeln!(
             md,
-            "{n}. <span id=\"src-{n}\"></span>**{}**{heading} · `{}`{place} · blake3 `{}` · bytes {}–{}\n\n{}\n",
+            "{marker}<span id=\"src-{n}\"></span>**{}**{heading} · `{}`{place} · blake3 `{}` · bytes {}–{}\n\n{}\n",
             esc(&c.title),
             c.location.replace('`', "'"),
             &c.doc_hash[..c.doc_hash.len().min(16)],
             c.start,
             c.end,
-            quote_block("   > ", &c.quote)
+            quote_block(&format!("{indent}> "), &c.quote)
         );
     }
 }
