@@ -167,7 +167,7 @@ fn location_url(location: &str, page: Option<u32>, base: Option<&Path>) -> Optio
             .ok()
             .filter(|u| u.scheme() == "file")?,
         Some(s) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {
-            return web_url(location)
+            url::Url::parse(web_url(location)?.as_str()).ok()?
         }
         Some(_) => return None,
         None => {
@@ -181,7 +181,8 @@ fn location_url(location: &str, page: Option<u32>, base: Option<&Path>) -> Optio
             url::Url::from_file_path(&path).ok()?
         }
     };
-    let is_pdf = url.path().to_ascii_lowercase().ends_with(".pdf");
+    // PDF viewers open a `#page=N` link at that page.
+    let is_pdf = url.path().to_ascii_lowercase().ends_with(".pdf") && url.fragment().is_none();
     Some(match page {
         Some(p) if is_pdf => format!("{url}#page={p}"),
         _ => url.to_string(),
@@ -718,6 +719,8 @@ mod tests {
         std::fs::write(dir.path().join("notes/care.md"), "Heat ages cells.").unwrap();
         let mut pdf = source("/srv/docs/Owner's Manual.PDF", "Heat ages cells.");
         pdf.page = Some(12);
+        let mut web_pdf = source("https://example.test/care.pdf", "Heat ages cells.");
+        web_pdf.page = Some(3);
         let sources = [
             source("/srv/docs/a b/<x>&\"y\".md", "Heat ages cells."),
             source("https://example.test/care?a=1&b=\"2\"", "Heat ages cells."),
@@ -730,6 +733,7 @@ mod tests {
             source("notes/care.md", "Heat ages cells."),
             source("notes/gone.md", "Heat ages cells."),
             pdf,
+            web_pdf,
         ];
         let html = sources_page(&sources, Some(dir.path()));
         assert_eq!(
@@ -757,6 +761,11 @@ mod tests {
         assert_eq!(
             href_of(&html, "<code>/srv/docs/Owner's Manual.PDF</code>"),
             Some("file:///srv/docs/Owner&#x27;s%20Manual.PDF#page=12"),
+            "{html}"
+        );
+        assert_eq!(
+            href_of(&html, "<code>https://example.test/care.pdf</code>"),
+            Some("https://example.test/care.pdf#page=3"),
             "{html}"
         );
         for shown in [
