@@ -38,8 +38,13 @@ impl CitationIndex {
 
 /// Escape text for a CommonMark inline context; newlines become spaces.
 pub fn esc(text: &str) -> String {
+    escape_inline(&squash_whitespace(text))
+}
+
+/// Backslash-escape every character that could start inline markup; whitespace is kept.
+fn escape_inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    for c in squash_whitespace(text).chars() {
+    for c in text.chars() {
         if matches!(
             c,
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '~' | '|'
@@ -49,6 +54,58 @@ pub fn esc(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A source's quote as the lines of its block quote, each after `prefix`, in curly quotes.
+/// Prose reads as one line (its line breaks are only where the source wrapped it), but a quote
+/// whose lines are indented (code, a manual's layout) keeps its lines and their leading
+/// whitespace: CommonMark drops a line's leading spaces, so the first is written as `&#32;`.
+fn quote_block(prefix: &str, quote: &str) -> String {
+    let lines: Vec<&str> = quote.lines().map(str::trim_end).collect();
+    let indented = lines
+        .iter()
+        .skip(1)
+        .any(|l| l.starts_with([' ', '\t']) && !l.trim().is_empty());
+    if !indented {
+        return format!("{prefix}“{}”", esc(quote));
+    }
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let body = line.trim_start();
+        let lead = &line[..line.len() - body.len()];
+        let text = if i == 0 {
+            escape_inline(body)
+        } else if let Some(first) = lead.chars().next() {
+            let entity = if first == '\t' { "&#9;" } else { "&#32;" };
+            format!(
+                "{entity}{}{}",
+                &lead[first.len_utf8()..],
+                escape_inline(body)
+            )
+        } else if body.is_empty() {
+            "&#32;".to_string()
+        } else {
+            escape_line_start(&escape_inline(body))
+        };
+        let open = if i == 0 { "“" } else { "" };
+        let close = if i + 1 == lines.len() { "”" } else { "" };
+        let _ = writeln!(out, "{prefix}{open}{text}{close}");
+    }
+    out.truncate(out.trim_end_matches('\n').len());
+    out
+}
+
+/// An unindented line inside a paragraph that could start a block of its own (a heading, a
+/// list item, a setext underline, a thematic break) is made plain text.
+fn escape_line_start(line: &str) -> String {
+    if line.starts_with(['#', '-', '+', '=']) {
+        return format!("\\{line}");
+    }
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    match line[digits..].chars().next() {
+        Some('.' | ')') if digits > 0 => format!("{}\\{}", &line[..digits], &line[digits..]),
+        _ => line.to_string(),
+    }
 }
 
 /// The citations a finding rests on: the claim's own sources, then other documents that
@@ -472,15 +529,19 @@ pub fn render_sources(md: &mut String, sources: &[Citation]) {
         if let Some(fetched) = &c.fetched {
             let _ = write!(place, " · fetched {}", esc(fetched));
         }
+        // The quote is indented as far as the entry's text ("10. " is wider than "9. "), or it
+        // would not belong to the entry and would end the list.
+        let marker = format!("{n}. ");
+        let indent = " ".repeat(marker.len());
         let _ = writeln!(
             md,
-            "{n}. <span id=\"src-{n}\"></span>**{}**{heading} · `{}`{place} · blake3 `{}` · bytes {}–{}\n\n   > “{}”\n",
+            "{marker}<span id=\"src-{n}\"></span>**{}**{heading} · `{}`{place} · blake3 `{}` · bytes {}–{}\n\n{}\n",
             esc(&c.title),
             c.location.replace('`', "'"),
             &c.doc_hash[..c.doc_hash.len().min(16)],
             c.start,
             c.end,
-            esc(&c.quote)
+            quote_block(&format!("{indent}> "), &c.quote)
         );
     }
 }
@@ -559,6 +620,14 @@ pub fn render_skipped(md: &mut String, skipped: &[crate::artifact::Skipped]) {
 /// Skipped local files listed one by one at most; past that they are counted by type.
 const FILES_LISTED: usize = 20;
 
+/// Whether raw HTML is the opening tag of a source's anchor, `<span id="src-N">`: the only
+/// raw HTML a report writes.
+pub(super) fn is_source_anchor(html: &str) -> bool {
+    html.strip_prefix("<span id=\"src-")
+        .and_then(|r| r.strip_suffix("\">"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Parse the Markdown back and check it: every citation link points at an existing source
 /// entry, every source entry is present once, and every cited quote reads back verbatim
 /// (whitespace-normalised) from the parsed text.
@@ -620,6 +689,52 @@ mod tests {
             "timeout"
         };
         Skipped::new(location, kind, reason)
+    }
+
+    #[test]
+    fn an_indented_quote_keeps_its_lines_and_prose_reads_as_one_line() {
+        assert_eq!(
+            quote_block("   > ", "Heat ages\ncells *fast*."),
+            "   > “Heat ages cells \\*fast\\*.”"
+        );
+        let quote =
+            "Example:\n    x  =  1 <b>\n\ty = 2\n\n# not a heading\n- nor an item\n12) nor this";
+        assert_eq!(
+            quote_block("   > ", quote),
+            "   > “Example:\n   > &#32;   x  =  1 \\<b\\>\n   > &#9;y = 2\n   > &#32;\n   > \\# not a heading\n   > \\- nor an item\n   > 12\\) nor this”"
+        );
+        // It parses back as one quote, every word of it text.
+        let md = format!(
+            "1. <span id=\"src-1\"></span>**T**\n\n{}\n",
+            quote_block("   > ", quote)
+        );
+        let arena = comrak::Arena::new();
+        let root = comrak::parse_document(&arena, &md, &comrak::Options::default());
+        let count = |kind: fn(&NodeValue) -> bool| {
+            root.descendants().filter(|n| kind(&n.data().value)).count()
+        };
+        assert_eq!(count(|v| matches!(v, NodeValue::BlockQuote)), 1, "{md}");
+        assert_eq!(count(|v| matches!(v, NodeValue::Paragraph)), 2, "{md}");
+        assert_eq!(count(|v| matches!(v, NodeValue::List(_))), 1, "{md}");
+        assert_eq!(count(|v| matches!(v, NodeValue::Heading(_))), 0, "{md}");
+        // The source's anchor and its closing tag, nothing of the quote.
+        assert_eq!(count(|v| matches!(v, NodeValue::HtmlInline(_))), 2, "{md}");
+        let c = Citation {
+            doc_id: "d".into(),
+            location: "d".into(),
+            title: "T".into(),
+            doc_hash: "h".into(),
+            start: 0,
+            end: quote.len(),
+            quote: quote.into(),
+            heading_path: Vec::new(),
+            passage: 0,
+            page: None,
+            fetched: None,
+        };
+        let mut md = String::new();
+        render_sources(&mut md, std::slice::from_ref(&c));
+        check_markdown(&md, &[c]).unwrap();
     }
 
     #[test]

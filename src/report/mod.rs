@@ -3,7 +3,10 @@
 //! Markdown is parsed back to prove every quote and citation survived rendering; then the
 //! Markdown, HTML and JSON audit are written beside each other, never over an existing file.
 
+mod html;
 mod markdown;
+
+pub use html::render_html;
 
 pub use markdown::{
     check_markdown, esc, render_markdown, render_skipped, render_sources, vote_item, CitationIndex,
@@ -319,48 +322,6 @@ fn write_synced(path: &Path, body: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// A standalone HTML page of the Markdown report. The sources' `<span id="src-N">` anchors are
-/// the only raw HTML a report holds (every text from a source is escaped), so they are let
-/// through and the citation links land; should any other raw HTML appear, the page is rendered
-/// without raw HTML at all.
-pub fn render_html(md: &str, title: &str) -> String {
-    let mut options = comrak::Options::default();
-    options.extension.table = true;
-    options.extension.autolink = true;
-    options.render.r#unsafe = only_our_anchors(md, &options);
-    let body = comrak::markdown_to_html(md, &options);
-    let title = html_escape(title);
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n\
-<style>body{{max-width:50rem;margin:2rem auto;padding:0 1rem;font:16px/1.55 system-ui,sans-serif;color:#222}}\
-blockquote{{margin:.3rem 0 .8rem;padding-left:.8rem;border-left:3px solid #ccc;color:#444}}\
-code{{font-size:.9em}}h2{{border-bottom:1px solid #ddd;padding-bottom:.2rem}}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
-    )
-}
-
-/// Whether every raw HTML node of `md` is a source anchor this renderer writes.
-fn only_our_anchors(md: &str, options: &comrak::Options) -> bool {
-    let arena = comrak::Arena::new();
-    let root = comrak::parse_document(&arena, md, options);
-    root.descendants().all(|node| match &node.data().value {
-        comrak::nodes::NodeValue::HtmlInline(h) => {
-            h == "</span>"
-                || h.strip_prefix("<span id=\"src-")
-                    .and_then(|r| r.strip_suffix("\">"))
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        }
-        comrak::nodes::NodeValue::HtmlBlock(_) => false,
-        _ => true,
-    })
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// `<date>-<slug>` for a question.
 pub fn file_stem(question: &str, date: &str) -> String {
     format!("{date}-{}", crate::text::slug(question, 60))
@@ -440,24 +401,6 @@ mod tests {
             names(dir.path()),
             ["r-2.html", "r-2.json", "r-2.md", "r.json"]
         );
-    }
-
-    #[test]
-    fn citation_links_land_on_their_source_and_no_other_html_passes() {
-        let md = "# R\n\n- Heat ages cells. [\\[1\\]](#src-1)\n\n## Sources\n\n1. <span id=\"src-1\"></span>**Guide** · `a.md`\n\n   > “Heat ages cells \\<script\\>.”\n";
-        let html = render_html(md, "R");
-        assert!(html.contains("href=\"#src-1\""), "{html}");
-        assert!(html.contains("<span id=\"src-1\"></span>"), "{html}");
-        assert!(!html.contains("raw HTML omitted"), "{html}");
-        assert!(
-            html.contains("&lt;script&gt;"),
-            "escaped text stays text: {html}"
-        );
-        // Raw HTML that is not one of our anchors: nothing raw is rendered.
-        let hostile = format!("{md}\n<img src=x onerror=alert(1)>\n");
-        let html = render_html(&hostile, "R");
-        assert!(!html.contains("<img"), "{html}");
-        assert!(!html.contains("<span id=\"src-1\">"), "{html}");
     }
 
     #[test]
