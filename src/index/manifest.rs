@@ -218,6 +218,19 @@ impl Manifest {
     fn write(&self, clear: bool, changes: &Changes, opstamp: Option<u64>) -> rusqlite::Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let (false, Some(opstamp)) = (clear, opstamp) {
+            // Another process rebuilt the manifest from the index after this commit reached
+            // it: the rebuild holds these changes already, and the term counts must not be
+            // added twice.
+            let current: Option<i64> = tx
+                .query_row("SELECT value FROM state WHERE key = 'opstamp'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if current.is_some_and(|c| c >= to_i64(opstamp)) {
+                return Ok(());
+            }
+        }
         if clear {
             tx.execute_batch("DELETE FROM documents; DELETE FROM corpora; DELETE FROM terms;")?;
         }

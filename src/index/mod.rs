@@ -341,7 +341,7 @@ impl Store {
         if self.manifest.opstamp().map_err(|e| self.manifest_err(e))? == Some(opstamp) {
             return Ok(());
         }
-        let searcher = self.reader.searcher();
+        let (opstamp, searcher) = self.snapshot()?;
         let mut rows: HashMap<String, Row> = HashMap::new();
         let mut terms = TermDeltas::new();
         for segment in searcher.segment_readers() {
@@ -423,6 +423,29 @@ impl Store {
             .into_iter()
             .map(|addr| searcher.doc(addr).map_err(|e| self.err(e)))
             .collect()
+    }
+
+    /// A searcher and the opstamp of exactly the commit it sees: another process may commit
+    /// between reading the index's metadata and reloading the reader, so the two are read
+    /// until they agree on the segments.
+    fn snapshot(&self) -> Result<(u64, Searcher), IndexError> {
+        loop {
+            let metas = self.index.load_metas().map_err(|e| self.err(e))?;
+            self.reader.reload().map_err(|e| self.err(e))?;
+            let searcher = self.reader.searcher();
+            let mut seen: Vec<_> = searcher
+                .segment_readers()
+                .iter()
+                .map(|r| r.segment_id())
+                .collect();
+            let mut meant: Vec<_> = metas.segments.iter().map(|m| m.id()).collect();
+            seen.sort();
+            meant.sort();
+            if seen == meant {
+                return Ok((metas.opstamp, searcher));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -1276,7 +1299,12 @@ impl Bm25StatisticsProvider for ScopedStats<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.store.scoped_doc_freq(self.searcher, self.scope, term)
+        // Never more than the passages counted: tantivy asserts it, and a statistic a little
+        // off must not stop a search.
+        let df = self
+            .store
+            .scoped_doc_freq(self.searcher, self.scope, term)?;
+        Ok(df.min(self.totals.passages))
     }
 }
 
@@ -1780,6 +1808,32 @@ mod tests {
         assert_eq!(known["c"].corpus, "/other");
         // What it cannot know, its files are read to learn again.
         assert_eq!(known["b"].file, None);
+    }
+
+    #[test]
+    fn a_commit_another_process_rebuilt_from_is_not_counted_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path()).unwrap();
+        a.add(&[doc("a", "r1", &["first words"])]).unwrap();
+        let mut indexer = a.indexer().unwrap();
+        indexer.add(&doc("b", "r2", &["second words"])).unwrap();
+        // The index's commit lands; before the manifest's does, another process opens the
+        // index and rebuilds the manifest from it.
+        let opstamp = indexer.writer.commit().unwrap();
+        let b = Store::open(dir.path()).unwrap();
+        a.manifest
+            .apply(&std::mem::take(&mut indexer.changes), opstamp)
+            .unwrap();
+        drop(indexer);
+        let c = ["/c".to_string()];
+        assert_frequencies_kept(&b, &c);
+        let searcher = b.reader.searcher();
+        let scope = Scope {
+            corpora: &c,
+            documents: &[],
+        };
+        let words = Term::from_field_text(b.f.body, "word");
+        assert_eq!(b.scoped_doc_freq(&searcher, scope, &words).unwrap(), 2);
     }
 
     #[test]

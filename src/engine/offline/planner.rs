@@ -395,16 +395,23 @@ mod tests {
 
     #[test]
     fn a_part_is_searched_the_way_a_researcher_would_put_it() {
-        let queries = |q: &str| -> Vec<String> {
-            plan(q).sub_queries.into_iter().map(|s| s.query).collect()
-        };
+        let queries =
+            |q: &str| -> Vec<String> { plan(q).sub_queries.into_iter().map(|s| s.query).collect() };
         let wal = queries("When should I use WAL mode in SQLite and what are its limitations?");
-        assert!(wal.contains(&"WAL mode SQLite: advantages".to_string()), "{wal:?}");
+        assert!(
+            wal.contains(&"WAL mode SQLite: advantages".to_string()),
+            "{wal:?}"
+        );
         // "its" is the question's subject; "limitations" becomes the word manuals use, and no
         // search carries "limitations" (its stem is "limit": every page of limits).
-        assert!(wal.contains(&"WAL SQLite mode: disadvantages".to_string()), "{wal:?}");
         assert!(
-            wal.iter().skip(1).all(|q| !q.to_lowercase().contains("limitation")),
+            wal.contains(&"WAL SQLite mode: disadvantages".to_string()),
+            "{wal:?}"
+        );
+        assert!(
+            wal.iter()
+                .skip(1)
+                .all(|q| !q.to_lowercase().contains("limitation")),
             "{wal:?}"
         );
         let py = queries("What changed in Python 3.11 exception handling?");
@@ -424,7 +431,10 @@ mod tests {
         );
         // No template words glued to the question's terms.
         for q in wal.iter().chain(&py).chain(&pg) {
-            assert!(!q.contains("is defined as") && !q.contains("what cannot be done"), "{q}");
+            assert!(
+                !q.contains("is defined as") && !q.contains("what cannot be done"),
+                "{q}"
+            );
         }
     }
 
@@ -432,7 +442,10 @@ mod tests {
     fn a_part_joined_by_and_is_split_off() {
         assert_eq!(
             parts("When should I use WAL mode in SQLite and what are its limitations?"),
-            ["When should I use WAL mode in SQLite", "what are its limitations"]
+            [
+                "When should I use WAL mode in SQLite",
+                "what are its limitations"
+            ]
         );
         // "and" inside a part, or before a word that opens nothing, stays.
         assert_eq!(
