@@ -397,27 +397,25 @@ impl Store {
         count_terms(deltas, Scored::Title, &title, sign);
     }
 
+    /// One document's records of one kind (its document record, or its passages).
+    fn records_of(&self, doc_id: &str, kind: &str) -> BooleanQuery {
+        let term = |field: Field, value: &str| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, value),
+                    IndexRecordOption::Basic,
+                )),
+            )
+        };
+        BooleanQuery::new(vec![term(self.f.doc_id, doc_id), term(self.f.kind, kind)])
+    }
+
     /// The committed passages of one document.
     fn stored_passages(&self, doc_id: &str) -> Result<Vec<TantivyDocument>, IndexError> {
         let searcher = self.reader.searcher();
-        let q = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(self.f.doc_id, doc_id),
-                    IndexRecordOption::Basic,
-                )) as Box<dyn Query>,
-            ),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(self.f.kind, KIND_PASSAGE),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-        ]);
         let found = searcher
-            .search(&q, &DocSetCollector)
+            .search(&self.records_of(doc_id, KIND_PASSAGE), &DocSetCollector)
             .map_err(|e| self.err(e))?;
         found
             .into_iter()
@@ -784,24 +782,11 @@ impl Store {
     /// The stored text of one document.
     pub fn document(&self, doc_id: &str) -> Result<Option<StoredDoc>, IndexError> {
         let searcher = self.reader.searcher();
-        let q = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(self.f.doc_id, doc_id),
-                    IndexRecordOption::Basic,
-                )) as Box<dyn Query>,
-            ),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(self.f.kind, KIND_DOC),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-        ]);
         let top = searcher
-            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .search(
+                &self.records_of(doc_id, KIND_DOC),
+                &TopDocs::with_limit(1).order_by_score(),
+            )
             .map_err(|e| self.err(e))?;
         let Some((_, addr)) = top.into_iter().next() else {
             return Ok(None);
