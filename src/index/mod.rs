@@ -427,7 +427,12 @@ impl Store {
     /// between reading the index's metadata and reloading the reader, so the two are read
     /// until they agree on the segments.
     fn snapshot(&self) -> Result<(u64, Searcher), IndexError> {
+        // A writer commits a few times a second at most: if they still differ after this many
+        // tries, something else keeps them apart, and the last reading is the best there is.
+        const TRIES: usize = 100;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
             let metas = self.index.load_metas().map_err(|e| self.err(e))?;
             self.reader.reload().map_err(|e| self.err(e))?;
             let searcher = self.reader.searcher();
@@ -439,7 +444,7 @@ impl Store {
             let mut meant: Vec<_> = metas.segments.iter().map(|m| m.id()).collect();
             seen.sort();
             meant.sort();
-            if seen == meant {
+            if seen == meant || attempt >= TRIES {
                 return Ok((metas.opstamp, searcher));
             }
             std::thread::sleep(Duration::from_millis(20));

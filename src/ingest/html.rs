@@ -356,8 +356,13 @@ impl<'a> Walker<'a> {
         } else if BLOCK_TAGS.contains(&name) {
             self.flush();
         }
-        if name == "dd" && self.heading.is_none() {
-            self.describe();
+        if name == "dd" {
+            if self.heading.is_none() {
+                self.describe();
+            } else {
+                // Closing it pops an entry: keep the stack in step.
+                self.described.push(None);
+            }
         }
     }
 
