@@ -862,7 +862,8 @@ impl Store {
 
     /// Passages of the scope holding `term`. The corpora's counts are kept in the manifest
     /// (a lookup per corpus, whatever the index's size); documents searched besides them (a
-    /// run's web pages) are few, and counted in the index.
+    /// run's web pages, none of them in the corpora: see [`Store::outside_corpora`]) are few,
+    /// and counted in the index.
     fn scoped_doc_freq(
         &self,
         searcher: &Searcher,
@@ -887,23 +888,28 @@ impl Store {
             .manifest
             .doc_freq(scope.corpora, scored, text)
             .map_err(|e| tantivy::TantivyError::InternalError(one_line(&e)))?;
-        let others: Vec<String> = scope
-            .documents
-            .iter()
-            .filter(|d| {
-                // A document inside one of the corpora is counted there already.
-                !matches!(self.manifest.known(d), Ok(Some(k)) if scope.corpora.contains(&k.corpus))
-            })
-            .cloned()
-            .collect();
-        if others.is_empty() {
+        if scope.documents.is_empty() {
             return Ok(in_corpora);
         }
         let besides = Scope {
             corpora: &[],
-            documents: &others,
+            documents: scope.documents,
         };
         Ok(in_corpora + self.scoped_count(searcher, besides, term)?)
+    }
+
+    /// The scope's documents that none of its corpora holds (those are counted with their
+    /// corpus): what [`Store::scoped_doc_freq`] counts in the index. Read once per search, not
+    /// once per term.
+    fn outside_corpora(&self, scope: Scope) -> Vec<String> {
+        scope
+            .documents
+            .iter()
+            .filter(|d| {
+                !matches!(self.manifest.known(d), Ok(Some(k)) if scope.corpora.contains(&k.corpus))
+            })
+            .cloned()
+            .collect()
     }
 
     /// Passages of the scope holding `term`: an intersection of the term's postings with the
@@ -1252,6 +1258,8 @@ struct ScopedStats<'a> {
     store: &'a Store,
     searcher: &'a Searcher,
     scope: Scope<'a>,
+    /// The scope's documents outside its corpora.
+    outside: Vec<String>,
     totals: PassageStats,
 }
 
@@ -1265,6 +1273,7 @@ impl<'a> ScopedStats<'a> {
             store,
             searcher,
             scope,
+            outside: store.outside_corpora(scope),
             totals: store.scope_stats(scope)?,
         })
     }
@@ -1291,9 +1300,11 @@ impl Bm25StatisticsProvider for ScopedStats<'_> {
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
         // Never more than the passages counted: tantivy asserts it, and a statistic a little
         // off must not stop a search.
-        let df = self
-            .store
-            .scoped_doc_freq(self.searcher, self.scope, term)?;
+        let scope = Scope {
+            corpora: self.scope.corpora,
+            documents: &self.outside,
+        };
+        let df = self.store.scoped_doc_freq(self.searcher, scope, term)?;
         Ok(df.min(self.totals.passages))
     }
 }
@@ -1759,6 +1770,23 @@ mod tests {
             })
             .unwrap();
         assert_eq!(both.passages, 3);
+        // And each term's passages the same way: documents of other corpora (c, b) counted in
+        // the index, one inside /c (d) with its corpus, not twice.
+        let searcher = store.reader.searcher();
+        let docs = ["c".to_string(), "b".to_string(), "d".to_string()];
+        let scope = Scope {
+            corpora: &c,
+            documents: &docs,
+        };
+        let stats = ScopedStats::new(&store, &searcher, scope).unwrap();
+        for t in ["corpus", "elsewhere", "second", "word"] {
+            let term = Term::from_field_text(store.f.body, t);
+            assert_eq!(
+                stats.doc_freq(&term).unwrap(),
+                store.scoped_count(&searcher, scope, &term).unwrap(),
+                "{t}"
+            );
+        }
     }
 
     #[test]

@@ -261,18 +261,11 @@ fn focused(part: &str, subject: &[String]) -> Option<String> {
         .collect();
     let has = |w: &str| words.iter().any(|x| x.starts_with(w));
     let has_phrase = |p: &str| lower.contains(p);
-    let adds = if has("limitation")
-        || has("drawback")
-        || has("disadvantage")
-        || has("downside")
-        || has("caveat")
-        || has("pitfall")
-    {
+    let adds = if DRAWBACKS.iter().any(|w| has(w)) {
         "disadvantages"
     } else if has_phrase("when should")
         || has_phrase("why should")
-        || has("advantage")
-        || has("benefit")
+        || BENEFITS.iter().any(|w| has(w))
     {
         "advantages"
     } else if has("changed") || has_phrase("what's new") || has_phrase("new in") {
@@ -328,19 +321,19 @@ const FRAMING: &[&str] = &[
 /// Words naming the kind of answer wanted (drawbacks, reasons) rather than its subject.
 fn is_intent_word(word: &str) -> bool {
     let w = word.to_lowercase();
-    [
-        "limitation",
-        "drawback",
-        "disadvantage",
-        "downside",
-        "caveat",
-        "pitfall",
-        "advantage",
-        "benefit",
-    ]
-    .iter()
-    .any(|i| w.starts_with(i))
+    DRAWBACKS.iter().chain(BENEFITS).any(|i| w.starts_with(i))
 }
+
+/// Word beginnings of a question after something's drawbacks, and after its benefits.
+const DRAWBACKS: &[&str] = &[
+    "limitation",
+    "drawback",
+    "disadvantage",
+    "downside",
+    "caveat",
+    "pitfall",
+];
+const BENEFITS: &[&str] = &["advantage", "benefit"];
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
