@@ -104,8 +104,75 @@ fn llm_run_writes_a_cited_report_and_drops_invented_quotes() {
     assert!(spend["cost_usd"].as_f64().unwrap() > 0.0);
     assert!(md.contains("Model calls:"));
     // Prompt hashes are in the audit, the follow-up planner's among them.
-    assert_eq!(a["prompts"].as_object().unwrap().len(), 5);
+    assert_eq!(a["prompts"].as_object().unwrap().len(), 6);
     assert!(a["prompts"].get("follow-up").is_some());
+    assert!(a["prompts"].get("answer").is_some());
+}
+
+#[test]
+fn the_answer_is_the_writer_s_prose_and_only_its_grounded_sentences_are_printed() {
+    let server = serve(Mode::Good);
+    let run = research(&server, &[]);
+    let a = audit(&run);
+    let kept: Vec<&str> = a["reviewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["verdict"]["status"] == "kept")
+        .map(|r| r["claim"]["id"].as_str().unwrap())
+        .collect();
+    let sentences: Vec<&Value> = a["answer"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["sentences"].as_array().unwrap())
+        .collect();
+    // The model's own sentence is there, resting on kept claims only.
+    let written: Vec<&&Value> = sentences
+        .iter()
+        .filter(|s| s["text"].as_str().unwrap().starts_with("In short: "))
+        .collect();
+    assert!(!written.is_empty(), "{}", a["answer"]);
+    for s in &sentences {
+        let ids = s["claim_ids"].as_array().unwrap();
+        assert!(!ids.is_empty(), "{s}");
+        assert!(
+            ids.iter().all(|id| kept.contains(&id.as_str().unwrap())),
+            "{s}"
+        );
+    }
+    // A number no claim holds, or a claim never given, is deleted, and the report says so.
+    let md = std::fs::read_to_string(run.stdout.trim()).unwrap();
+    let answer = md
+        .split("## Answer")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    assert!(answer.contains("In short: "), "{answer}");
+    assert!(!md.contains("97 years"));
+    assert!(!md.contains("Nothing cited here is true"));
+    assert!(
+        notes_mention(&a, "sentences of the written answer were deleted"),
+        "{}",
+        a["notes"]
+    );
+    // A key fact the prose already cites is not listed again.
+    let cited: Vec<&Value> = written
+        .iter()
+        .flat_map(|s| s["claim_ids"].as_array().unwrap())
+        .collect();
+    for f in a["answer"]["key_facts"].as_array().unwrap() {
+        assert!(
+            !f["claim_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|id| cited.contains(&id)),
+            "{f}"
+        );
+    }
 }
 
 #[test]

@@ -181,6 +181,35 @@ fn reply(system: &str, user: &str) -> Value {
             .collect();
         return json!({ "votes": votes });
     }
+    if system.contains("You write the answer") {
+        // Per part: one sentence resting on its first two claims, one stating a number no claim
+        // holds, and one citing a claim that was not given (both must be deleted).
+        let mut parts: Vec<(String, Vec<(String, String)>)> = Vec::new();
+        for line in user.lines() {
+            if let Some(p) = line.strip_prefix("## ") {
+                parts.push((p.to_string(), Vec::new()));
+            } else if let (Some(rest), Some(cur)) = (line.strip_prefix("- "), parts.last_mut()) {
+                if let Some((id, text)) = rest.split_once(": ") {
+                    cur.1.push((id.to_string(), text.to_string()));
+                }
+            }
+        }
+        let parts: Vec<Value> = parts
+            .into_iter()
+            .map(|(part, claims)| {
+                let Some((first, text)) = claims.first() else {
+                    return json!({"part": part, "sentences": []});
+                };
+                let mut ids = vec![first.clone()];
+                ids.extend(claims.get(1).map(|c| c.0.clone()));
+                json!({"part": part, "sentences": [
+                    {"text": format!("In short: {}", text.trim_end_matches('.')), "claims": ids},
+                    {"text": "Batteries last 97 years when kept cool.", "claims": [first]},
+                    {"text": "Nothing cited here is true.", "claims": ["c999"]}]})
+            })
+            .collect();
+        return json!({ "parts": parts });
+    }
     // Writer: one sentence per claim, its own words.
     let mut sections = Vec::new();
     let mut current: Option<(String, Vec<Value>)> = None;

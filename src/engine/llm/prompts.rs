@@ -9,7 +9,14 @@ use std::path::Path;
 
 const MARKER: &str = "<!-- variable -->";
 
-pub const ROLES: [&str; 5] = ["planner", "follow-up", "extractor", "reviewer", "writer"];
+pub const ROLES: [&str; 6] = [
+    "planner",
+    "follow-up",
+    "extractor",
+    "reviewer",
+    "writer",
+    "answer",
+];
 
 fn builtin(role: &str) -> Option<&'static str> {
     Some(match role {
@@ -18,6 +25,7 @@ fn builtin(role: &str) -> Option<&'static str> {
         "extractor" => include_str!("../../../prompts/extractor.md"),
         "reviewer" => include_str!("../../../prompts/reviewer.md"),
         "writer" => include_str!("../../../prompts/writer.md"),
+        "answer" => include_str!("../../../prompts/answer.md"),
         _ => return None,
     })
 }

@@ -5,8 +5,8 @@
 
 use super::caller::Caller;
 use crate::artifact::{
-    Angle, Citation, Claim, Evidence, FollowUp, Hit, Lead, Plan, Reviewed, Section, Sentence,
-    Stance, Status, SubQuery, Vote,
+    Angle, Answer, AnswerPart, Citation, Claim, Evidence, FollowUp, Hit, Lead, Plan, Reviewed,
+    Section, Sentence, Stance, Status, SubQuery, Vote,
 };
 use crate::engine::offline;
 use crate::engine::{Extractor, Planner, Retriever, ReviewTask, Reviewer, RoleError, Writer};
@@ -984,6 +984,52 @@ fn writer_schema() -> serde_json::Value {
                     "claims": {"type": "array", "items": {"type": "string", "maxLength": 12}}}}}}}}}})
 }
 
+#[derive(Deserialize)]
+struct AnswerReply {
+    parts: Vec<AnswerReplyPart>,
+}
+
+#[derive(Deserialize)]
+struct AnswerReplyPart {
+    #[serde(default)]
+    part: String,
+    #[serde(default)]
+    sentences: Vec<WriterSentence>,
+}
+
+fn answer_schema() -> serde_json::Value {
+    json!({"type": "object", "required": ["parts"], "properties": {"parts": {"type": "array",
+        "items": {"type": "object", "required": ["part", "sentences"], "properties": {
+            "part": {"type": "string", "maxLength": 300}, "sentences": {"type": "array", "items": {
+                "type": "object", "required": ["text", "claims"], "properties": {
+                    "text": {"type": "string", "maxLength": 600},
+                    "claims": {"type": "array", "items": {"type": "string", "maxLength": 12}}}}}}}}}})
+}
+
+/// Claims offered to the answer's writer per part of the question: enough to choose from, few
+/// enough that the call stays small however many claims the run kept.
+const ANSWER_CANDIDATES: usize = 6;
+
+/// A written sentence as the report may print it: only the ids of claims it may cite, and only
+/// if it is grounded in them; `None` when it must be deleted.
+fn grounded_sentence(s: WriterSentence, by_id: &HashMap<&str, &Claim>) -> Option<Sentence> {
+    let ids: Vec<String> = s
+        .claims
+        .iter()
+        .map(|c| c.trim().to_string())
+        .filter(|c| by_id.contains_key(c.as_str()))
+        .collect();
+    let cited: Vec<&Claim> = ids
+        .iter()
+        .filter_map(|id| by_id.get(id.as_str()).copied())
+        .collect();
+    let text = text::squash_whitespace(&s.text);
+    sentence_is_grounded(&text, &cited).then_some(Sentence {
+        text,
+        claim_ids: ids,
+    })
+}
+
 /// Whether a written sentence may stand: it cites at least one known claim and states no number
 /// its cited claims do not contain.
 pub fn sentence_is_grounded(sentence: &str, cited: &[&Claim]) -> bool {
@@ -1065,24 +1111,9 @@ impl Writer for LlmWriter {
             };
             let mut sentences = Vec::new();
             for s in ws.sentences {
-                let ids: Vec<String> = s
-                    .claims
-                    .iter()
-                    .map(|c| c.trim().to_string())
-                    .filter(|c| by_id.contains_key(c.as_str()))
-                    .collect();
-                let cited: Vec<&Claim> = ids
-                    .iter()
-                    .filter_map(|id| by_id.get(id.as_str()).copied())
-                    .collect();
-                let textv = text::squash_whitespace(&s.text);
-                if sentence_is_grounded(&textv, &cited) {
-                    sentences.push(Sentence {
-                        text: textv,
-                        claim_ids: ids,
-                    });
-                } else {
-                    dropped += 1;
+                match grounded_sentence(s, &by_id) {
+                    Some(s) => sentences.push(s),
+                    None => dropped += 1,
                 }
             }
             if !sentences.is_empty() {
@@ -1100,6 +1131,95 @@ impl Writer for LlmWriter {
             self.caller.note("the writer's reply had no usable sentence: findings are listed as the claims' own sentences".into());
             return Ok(fallback);
         }
+        Ok(out)
+    }
+
+    /// Prose for each part of the question from the claims that answer it. A sentence that
+    /// cites no kept claim, or states a number its claims do not hold, is not printed; a part
+    /// left with no sentence is answered by its claims' own words, and the key facts are the
+    /// extractive ones the prose did not already cite.
+    async fn answer(&self, question: &str, kept: &[Reviewed]) -> Result<Answer, RoleError> {
+        let base = offline::compose_answer(question, kept);
+        let candidates = offline::answer_candidates(question, kept, ANSWER_CANDIDATES);
+        if candidates.iter().all(|(_, claims)| claims.is_empty()) {
+            return Ok(base);
+        }
+        let parts: Vec<serde_json::Value> = candidates
+            .iter()
+            .map(|(part, claims)| {
+                let claims: Vec<serde_json::Value> = claims
+                    .iter()
+                    .map(|r| json!({"id": r.claim.id, "text": r.claim.text}))
+                    .collect();
+                json!({"part": part, "claims": claims})
+            })
+            .collect();
+        let rendered = self
+            .caller
+            .prompts()
+            .get("answer")
+            .render(&json!({"question": question, "parts": parts}))
+            .map_err(|e| RoleError::Permanent(e.to_string()))?;
+        let reply = match self
+            .caller
+            .call_json::<AnswerReply>("writer", &self.model, &rendered, &answer_schema(), 1500)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.caller.note(format!(
+                    "the answer's writer failed ({e}): the answer is in the claims' own words"
+                ));
+                return Ok(base);
+            }
+        };
+        let by_id: HashMap<&str, &Claim> = kept
+            .iter()
+            .map(|r| (r.claim.id.as_str(), &r.claim))
+            .collect();
+        let mut written: Vec<Option<Vec<Sentence>>> = vec![None; base.parts.len()];
+        let mut dropped = 0;
+        for (i, wp) in reply.parts.into_iter().enumerate() {
+            // By the part's words; a model that rephrased the part is taken in order.
+            let Some(at) = base
+                .parts
+                .iter()
+                .position(|p| p.part == wp.part.trim())
+                .or((i < base.parts.len()).then_some(i))
+            else {
+                continue;
+            };
+            let mut sentences = Vec::new();
+            for s in wp.sentences {
+                match grounded_sentence(s, &by_id) {
+                    Some(s) => sentences.push(s),
+                    None => dropped += 1,
+                }
+            }
+            if !sentences.is_empty() && written[at].is_none() {
+                written[at] = Some(sentences);
+            }
+        }
+        if dropped > 0 {
+            self.caller.note(format!("{dropped} sentences of the written answer were deleted: they cited no kept claim or stated a number their claims do not contain"));
+        }
+        let mut out = Answer::default();
+        for (part, prose) in base.parts.into_iter().zip(written) {
+            out.parts.push(AnswerPart {
+                sentences: prose.unwrap_or(part.sentences),
+                part: part.part,
+            });
+        }
+        let cited: Vec<&String> = out
+            .parts
+            .iter()
+            .flat_map(|p| p.sentences.iter().flat_map(|s| &s.claim_ids))
+            .collect();
+        out.key_facts = base
+            .key_facts
+            .into_iter()
+            .filter(|f| !f.claim_ids.iter().any(|id| cited.contains(&id)))
+            .collect();
         Ok(out)
     }
 }

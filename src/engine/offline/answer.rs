@@ -28,6 +28,85 @@ const FACT_WORDS: &[&str] = &[
 ];
 
 pub fn compose(question: &str, kept: &[Reviewed]) -> Answer {
+    let ranking = rank(question, kept);
+    let claims = &ranking.claims;
+    let mut used: Vec<usize> = Vec::new();
+    let mut out = Answer::default();
+    for (part, ranked) in ranking.parts.iter().zip(&ranking.by_part) {
+        let mut sentences = Vec::new();
+        for &n in ranked {
+            if sentences.len() == PER_PART {
+                break;
+            }
+            if take(&mut used, claims, n) {
+                sentences.push(sentence(claims[n].0));
+            }
+        }
+        out.parts.push(AnswerPart {
+            part: part.clone(),
+            sentences,
+        });
+    }
+    let mut facts: Vec<usize> = (0..claims.len())
+        .filter(|n| !used.contains(n))
+        .filter(|&n| is_key_fact(&claims[n].0.claim.text))
+        .collect();
+    facts.sort_by(|&a, &b| {
+        claims[b]
+            .0
+            .claim
+            .score
+            .total_cmp(&claims[a].0.claim.score)
+            .then(a.cmp(&b))
+    });
+    for n in facts {
+        if out.key_facts.len() == KEY_FACTS {
+            break;
+        }
+        if take(&mut used, claims, n) {
+            out.key_facts.push(sentence(claims[n].0));
+        }
+    }
+    out
+}
+
+/// The kept claims that may answer each part of the question, most direct first (a claim is
+/// offered to one part only, and a paraphrase of one offered already is left out), at most `n`
+/// per part: what a writer that composes its own prose chooses from.
+pub fn candidates<'a>(
+    question: &str,
+    kept: &'a [Reviewed],
+    n: usize,
+) -> Vec<(String, Vec<&'a Reviewed>)> {
+    let ranking = rank(question, kept);
+    let mut used: Vec<usize> = Vec::new();
+    ranking
+        .parts
+        .iter()
+        .zip(&ranking.by_part)
+        .map(|(part, ranked)| {
+            let mut chosen = Vec::new();
+            for &c in ranked {
+                if chosen.len() == n {
+                    break;
+                }
+                if take(&mut used, &ranking.claims, c) {
+                    chosen.push(ranking.claims[c].0);
+                }
+            }
+            (part.clone(), chosen)
+        })
+        .collect()
+}
+
+/// The question's parts, and for each the indices of the claims that answer it, best first.
+struct Ranking<'a> {
+    parts: Vec<String>,
+    claims: Vec<(&'a Reviewed, Vec<String>)>,
+    by_part: Vec<Vec<usize>>,
+}
+
+fn rank<'a>(question: &str, kept: &'a [Reviewed]) -> Ranking<'a> {
     let parts = parts(question);
     let part_stems: Vec<Vec<String>> = parts.iter().map(|p| text::content_stems(p)).collect();
     let claims: Vec<(&Reviewed, Vec<String>)> = kept
@@ -79,49 +158,25 @@ pub fn compose(question: &str, kept: &[Reviewed]) -> Answer {
             by_part[i].push((relevance, n));
         }
     }
-    let mut used: Vec<usize> = Vec::new();
-    let mut out = Answer::default();
-    for (part, mut ranked) in parts.into_iter().zip(by_part) {
-        ranked.sort_by(|a, b| {
-            let (ra, rb) = (claims[a.1].0, claims[b.1].0);
-            b.0.total_cmp(&a.0)
-                .then(rb.verdict.support.cmp(&ra.verdict.support))
-                .then(rb.verdict.supporting_docs.cmp(&ra.verdict.supporting_docs))
-                .then(rb.claim.score.total_cmp(&ra.claim.score))
-                .then(a.1.cmp(&b.1))
-        });
-        let mut sentences = Vec::new();
-        for (_, n) in ranked {
-            if sentences.len() == PER_PART {
-                break;
-            }
-            if take(&mut used, &claims, n) {
-                sentences.push(sentence(claims[n].0));
-            }
-        }
-        out.parts.push(AnswerPart { part, sentences });
-    }
-    let mut facts: Vec<usize> = (0..claims.len())
-        .filter(|n| !used.contains(n))
-        .filter(|&n| is_key_fact(&claims[n].0.claim.text))
+    let by_part = by_part
+        .into_iter()
+        .map(|mut ranked| {
+            ranked.sort_by(|a, b| {
+                let (ra, rb) = (claims[a.1].0, claims[b.1].0);
+                b.0.total_cmp(&a.0)
+                    .then(rb.verdict.support.cmp(&ra.verdict.support))
+                    .then(rb.verdict.supporting_docs.cmp(&ra.verdict.supporting_docs))
+                    .then(rb.claim.score.total_cmp(&ra.claim.score))
+                    .then(a.1.cmp(&b.1))
+            });
+            ranked.into_iter().map(|(_, n)| n).collect()
+        })
         .collect();
-    facts.sort_by(|&a, &b| {
-        claims[b]
-            .0
-            .claim
-            .score
-            .total_cmp(&claims[a].0.claim.score)
-            .then(a.cmp(&b))
-    });
-    for n in facts {
-        if out.key_facts.len() == KEY_FACTS {
-            break;
-        }
-        if take(&mut used, &claims, n) {
-            out.key_facts.push(sentence(claims[n].0));
-        }
+    Ranking {
+        parts,
+        claims,
+        by_part,
     }
-    out
 }
 
 /// The parts a reader expects answered: split after `?` and `;`, and where a clause opens a new

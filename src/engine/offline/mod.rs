@@ -10,7 +10,7 @@ mod planner;
 mod reviewer;
 mod writer;
 
-pub use answer::compose as compose_answer;
+pub use answer::{candidates as answer_candidates, compose as compose_answer};
 pub use extractor::OfflineExtractor;
 pub use judge::{judge_sentence, Judgement};
 pub use planner::{plan as offline_plan, OfflinePlanner};
