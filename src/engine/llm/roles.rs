@@ -1059,7 +1059,9 @@ impl Writer for LlmWriter {
         plan: &Plan,
         kept: &[Reviewed],
     ) -> Result<Vec<Section>, RoleError> {
-        let fallback = offline::OfflineWriter.write(question, plan, kept).await?;
+        let fallback = offline::OfflineWriter::default()
+            .write(question, plan, kept)
+            .await?;
         if kept.is_empty() {
             return Ok(fallback);
         }

@@ -5,6 +5,7 @@
 
 use crate::artifact::{Answer, AnswerPart, Reviewed, Sentence};
 use crate::text;
+use crate::verifier::{cosine, Verifier};
 
 /// Sentences a part's answer holds at most.
 const PER_PART: usize = 3;
@@ -28,7 +29,13 @@ const FACT_WORDS: &[&str] = &[
 ];
 
 pub fn compose(question: &str, kept: &[Reviewed]) -> Answer {
-    let ranking = rank(question, kept);
+    compose_with(question, kept, None)
+}
+
+/// As `compose`; with the verifier, each claim goes to the part closest to it in meaning, and a
+/// part's sentences are ordered by that closeness as well as by its words.
+pub fn compose_with(question: &str, kept: &[Reviewed], verifier: Option<&Verifier>) -> Answer {
+    let ranking = rank(question, kept, verifier);
     let claims = &ranking.claims;
     let mut used: Vec<usize> = Vec::new();
     let mut out = Answer::default();
@@ -78,7 +85,7 @@ pub fn candidates<'a>(
     kept: &'a [Reviewed],
     n: usize,
 ) -> Vec<(String, Vec<&'a Reviewed>)> {
-    let ranking = rank(question, kept);
+    let ranking = rank(question, kept, None);
     let mut used: Vec<usize> = Vec::new();
     ranking
         .parts
@@ -106,8 +113,32 @@ struct Ranking<'a> {
     by_part: Vec<Vec<usize>>,
 }
 
-fn rank<'a>(question: &str, kept: &'a [Reviewed]) -> Ranking<'a> {
+fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -> Ranking<'a> {
     let parts = parts(question);
+    // closeness[n][i]: claim n to part i, in meaning (empty without the verifier). A part that
+    // says "it" is read with the question's first part, which names the subject.
+    let closeness: Vec<Vec<f32>> = verifier
+        .and_then(|v| {
+            let mut texts: Vec<String> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| match i {
+                    0 => p.clone(),
+                    _ => format!("{} {p}", parts[0]),
+                })
+                .collect();
+            texts.extend(kept.iter().map(|r| r.claim.text.clone()));
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let emb = v.embed(&refs).ok()?;
+            let (part_emb, claim_emb) = emb.split_at(parts.len());
+            Some(
+                claim_emb
+                    .iter()
+                    .map(|c| part_emb.iter().map(|p| cosine(p, c)).collect())
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
     let part_stems: Vec<Vec<String>> = parts.iter().map(|p| text::content_stems(p)).collect();
     let claims: Vec<(&Reviewed, Vec<String>)> = kept
         .iter()
@@ -137,12 +168,15 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed]) -> Ranking<'a> {
     let mut by_part: Vec<Vec<(f32, usize)>> = vec![Vec::new(); parts.len()];
     for (n, (r, stems)) in claims.iter().enumerate() {
         let on_subject = 0.5 + 0.5 * (r.claim.score / top).clamp(0.0, 1.0);
+        let near = closeness.get(n);
         let best = (0..parts.len())
             .filter(|&i| {
                 parts.len() == 1
                     || part_stems[i]
                         .iter()
                         .any(|s| weight(i, s) == 1.0 && stems.contains(s))
+                    // In meaning, the part it is closest to.
+                    || near.is_some_and(|c| c.iter().all(|&x| x <= c[i]))
             })
             .map(|i| {
                 let total: f32 = part_stems[i].iter().map(|s| weight(i, s)).sum();
@@ -151,7 +185,13 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed]) -> Ranking<'a> {
                     .filter(|s| stems.contains(s))
                     .map(|s| weight(i, s))
                     .sum();
-                (own / total.max(1e-3) * on_subject, i)
+                let words = own / total.max(1e-3) * on_subject;
+                // Words count half beside meaning: they still tell "threshold" from "tune".
+                let relevance = match near {
+                    Some(c) => 0.5 * words + c[i],
+                    None => words,
+                };
+                (relevance, i)
             })
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
         if let Some((relevance, i)) = best {

@@ -10,7 +10,7 @@ mod planner;
 mod reviewer;
 mod writer;
 
-pub use answer::{candidates as answer_candidates, compose as compose_answer};
+pub use answer::{candidates as answer_candidates, compose as compose_answer, compose_with};
 pub use extractor::OfflineExtractor;
 pub use judge::{judge_sentence, Judgement};
 pub use planner::{plan as offline_plan, OfflinePlanner};
@@ -24,11 +24,13 @@ use super::Engine;
 /// asks for it.
 pub fn engine(reviewers: usize, max_claims: usize, verifier: bool) -> Engine {
     let notes = super::Notes::default();
+    let mut model = None;
     if verifier {
-        if let Err(e) = crate::verifier::Verifier::shared() {
-            notes.push(format!(
+        match crate::verifier::Verifier::shared() {
+            Ok(v) => model = Some(v),
+            Err(e) => notes.push(format!(
                 "reviewers judged lexically, without the verifier model: {e}"
-            ));
+            )),
         }
     }
     Engine {
@@ -36,13 +38,14 @@ pub fn engine(reviewers: usize, max_claims: usize, verifier: bool) -> Engine {
         planner: Box::new(OfflinePlanner),
         extractor: Box::new(OfflineExtractor {
             max_claims,
+            verifier: model.clone(),
             ..OfflineExtractor::default()
         }),
         reviewers: panel(reviewers, verifier)
             .into_iter()
             .map(|r| Box::new(r) as Box<dyn super::Reviewer>)
             .collect(),
-        writer: Box::new(OfflineWriter),
+        writer: Box::new(OfflineWriter { verifier: model }),
         notes,
         accounting: None,
         prompt_hashes: Default::default(),

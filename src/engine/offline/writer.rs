@@ -1,11 +1,17 @@
 //! Offline writer: the kept claims themselves, grouped by the angle that found them, best first.
 //! Each sentence is a claim's own words, so it never states more than its citation.
 
-use crate::artifact::{Plan, Reviewed, Section, Sentence};
+use crate::artifact::{Answer, Plan, Reviewed, Section, Sentence};
 use crate::engine::{RoleError, Writer};
+use crate::verifier::Verifier;
 use async_trait::async_trait;
+use std::sync::Arc;
 
-pub struct OfflineWriter;
+/// With the verifier, the answer's parts are matched to claims by meaning as well as words.
+#[derive(Default)]
+pub struct OfflineWriter {
+    pub verifier: Option<Arc<Verifier>>,
+}
 
 #[async_trait]
 impl Writer for OfflineWriter {
@@ -35,5 +41,13 @@ impl Writer for OfflineWriter {
                 })
             })
             .collect())
+    }
+
+    async fn answer(&self, question: &str, kept: &[Reviewed]) -> Result<Answer, RoleError> {
+        Ok(super::compose_with(
+            question,
+            kept,
+            self.verifier.as_deref(),
+        ))
     }
 }
