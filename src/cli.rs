@@ -1664,6 +1664,22 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
         };
         let started = std::time::Instant::now();
         let result = digest::run(&cfg, &engine, store, &progress, &log, &held).await;
+        if let Err(e @ digest::DigestError::NothingNew { .. }) = &result {
+            // Not a failure: the run is done and wrote nothing; the exit status says so.
+            let _ = journal.finish(
+                RunStatus::Done,
+                None,
+                0,
+                0.0,
+                None,
+                started.elapsed().as_secs_f64(),
+            );
+            eprintln!(
+                "research: {}",
+                research::text::squash_whitespace(&e.to_string())
+            );
+            std::process::exit(i32::from(digest::EXIT_NOTHING_NEW));
+        }
         let outcome = close_run(
             &journal,
             &engine,
