@@ -59,8 +59,9 @@ pub enum Command {
     )]
     CheckPlan(CheckPlanArgs),
     /// A digest of what your feeds (RSS, Atom, arXiv queries) published since the last digest,
-    /// grouped by topic, key claims voted on. Made for cron and systemd timers (exit 75 when
-    /// another digest runs or no feed could be read).
+    /// grouped by topic, key claims voted on. Made for cron and systemd timers (exit 3 when
+    /// nothing is new and no digest is written; 75 when another digest runs or no feed could be
+    /// read).
     #[command(
         before_help = "Examples:\n  research digest --feeds corpora/feeds.toml\n  research digest --feeds feeds.toml --since 2026-11-01 --out ~/digests\n  research digest --feeds feeds.toml --no-fetch --claims-per-item 2"
     )]

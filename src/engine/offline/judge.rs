@@ -630,6 +630,24 @@ mod tests {
     }
 
     #[test]
+    fn a_value_the_evidence_denies_is_not_stated() {
+        let c = terms("The default autovacuum scale factor is 0.2, so a table is vacuumed after a fifth of its rows change.");
+        let j = judge_in_context(
+            &c,
+            "The default scale factor is 0.1, not 0.2.",
+            &text::content_stems("Autovacuum defaults revisited"),
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // A version or a bound is not the value either.
+        let c = terms("Python's pickle module writes protocol 3 by default.");
+        let j = judge_sentence(
+            &c,
+            "If fix_imports is true and protocol is less than 3, pickle will map the new Python 3 names by default.",
+        );
+        assert!(!matches!(j, Judgement::Supports { .. }), "{j:?}");
+    }
+
+    #[test]
     fn values_of_different_units_do_not_conflict() {
         let t =
             terms("Newer phone battery cells keep 80 percent of their capacity after 1000 cycles.");
@@ -726,6 +744,17 @@ mod tests {
         assert!(is_current(
             "The JSON functions are built into SQLite by default, as of SQLite version 3.38.0."
         ));
+        // A sentence that dates a change from the claim's value to another one.
+        let c = terms("New SQLite databases get a page size of 1024 bytes by default.");
+        let j = judge_sentence(
+            &c,
+            "For many years, the default page size was almost always 1024 bytes, but beginning with SQLite version 3.12.0 (2016-03-29), the default page size increased to 4096.",
+        );
+        assert!(matches!(j, Judgement::Outdated { .. }), "{j:?}");
+        assert!(dates_a_change(
+            "Changed in version 3.8: The default protocol is 4."
+        ));
+        assert!(!dates_a_change("The default protocol is 4."));
         // A claim about the past is not outdated by the past.
         let c = terms("Before version 3.38.0 the SQLite JSON functions needed the -DSQLITE_ENABLE_JSON1 compile-time option.");
         assert!(c.past);
