@@ -59,8 +59,9 @@ pub enum Command {
     )]
     CheckPlan(CheckPlanArgs),
     /// A digest of what your feeds (RSS, Atom, arXiv queries) published since the last digest,
-    /// grouped by topic, key claims voted on. Made for cron and systemd timers (exit 75 when
-    /// another digest runs or no feed could be read).
+    /// grouped by topic, key claims voted on. Made for cron and systemd timers (exit 3 when
+    /// nothing is new and no digest is written; 75 when another digest runs or no feed could be
+    /// read).
     #[command(
         before_help = "Examples:\n  research digest --feeds corpora/feeds.toml\n  research digest --feeds feeds.toml --since 2026-11-01 --out ~/digests\n  research digest --feeds feeds.toml --no-fetch --claims-per-item 2"
     )]
@@ -1664,6 +1665,22 @@ async fn digest_run(a: DigestArgs, mode: JournalMode) -> Result<()> {
         };
         let started = std::time::Instant::now();
         let result = digest::run(&cfg, &engine, store, &progress, &log, &held).await;
+        if let Err(e @ digest::DigestError::NothingNew { .. }) = &result {
+            // Not a failure: the run is done and wrote nothing; the exit status says so.
+            let _ = journal.finish(
+                RunStatus::Done,
+                None,
+                0,
+                0.0,
+                None,
+                started.elapsed().as_secs_f64(),
+            );
+            eprintln!(
+                "research: {}",
+                research::text::squash_whitespace(&e.to_string())
+            );
+            std::process::exit(i32::from(digest::EXIT_NOTHING_NEW));
+        }
         let outcome = close_run(
             &journal,
             &engine,

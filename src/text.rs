@@ -316,6 +316,34 @@ pub fn is_negation(lower: &str) -> bool {
     NEGATIONS.contains(&lower)
 }
 
+/// Where the consequence a sentence draws begins ("..., so every worker keeps its own
+/// connection"): what it asserts is what comes before.
+pub const CONSEQUENCE: &[&str] = &[
+    ", so ",
+    "; so ",
+    ", so that ",
+    " so that ",
+    ", which means ",
+    ", therefore ",
+    "; therefore ",
+    ", and so ",
+    " — so ",
+    " - so ",
+];
+
+/// What a sentence asserts, without the consequence it draws (the whole sentence when it
+/// draws none).
+pub fn asserted(sentence: &str) -> &str {
+    let lower = sentence.to_lowercase();
+    let cut = CONSEQUENCE
+        .iter()
+        .filter_map(|m| lower.find(m))
+        .min()
+        .filter(|&c| sentence.is_char_boundary(c))
+        .unwrap_or(sentence.len());
+    &sentence[..cut]
+}
+
 /// Content stems of a text: stopwords and negations removed, order kept, duplicates removed.
 pub fn content_stems(text: &str) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
@@ -417,6 +445,13 @@ pub struct Quantity {
     pub before: Vec<String>,
     /// A bound rather than a value: "two or more", "at least 10", "more than 5", "up to 8".
     pub bound: bool,
+    /// A value the text denies: "0.1, not 0.2", "instead of 1024", "rather than 5".
+    pub denied: bool,
+    /// Names no value of anything: a version ("version 3.8", "Python 3"), a year ("in 2003") or
+    /// a term of an expression ("2000*1024 bytes").
+    pub version: bool,
+    /// Byte offset of the number in the text.
+    pub at: usize,
 }
 
 /// Words that qualify a value rather than name what it measures.
@@ -499,12 +534,49 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
                         | ("up", "to")
                 ))
             || (i >= 1 && matches!(word(i - 1).as_str(), "over" | "under" | "each" | "every"));
+        let denied = (i >= 1 && matches!(word(i - 1).as_str(), "not" | "never"))
+            || (i >= 2
+                && matches!(
+                    (word(i - 2).as_str(), word(i - 1).as_str()),
+                    ("instead", "of") | ("rather", "than") | ("no", "longer")
+                ));
+        // "version 3.8", "Python 3", "SQLite 3.12.0": which release, not a value of anything; a
+        // year after "in", "since"... says when.
+        let named = i >= 1 && {
+            let p = toks[i - 1].text;
+            p.starts_with(|c: char| c.is_uppercase())
+                && p.chars().all(char::is_alphanumeric)
+                && !text[toks[i - 1].start + p.len()..t.start].contains([',', ';', ':', '.', '('])
+                && !VALUE_WORDS.contains(&p.to_lowercase().as_str())
+        };
+        let year = unit.is_none()
+            && value.fract() == 0.0
+            && (1900.0..=2100.0).contains(&value)
+            && i >= 1
+            && matches!(
+                word(i - 1).as_str(),
+                "in" | "since" | "until" | "before" | "after" | "of"
+            );
+        // "2000*1024 bytes": a term of an expression is not the value itself.
+        let term = text[..t.start].ends_with(['*', '×', '/', '^'])
+            || text[t.start + t.text.len()..].starts_with(['*', '×', '/', '^']);
+        let version = named
+            || year
+            || term
+            || (i >= 1
+                && matches!(
+                    word(i - 1).as_str(),
+                    "version" | "versions" | "release" | "releases"
+                ));
         out.push(Quantity {
             value,
             raw: t.text.to_string(),
             after,
             before,
             bound,
+            denied,
+            version,
+            at: t.start,
         });
     }
     out

@@ -272,26 +272,60 @@ fn wrong_assumptions_of_a_plan_are_contradicted_with_the_manuals_quotes() {
     for needle in [
         "**Line 7:** “PostgreSQL accepts 1,000 concurrent connections out of the box” — contradicted",
         "“The default is typically 100 connections",
-        "### Contradicted",
-        "### Unverifiable",
-        "### Confirmed",
-        "### Open risks",
         "## Sources",
     ] {
         assert!(md.contains(needle), "{needle:?} missing from\n{md}");
     }
-    // Per angle: contradicted first, then unverifiable, then confirmed, then risks.
-    let correctness = &md[md.find("## Correctness").unwrap()..];
+    // Contradicted first, then disputed, unverifiable, confirmed, then the risks.
     let order: Vec<usize> = [
-        "### Contradicted",
-        "### Unverifiable",
-        "### Confirmed",
-        "### Open risks",
+        "## Contradicted",
+        "## Disputed",
+        "## Unverifiable",
+        "## Confirmed",
+        "## Open risks",
+        "## Sources",
     ]
     .iter()
-    .map(|h| correctness.find(h).unwrap())
+    .map(|h| {
+        md.find(h)
+            .unwrap_or_else(|| panic!("{h} missing from\n{md}"))
+    })
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    // Each statement once, under the section of its outcome across angles (a disputed one never
+    // under Contradicted); the angles named only where they disagree.
+    let sections = ["contradicted", "disputed", "unverifiable", "confirmed"];
+    for it in audit["items"].as_array().unwrap() {
+        let line = it["line"].as_u64().unwrap();
+        let quote = format!("Line {line}:");
+        let findings = &md[order[0]..order[4]];
+        assert_eq!(findings.matches(&quote).count(), 1, "{quote}: {md}");
+        let (outcome, _) = statement(&audit, line);
+        let at = order[0] + findings.find(&quote).unwrap();
+        let k = sections.iter().position(|s| *s == outcome).unwrap();
+        assert!(
+            order[k] < at && at < order[k + 1],
+            "{quote} not under {outcome}: {md}"
+        );
+        let entry = md[at..].lines().next().unwrap();
+        let outcomes: Vec<String> = audit["angles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| a["checks"].as_array().unwrap().iter())
+            .filter(|c| c["item"] == it["id"])
+            .map(|c| c["outcome"].as_str().unwrap().to_string())
+            .collect();
+        let agree = outcomes.iter().all(|o| *o == outcomes[0]);
+        assert_eq!(entry.contains("By angle:"), !agree, "{entry}");
+    }
+    // The plan says nothing of passwords: no risk the security angle raises is about them.
+    for angle in audit["angles"].as_array().unwrap() {
+        for r in angle["risks"].as_array().unwrap() {
+            let quote = r["citation"]["quote"].as_str().unwrap().to_lowercase();
+            assert!(!quote.contains("password"), "{quote}");
+        }
+    }
     assert!(assert_quotes_verbatim(&audit) >= 10);
 
     // Again: a second report beside the first, which is left as it was.
@@ -336,8 +370,8 @@ fn a_user_angle_file_adds_an_angle() {
         ],
     );
     let md = fs::read_to_string(report_path(&out, cwd)).unwrap();
-    assert!(md.contains("## Networking"), "{md}");
-    assert!(!md.contains("## Security"), "{md}");
+    assert!(md.contains("- Angle network: `angles/network.md`"), "{md}");
+    assert!(!md.contains("- Angle security:"), "{md}");
     assert!(
         md.contains(
             "| 3 | The PostgreSQL server listens on TCP port 5432 by default. | confirmed |"
@@ -562,7 +596,7 @@ fn a_model_backed_panel_is_given_each_angle_s_prompt() {
         ],
     );
     let md = fs::read_to_string(report_path(&out, cwd)).unwrap();
-    assert!(md.contains("## Networking"), "{md}");
+    assert!(md.contains("- Angle network: `angles/network.md`"), "{md}");
     let prompts = server.script.prompts.lock().unwrap();
     let reviewer_prompts: Vec<&String> = prompts.iter().filter(|p| p.contains("Claims:")).collect();
     assert!(
@@ -873,4 +907,57 @@ async fn a_plan_is_checked_against_web_pages_over_loopback_only_with_allow_priva
             "{entry:?} missing from\n{strict_md}"
         );
     }
+}
+
+#[test]
+fn a_statement_true_only_before_a_version_change_is_contradicted_by_the_dated_change() {
+    let (_, sqlite) = manuals();
+    let python = Path::new("/usr/share/doc/python3.11/html/library");
+    assert!(
+        python.is_dir(),
+        "{} is missing: apt-get install python3.11-doc (.ci/run does)",
+        python.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(
+        cwd.join("plan.md"),
+        "# Snapshots\n\n- New SQLite databases get a page size of 1024 bytes by default.\n\
+         - Python's pickle module writes protocol 3 by default.\n",
+    )
+    .unwrap();
+    let out = research(
+        cwd,
+        &[
+            "check-plan",
+            "plan.md",
+            "--corpus",
+            sqlite.to_str().unwrap(),
+            "--corpus",
+            python.to_str().unwrap(),
+            "--angles",
+            "correctness",
+            "--index",
+            "index",
+            "--out",
+            "reports",
+        ],
+    );
+    let md_path = report_path(&out, cwd);
+    let audit: Value =
+        serde_json::from_str(&fs::read_to_string(md_path.with_extension("json")).unwrap()).unwrap();
+    let md = fs::read_to_string(&md_path).unwrap();
+    // Each is contradicted (the manuals' sentences of the old value do not support it), and the
+    // quote shown says since when the value changed.
+    for (line, since, value) in [(3, "3.12.0", "4096"), (4, "Changed in version 3.8", "4")] {
+        let (outcome, against) = statement(&audit, line);
+        assert_eq!(outcome, "contradicted", "line {line}: {against:?}\n{md}");
+        let entry = &md[md.find(&format!("**Line {line}:**")).unwrap()..];
+        let shown = entry.lines().nth(1).unwrap();
+        assert!(
+            shown.contains("**Against**") && shown.contains(since) && shown.contains(value),
+            "line {line}: {shown}\n{md}"
+        );
+    }
+    assert!(assert_quotes_verbatim(&audit) >= 2);
 }

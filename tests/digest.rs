@@ -576,11 +576,25 @@ async fn a_killed_digest_resumes_without_fetching_finished_items_again() {
     let log = fs::read_to_string(cwd.join("digest.log")).unwrap();
     assert!(log.contains("resumed"), "{log}");
 
-    // And a third digest finds nothing new.
+    // And a third digest finds nothing new: no empty digest, exit 3, one line on stderr.
+    let before = fs::read_dir(cwd.join("reports")).unwrap().count();
     let out = digest(cwd, &[]).await;
-    let (_, md, audit) = written(&out, cwd);
-    assert_eq!(audit["counts"]["new"], 0);
-    assert!(md.contains("No new items"), "{md}");
+    assert_nothing_new(&out);
+    assert_eq!(fs::read_dir(cwd.join("reports")).unwrap().count(), before);
+}
+
+/// Exit 3, nothing on stdout, one line on stderr saying nothing new was written.
+fn assert_nothing_new(out: &Output) {
+    assert_eq!(out.status.code(), Some(3), "{}", describe(out));
+    assert!(out.stdout.is_empty(), "{}", describe(out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{}", describe(out));
+    assert!(
+        lines[0].starts_with("research: nothing new") && lines[0].contains("no digest written"),
+        "{}",
+        describe(out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -625,11 +639,15 @@ async fn a_second_digest_while_one_runs_exits_75_and_bad_input_is_one_line() {
     drop(held);
     drop(store);
 
-    // --since a date: the old item is skipped as older.
+    // --since a date: the old item is skipped as older, so nothing is new and nothing written.
     let out = digest(cwd, &["--since", "2026-01-01", "--no-fetch"]).await;
-    let (_, _, audit) = written(&out, cwd);
-    assert_eq!(audit["counts"]["skipped"]["older than --since"], 1);
-    assert_eq!(audit["counts"]["new"], 0);
+    assert_nothing_new(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("older than --since: 1"),
+        "{}",
+        describe(&out)
+    );
+    assert!(!cwd.join("reports").exists());
 
     // Every feed failing: exit 75, nothing written, the failure in the log.
     fs::write(
@@ -667,4 +685,113 @@ async fn a_second_digest_while_one_runs_exits_75_and_bad_input_is_one_line() {
         assert_eq!(got, code, "{args:?}: {msg}");
         assert!(msg.contains(needle), "{args:?}: {msg}");
     }
+}
+
+/// An RSS 2.0 file of (title, link, summary, date) items.
+fn rss_file(path: &Path, items: &[(&str, &str, &str, &str)]) {
+    fs::write(path, rss2(items)).unwrap();
+}
+
+/// The bullet lines (claims) of a digest's item sections.
+fn claim_lines(md: &str) -> Vec<&str> {
+    let end = md.find("## Feeds").unwrap_or(md.len());
+    md[..end].lines().filter(|l| l.starts_with("- ")).collect()
+}
+
+const SCALE_02: &str = "The default autovacuum scale factor is 0.2, so a table is vacuumed after a fifth of its rows change.";
+const SCALE_01: &str = "The default scale factor is 0.1, not 0.2.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_as_a_reader_sees_it_from_one_day_to_the_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    fs::write(
+        cwd.join("feeds.toml"),
+        "[[feed]]\nname = \"DB notes\"\npath = \"notes.xml\"\n\n\
+         [topics.vacuum]\nkeywords = [\"autovacuum\"]\n\n\
+         [topics.sqlite]\nkeywords = [\"sqlite\"]\n",
+    )
+    .unwrap();
+    let feed = cwd.join("notes.xml");
+    // Links to a port nothing listens on: no article can be fetched.
+    let autovacuum = (
+        "Autovacuum tuning for large tables",
+        "http://127.0.0.1:9/autovacuum.html",
+        SCALE_02,
+        "Mon, 16 Nov 2026 09:00:00 GMT",
+    );
+    let wal = (
+        "WAL mode in SQLite",
+        "http://127.0.0.1:9/wal.html",
+        "In SQLite's WAL mode readers do not block writers. Checkpoints move pages from the WAL file back into the database.",
+        "Mon, 16 Nov 2026 10:00:00 GMT",
+    );
+    rss_file(&feed, &[autovacuum, wal]);
+    let out = digest(cwd, &[]).await;
+    let (_, md, audit) = written(&out, cwd);
+    let claims = claim_lines(&md);
+    assert!(claims.iter().any(|l| l.contains(SCALE_02)), "{md}");
+    // Titles are not claims.
+    for t in [autovacuum.0, wal.0] {
+        assert!(!claims.iter().any(|l| l.contains(t)), "{t}: {md}");
+    }
+    // Nothing was fetched, and nothing says so.
+    assert_eq!(audit["counts"]["articles_fetched"], 0);
+    assert!(!md.contains("· fetched "), "{md}");
+    // Only its own sentence states each claim: single-source, not "supported by 5 of 5".
+    assert!(!md.contains("supported by"), "{md}");
+    assert!(
+        claims
+            .iter()
+            .filter(|l| l.contains("single-source"))
+            .count()
+            >= 2,
+        "{md}"
+    );
+    assert_eq!(
+        audit["counts"]["single_source"], audit["counts"]["kept"],
+        "{}",
+        audit["counts"]
+    );
+
+    // Day two: a newer item says the earlier post's default is wrong; only the vacuum topic.
+    let correction = (
+        "Autovacuum defaults revisited",
+        "http://127.0.0.1:9/autovacuum-2.html",
+        "The default scale factor is 0.1, not 0.2. Tables with many updates should lower it further.",
+        "Mon, 23 Nov 2026 09:00:00 GMT",
+    );
+    rss_file(&feed, &[correction, autovacuum, wal]);
+    let out = digest(cwd, &[]).await;
+    let (_, md2, _) = written(&out, cwd);
+    let changed = &md2[md2.find("## What changed").unwrap()..];
+    let changed = &changed[..changed[3..].find("\n## ").map_or(changed.len(), |i| i + 3)];
+    assert!(
+        changed.contains("Claims now contradicted by newer items:")
+            && changed.contains(SCALE_02)
+            && changed.contains(SCALE_01),
+        "{changed}"
+    );
+
+    // Day three: an SQLite item again. The topic was in the first digest, so it is not new.
+    let checkpoint = (
+        "Checkpoint starvation in SQLite",
+        "http://127.0.0.1:9/checkpoint.html",
+        "A checkpoint cannot complete while a reader still uses an old snapshot of the WAL file.",
+        "Mon, 30 Nov 2026 09:00:00 GMT",
+    );
+    rss_file(&feed, &[checkpoint, correction, autovacuum, wal]);
+    let out = digest(cwd, &[]).await;
+    let (_, md3, audit3) = written(&out, cwd);
+    assert_eq!(item_titles(&audit3), vec![checkpoint.0]);
+    assert!(md3.contains("- New topics: none."), "{md3}");
+
+    // Day four: nothing new. No empty digest, exit 3, and the next digest still compares with
+    // the last one written.
+    let before = fs::read_dir(cwd.join("reports")).unwrap().count();
+    let out = digest(cwd, &[]).await;
+    assert_nothing_new(&out);
+    assert_eq!(fs::read_dir(cwd.join("reports")).unwrap().count(), before);
+    let log = fs::read_to_string(cwd.join("digest.log")).unwrap();
+    assert!(log.contains("nothing new"), "{log}");
 }

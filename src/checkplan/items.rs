@@ -42,20 +42,6 @@ pub struct PlanItem {
     pub kind: ItemKind,
 }
 
-/// Where the consequence a plan draws from an assumption begins.
-const CONSEQUENCE: &[&str] = &[
-    ", so ",
-    "; so ",
-    ", so that ",
-    " so that ",
-    ", which means ",
-    ", therefore ",
-    "; therefore ",
-    ", and so ",
-    " — so ",
-    " - so ",
-];
-
 /// Statements of a Markdown plan, at most `max` of them.
 pub fn extract(plan: &str, max: usize) -> Vec<PlanItem> {
     let mut items = Vec::new();
@@ -210,7 +196,7 @@ fn statements(
         let sentence = &para[s..e];
         // The assumption is what comes before the consequence the plan draws from it.
         let lower = sentence.to_lowercase();
-        let cut = CONSEQUENCE
+        let cut = text::CONSEQUENCE
             .iter()
             .filter_map(|m| lower.find(m))
             .min()

@@ -311,6 +311,7 @@ pub async fn check(
         })
         .collect();
     let subjects = subjects(&items);
+    let touched = touched_terms(&items);
     let notes = engine.notes.all();
     let mut results = Vec::new();
     for angle in &cfg.angles {
@@ -349,10 +350,11 @@ pub async fn check(
                 })
                 .collect();
             let retriever = retriever.clone();
-            let (a, s) = (angle.clone(), subjects.clone());
-            let risks = tokio::task::spawn_blocking(move || find_risks(&a, &s, &retriever))
-                .await
-                .unwrap_or_default();
+            let (a, s, touched) = (angle.clone(), subjects.clone(), touched.clone());
+            let risks =
+                tokio::task::spawn_blocking(move || find_risks(&a, &s, &touched, &retriever))
+                    .await
+                    .unwrap_or_default();
             Ok(AngleResult {
                 name: angle.name.clone(),
                 title: angle.title.clone(),
@@ -552,6 +554,34 @@ pub fn subjects(items: &[PlanItem]) -> Vec<String> {
     ranked.into_iter().take(6).map(|(k, _, _)| k).collect()
 }
 
+/// Each statement's content stems, value words ("default", "maximum") left out: what a risk
+/// must speak of to touch the plan.
+fn touched_terms(items: &[PlanItem]) -> Vec<Vec<String>> {
+    let value_words: Vec<String> = text::VALUE_WORDS.iter().map(|w| text::stem(w)).collect();
+    items
+        .iter()
+        .map(|it| {
+            text::content_stems(&it.text)
+                .into_iter()
+                .filter(|s| {
+                    !value_words.contains(s) && !s.starts_with(|c: char| c.is_ascii_digit())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether a risk sentence touches what the plan states: it shares two words with one of its
+/// statements, one of them among the rarer half of the plan's words in the searched corpora
+/// (naming the same product is not enough: "PostgreSQL" and "database" would let every warning
+/// of the manual in).
+fn touches(sentence_stems: &[String], statements: &[Vec<String>], rare: &HashSet<&str>) -> bool {
+    statements.iter().any(|st| {
+        let shared: Vec<&String> = st.iter().filter(|s| sentence_stems.contains(s)).collect();
+        shared.len() >= 2 && shared.iter().any(|s| rare.contains(s.as_str()))
+    })
+}
+
 /// Words of a sentence that say it warns of something.
 const RISK_MARKERS: &[&str] = &[
     "warning",
@@ -589,13 +619,31 @@ const RISK_MARKERS: &[&str] = &[
 ];
 
 /// The risks an angle raises: for each of its checks, the passages about the plan's subjects
-/// that answer it, keeping sentences that warn (must, cannot, limit, restart...). At most three.
-fn find_risks(angle: &Angle, subjects: &[String], retriever: &Retriever) -> Vec<Risk> {
+/// that answer it, keeping sentences that warn (must, cannot, limit, restart...) and touch what
+/// the plan states. At most three.
+fn find_risks(
+    angle: &Angle,
+    subjects: &[String],
+    statements: &[Vec<String>],
+    retriever: &Retriever,
+) -> Vec<Risk> {
     let subject_stems: Vec<String> = subjects.iter().map(|s| text::stem(s)).collect();
     let angle_stems: HashSet<String> = angle
         .keywords
         .iter()
         .flat_map(|k| text::content_stems(k))
+        .collect();
+    let mut weighed: Vec<(f32, &str)> = statements
+        .iter()
+        .flatten()
+        .map(|s| (retriever.idf(s), s.as_str()))
+        .collect();
+    weighed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    weighed.dedup_by(|a, b| a.1 == b.1);
+    let rare: HashSet<&str> = weighed
+        .iter()
+        .take(weighed.len().div_ceil(2))
+        .map(|(_, s)| *s)
         .collect();
     let mut found: Vec<(f32, Risk)> = Vec::new();
     for check in &angle.checks {
@@ -628,6 +676,9 @@ fn find_risks(angle: &Angle, subjects: &[String], retriever: &Retriever) -> Vec<
                     continue;
                 }
                 let stems = text::content_stems(sentence);
+                if !touches(&stems, statements, &rare) {
+                    continue;
+                }
                 let on_check = stems.iter().filter(|s| check_stems.contains(*s)).count();
                 let on_angle = stems.iter().filter(|s| angle_stems.contains(*s)).count();
                 if on_check < 2 {
@@ -666,6 +717,31 @@ fn find_risks(angle: &Angle, subjects: &[String], retriever: &Retriever) -> Vec<
     out
 }
 
+/// The statement's outcome by angle, when the angles disagree ("Security: contradicted;
+/// Correctness, Performance: unverifiable"); None when they agree.
+fn by_angle(report: &CheckReport, item: &str) -> Option<String> {
+    let mut groups: Vec<(Outcome, Vec<&str>)> = Vec::new();
+    for a in &report.angles {
+        for c in a.checks.iter().filter(|c| c.item == item) {
+            match groups.iter_mut().find(|(o, _)| *o == c.outcome) {
+                Some((_, names)) => names.push(&a.title),
+                None => groups.push((c.outcome, vec![&a.title])),
+            }
+        }
+    }
+    if groups.len() < 2 {
+        return None;
+    }
+    groups.sort_by_key(|(o, _)| *o);
+    Some(
+        groups
+            .iter()
+            .map(|(o, names)| format!("{}: {}", names.join(", "), o.label()))
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
 /// Numbers citations in order of first appearance, as the main report does.
 struct Cites {
     index: report::CitationIndex,
@@ -689,7 +765,6 @@ pub fn render(report: &CheckReport) -> (String, Vec<Citation>) {
         index: report::CitationIndex::default(),
     };
     let s = &report.stats;
-    let by_id: HashMap<&str, &PlanItem> = report.items.iter().map(|i| (i.id.as_str(), i)).collect();
     let _ = writeln!(md, "# {}\n", esc(&report.title));
     let _ = writeln!(
         md,
@@ -719,140 +794,130 @@ pub fn render(report: &CheckReport) -> (String, Vec<Citation>) {
     md.push_str("## Summary\n\n");
     md.push_str("| line | statement | outcome |\n|---:|---|---|\n");
     for it in &report.items {
+        let by_angle = by_angle(report, &it.id);
         let _ = writeln!(
             md,
-            "| {} | {} | {} |",
+            "| {} | {} | {}{} |",
             it.line,
             esc(&it.text),
-            report.overall(&it.id).label()
+            report.overall(&it.id).label(),
+            by_angle
+                .map(|b| format!(" ({})", esc(&b)))
+                .unwrap_or_default()
         );
     }
     md.push('\n');
 
-    for angle in &report.angles {
-        let _ = writeln!(md, "## {}\n", esc(&angle.title));
-        let _ = writeln!(md, "Steered by: {}.\n", esc(&angle.keywords.join(", ")));
-        let group = |o: &[Outcome]| -> Vec<&ItemCheck> {
-            angle
-                .checks
-                .iter()
-                .filter(|c| o.contains(&c.outcome))
-                .collect()
-        };
-        let contradicted = group(&[Outcome::Contradicted, Outcome::Disputed]);
-        md.push_str("### Contradicted\n\n");
-        if contradicted.is_empty() {
+    // Each statement once, under its outcome across angles: a disputed one is never listed as
+    // contradicted, and the angles are named only where they disagree.
+    for (outcome, heading) in [
+        (Outcome::Contradicted, "Contradicted"),
+        (Outcome::Disputed, "Disputed"),
+        (Outcome::Unverifiable, "Unverifiable"),
+        (Outcome::Confirmed, "Confirmed"),
+    ] {
+        let _ = writeln!(md, "## {heading}\n");
+        let items: Vec<&PlanItem> = report
+            .items
+            .iter()
+            .filter(|it| report.overall(&it.id) == outcome)
+            .collect();
+        if items.is_empty() {
             md.push_str("None.\n\n");
+            continue;
         }
-        for c in contradicted {
-            let Some(it) = by_id.get(c.item.as_str()) else {
-                continue;
-            };
-            let _ = writeln!(
-                md,
-                "- **Line {}:** “{}” — {}: {}.",
-                it.line,
-                esc(&it.quote),
-                c.outcome.label(),
-                esc(&c.reviewed.verdict.reason)
-            );
-            let mut shown: Vec<(&str, usize)> = Vec::new();
-            for v in c
-                .reviewed
-                .votes
+        for it in items {
+            // The checks that gave the statement this outcome, in angle order.
+            let checks: Vec<&ItemCheck> = report
+                .angles
                 .iter()
-                .filter(|v| v.stance == Stance::Refute)
-            {
-                let Some(e) = &v.evidence else { continue };
-                if shown.contains(&(e.doc_id.as_str(), e.start)) || shown.len() >= 3 {
-                    continue;
-                }
-                shown.push((e.doc_id.as_str(), e.start));
-                let refs = cites.refs(&[e]);
-                let _ = writeln!(
-                    md,
-                    "{}",
-                    report::vote_item("  ", "Against", v, e, &refs, true)
-                );
-            }
-            if c.outcome == Outcome::Disputed {
-                if let Some((v, e)) = c
-                    .reviewed
-                    .votes
+                .flat_map(|a| a.checks.iter())
+                .filter(|c| c.item == it.id && c.outcome == outcome)
+                .collect();
+            let reason = checks
+                .first()
+                .map(|c| esc(&c.reviewed.verdict.reason))
+                .unwrap_or_default();
+            let angles = by_angle(report, &it.id)
+                .map(|b| format!(" By angle: {}.", esc(&b)))
+                .unwrap_or_default();
+            let votes = |stance: Stance| -> Vec<(&crate::artifact::Vote, &Citation)> {
+                let mut seen: Vec<(&str, usize)> = Vec::new();
+                let mut out = Vec::new();
+                for v in checks
                     .iter()
-                    .filter(|v| v.stance == Stance::Support)
-                    .find_map(|v| v.evidence.as_ref().map(|e| (v, e)))
+                    .flat_map(|c| c.reviewed.votes.iter())
+                    .filter(|v| v.stance == stance)
                 {
-                    let refs = cites.refs(&[e]);
-                    let _ = writeln!(md, "{}", report::vote_item("  ", "For", v, e, &refs, false));
+                    let Some(e) = &v.evidence else { continue };
+                    if seen.contains(&(e.doc_id.as_str(), e.start)) {
+                        continue;
+                    }
+                    seen.push((e.doc_id.as_str(), e.start));
+                    out.push((v, e));
                 }
-            }
-        }
-        md.push('\n');
-
-        md.push_str("### Unverifiable\n\n");
-        let unverifiable = group(&[Outcome::Unverifiable]);
-        if unverifiable.is_empty() {
-            md.push_str("None.\n\n");
-        }
-        for c in unverifiable {
-            if let Some(it) = by_id.get(c.item.as_str()) {
-                let _ = writeln!(
-                    md,
-                    "- Line {}: “{}” — {}.",
-                    it.line,
-                    esc(&it.quote),
-                    esc(&c.reviewed.verdict.reason)
-                );
-            }
-        }
-        md.push('\n');
-
-        md.push_str("### Confirmed\n\n");
-        let confirmed = group(&[Outcome::Confirmed]);
-        if confirmed.is_empty() {
-            md.push_str("None.\n\n");
-        }
-        for c in confirmed {
-            let Some(it) = by_id.get(c.item.as_str()) else {
-                continue;
+                out
             };
-            let mut evidence: Vec<&Citation> = Vec::new();
-            for v in c
-                .reviewed
-                .votes
-                .iter()
-                .filter(|v| v.stance == Stance::Support)
-            {
-                if let Some(e) = &v.evidence {
-                    if !evidence
-                        .iter()
-                        .any(|x| x.doc_id == e.doc_id && x.start == e.start)
-                    {
-                        evidence.push(e);
+            match outcome {
+                Outcome::Contradicted | Outcome::Disputed => {
+                    let _ = writeln!(
+                        md,
+                        "- **Line {}:** “{}” — {}: {reason}.{angles}",
+                        it.line,
+                        esc(&it.quote),
+                        outcome.label()
+                    );
+                    for (v, e) in votes(Stance::Refute).into_iter().take(3) {
+                        let refs = cites.refs(&[e]);
+                        let _ = writeln!(
+                            md,
+                            "{}",
+                            report::vote_item("  ", "Against", v, e, &refs, true)
+                        );
+                    }
+                    if outcome == Outcome::Disputed {
+                        if let Some((v, e)) = votes(Stance::Support).into_iter().next() {
+                            let refs = cites.refs(&[e]);
+                            let _ = writeln!(
+                                md,
+                                "{}",
+                                report::vote_item("  ", "For", v, e, &refs, false)
+                            );
+                        }
                     }
                 }
+                Outcome::Unverifiable => {
+                    let _ = writeln!(
+                        md,
+                        "- Line {}: “{}” — {reason}.{angles}",
+                        it.line,
+                        esc(&it.quote)
+                    );
+                }
+                Outcome::Confirmed => {
+                    let support = votes(Stance::Support);
+                    let (quote, refs) = match support.first() {
+                        Some((_, e)) => (format!(" “{}”", esc(&e.quote)), cites.refs(&[*e])),
+                        None => (String::new(), String::new()),
+                    };
+                    let _ = writeln!(
+                        md,
+                        "- Line {}: “{}” — {reason}.{quote} {refs}{angles}",
+                        it.line,
+                        esc(&it.quote)
+                    );
+                }
             }
-            let quote = evidence
-                .first()
-                .map(|e| format!(" “{}”", esc(&e.quote)))
-                .unwrap_or_default();
-            let _ = writeln!(
-                md,
-                "- Line {}: “{}” — {}.{} {}",
-                it.line,
-                esc(&it.quote),
-                esc(&c.reviewed.verdict.reason),
-                quote,
-                cites.refs(&evidence[..evidence.len().min(1)])
-            );
         }
         md.push('\n');
+    }
 
-        md.push_str("### Open risks\n\n");
-        if angle.risks.is_empty() {
-            md.push_str("None found in the sources.\n\n");
-        }
+    md.push_str("## Open risks\n\n");
+    if report.angles.iter().all(|a| a.risks.is_empty()) {
+        md.push_str("None found in the sources about what the plan states.\n\n");
+    }
+    for angle in report.angles.iter().filter(|a| !a.risks.is_empty()) {
+        let _ = writeln!(md, "### {}\n", esc(&angle.title));
         for r in &angle.risks {
             let _ = writeln!(
                 md,

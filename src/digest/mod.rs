@@ -12,8 +12,9 @@
 //! items (what is contradicted now), and `digest-<date>.md` (+ `.html`, `.json`) is written.
 //!
 //! Made for cron and systemd: an exclusive lock (`digest.lock` in the index folder) so two
-//! digests never overlap, a log file, and exit codes: 0 written, 1 error, 2 usage, 75 (EX_TEMPFAIL)
-//! when another digest holds the lock or no feed could be read at all.
+//! digests never overlap, a log file, and exit codes: 0 written, 1 error, 2 usage, 3 nothing new
+//! (no digest written), 75 (EX_TEMPFAIL) when another digest holds the lock or no feed could be
+//! read at all.
 
 pub mod config;
 pub mod feeds;
@@ -56,6 +57,9 @@ pub const FEEDS_CORPUS: &str = "feeds";
 pub const LOCK_FILE: &str = "digest.lock";
 /// Exit code of a digest that could not run now but may later (EX_TEMPFAIL).
 pub const EXIT_TEMPFAIL: u8 = 75;
+/// Exit code of a digest that found nothing new: no digest is written, and the run is not
+/// counted as a digest.
+pub const EXIT_NOTHING_NEW: u8 = 3;
 /// Largest local feed file read.
 const MAX_FEED_FILE: u64 = 20 * 1024 * 1024;
 
@@ -99,6 +103,10 @@ pub enum DigestError {
     Lock { path: String, detail: String },
     #[error("no feed could be read ({count} failed; first: {first}); nothing was written, try again later")]
     AllFeedsFailed { count: usize, first: String },
+    #[error(
+        "nothing new since the previous digest ({seen} items seen{skipped}); no digest written"
+    )]
+    NothingNew { seen: usize, skipped: String },
     #[error("cannot write the log {path}: {detail}")]
     Log { path: String, detail: String },
     #[error(transparent)]
@@ -297,6 +305,9 @@ pub struct DigestCounts {
     pub articles_not_fetched: usize,
     pub claims: usize,
     pub kept: usize,
+    /// Kept claims no source but their own sentence states.
+    #[serde(default)]
+    pub single_source: usize,
     pub disputed: usize,
     pub dropped: usize,
     pub unverified: usize,
@@ -483,7 +494,8 @@ fn item_document(item: &FeedItem) -> Result<crate::artifact::Document, crate::in
     if !item.title.trim().is_empty() {
         doc.title = item.title.trim().to_string();
     }
-    doc.fetched = Some(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    // Read from the feed, not fetched from its link: only a fetched article says "fetched".
+    doc.fetched = None;
     Ok(doc)
 }
 
@@ -527,9 +539,24 @@ async fn item_claims(
         .await
         .unwrap_or_default();
     let tag = &blake3::hash(item.key.as_bytes()).to_hex()[..8];
+    // A title (the item's, or its article's) names what the item is about; it claims nothing.
+    let plain = |s: &str| {
+        text::squash_whitespace(s)
+            .trim_end_matches(['.', ':', '!'])
+            .to_lowercase()
+    };
+    let is_title = |c: &Claim| {
+        let said = plain(&c.text);
+        said == plain(&item.title)
+            || c.citations.iter().any(|q| {
+                plain(&q.quote) == plain(&q.title)
+                    || q.heading_path.last().is_some_and(|h| plain(h) == said)
+            })
+    };
     extracted
         .claims
         .into_iter()
+        .filter(|c| !is_title(c))
         .take(n.max(1))
         .enumerate()
         .map(|(i, mut c)| {
@@ -568,6 +595,8 @@ pub async fn run(
             "{}: {e}",
             if e.is_temporary() {
                 "not run (temporary)"
+            } else if matches!(e, DigestError::NothingNew { .. }) {
+                "done"
             } else {
                 "failed"
             }
@@ -793,6 +822,25 @@ async fn run_locked(
     counts.skipped = skipped_by;
 
     let items = state.run_items(run)?;
+    // An empty digest tells the reader nothing: none is written, and the run is not counted
+    // (the next digest still compares with the last one written).
+    if items.is_empty() {
+        state.drop_run_if_empty(run)?;
+        let skipped = if counts.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", skipped: {}",
+                counts
+                    .skipped
+                    .iter()
+                    .map(|(k, n)| format!("{k}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        return Err(DigestError::NothingNew { seen, skipped });
+    }
     counts.resumed = resumed;
     counts.new = items.iter().filter(|(_, e)| *e == Entry::New).count();
     counts.updated = items.iter().filter(|(_, e)| *e == Entry::Updated).count();
@@ -845,11 +893,16 @@ async fn run_locked(
     let mut changes = Changes::default();
     if let Some(prev) = state.previous_run(run)? {
         changes.previous = Some((prev.id, prev.started.clone()));
-        let before: BTreeSet<String> = state
-            .run_items(prev.id)?
-            .iter()
-            .flat_map(|(r, _)| r.topics.iter().cloned())
-            .collect();
+        // New means in no earlier digest, not just the previous one.
+        let mut before: BTreeSet<String> = BTreeSet::new();
+        for earlier in state.earlier_runs(run)? {
+            before.extend(
+                state
+                    .run_items(earlier)?
+                    .into_iter()
+                    .flat_map(|(r, _)| r.topics),
+            );
+        }
         let now_topics: BTreeSet<String> = items
             .iter()
             .flat_map(|(r, _)| r.topics.iter().cloned())
@@ -1014,6 +1067,12 @@ pub fn recheck(report: &mut DigestReport, store: &dyn SearchBackend) -> Result<(
         .collect();
     c.claims = statuses.len();
     c.kept = statuses.iter().filter(|s| **s == Status::Kept).count();
+    c.single_source = report
+        .items
+        .iter()
+        .flat_map(|i| i.reviewed.iter())
+        .filter(|r| r.verdict.status == Status::Kept && single_source(r))
+        .count();
     c.disputed = statuses.iter().filter(|s| **s == Status::Disputed).count();
     c.dropped = statuses.iter().filter(|s| **s == Status::Dropped).count();
     c.unverified = statuses
@@ -1021,6 +1080,14 @@ pub fn recheck(report: &mut DigestReport, store: &dyn SearchBackend) -> Result<(
         .filter(|s| **s == Status::Unverified)
         .count();
     Ok(())
+}
+
+/// A claim no source but its own sentence states: every supporting vote cites the claim's own
+/// document.
+pub fn single_source(r: &Reviewed) -> bool {
+    !r.votes
+        .iter()
+        .any(|v| v.stance == Stance::Support && v.corroborating && v.evidence.is_some())
 }
 
 fn cite(index: &mut report::CitationIndex, cites: &[&Citation]) -> String {
@@ -1067,8 +1134,8 @@ pub fn render(report: &DigestReport) -> (String, Vec<Citation>) {
     let _ = writeln!(
         md,
         "**{} items seen, {} new, {} updated, {} skipped**{skipped_detail} · {} feeds ({} failed) · \
-         articles fetched {}, not fetched {} · {} claims reviewed by {} reviewers: {} kept, {} \
-         disputed, {} dropped, {} unverified.\n",
+         articles fetched {}, not fetched {} · {} claims reviewed by {} reviewers: {} kept ({} \
+         single-source), {} disputed, {} dropped, {} unverified.\n",
         c.seen,
         c.new,
         c.updated,
@@ -1080,6 +1147,7 @@ pub fn render(report: &DigestReport) -> (String, Vec<Citation>) {
         c.claims,
         report.policy.reviewers,
         c.kept,
+        c.single_source,
         c.disputed,
         c.dropped,
         c.unverified
@@ -1236,6 +1304,9 @@ pub fn render(report: &DigestReport) -> (String, Vec<Citation>) {
                     continue;
                 }
                 let label = match r.verdict.status {
+                    Status::Kept if single_source(r) => {
+                        "single-source: only its own sentence states it".to_string()
+                    }
                     Status::Kept => format!(
                         "supported by {} of {} reviewers",
                         r.verdict.support,

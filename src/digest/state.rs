@@ -164,6 +164,19 @@ impl State {
             .map_err(|e| self.err(e))
     }
 
+    /// Every finished digest before `run`, oldest first.
+    pub fn earlier_runs(&self, run: i64) -> Result<Vec<i64>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE finished IS NOT NULL AND id < ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![run], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<i64>, _>>()
+            .map_err(|e| self.err(e))
+    }
+
     pub fn start_run(&self, started: &str) -> Result<i64, StateError> {
         self.conn
             .execute("INSERT INTO runs (started) VALUES (?1)", params![started])

@@ -41,6 +41,10 @@ pub struct ClaimTerms {
     pub past: bool,
     /// Value words the claim uses ("default", "maximum"...).
     pub value_words: Vec<String>,
+    /// (stem, idf) of what the claim asserts when it also draws a consequence ("the default is
+    /// 0.2, so tables are vacuumed late": the default is 0.2); empty when it draws none. A
+    /// sentence that gives another value for what it asserts contradicts the claim.
+    pub core: Vec<(String, f32)>,
 }
 
 pub(crate) use crate::text::plain_phrases as normalise;
@@ -133,6 +137,80 @@ pub fn is_current(sentence: &str) -> bool {
     .any(|m| lower.contains(m))
 }
 
+/// Words that mark a change in a sentence: a dated one ("Changed in version 3.8:", "beginning
+/// with version 3.12.0", "as of 3.38.0", "since version 10") or a change of value ("increased
+/// from 1024 to 4096", "is now").
+const CHANGE_MARKERS: &[&str] = &[
+    "changed in version",
+    "new in version",
+    "beginning with",
+    "starting with",
+    "as of",
+    "since",
+    "from version",
+    "in version",
+    "increased",
+    "decreased",
+    "reduced",
+    "raised",
+    "changed",
+    "changes",
+    "is now",
+    "are now",
+    "now defaults",
+];
+
+/// The values a sentence says held before a change and those that hold since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Values before the change marker, or after "from".
+    pub old: Vec<f64>,
+    /// Values after the change marker (not after "from").
+    pub new: Vec<f64>,
+    /// The sentence says when: a version or a year.
+    pub when: bool,
+}
+
+/// The change a sentence states, if it states one.
+pub fn change(sentence: &str) -> Option<Change> {
+    let lower = sentence.to_ascii_lowercase();
+    let at = CHANGE_MARKERS
+        .iter()
+        .filter_map(|m| {
+            lower.match_indices(m).map(|(i, _)| i).find(|&i| {
+                let before = lower[..i].chars().next_back();
+                let after = lower[i + m.len()..].chars().next();
+                !before.is_some_and(char::is_alphanumeric)
+                    && !after.is_some_and(char::is_alphanumeric)
+            })
+        })
+        .min()?;
+    let quantities = text::quantities(sentence);
+    let mut old = Vec::new();
+    let mut new = Vec::new();
+    for q in quantities
+        .iter()
+        .filter(|q| !q.version && !q.bound && !q.denied)
+    {
+        let after_from = lower[..q.at].trim_end().ends_with(" from");
+        if after_from || q.at < at {
+            old.push(q.value);
+        } else {
+            new.push(q.value);
+        }
+    }
+    let when = quantities.iter().any(|q| q.version)
+        || text::tokens(sentence).iter().any(|t| {
+            t.text.starts_with(|c: char| c.is_ascii_digit()) && t.text.matches('.').count() >= 2
+        });
+    Some(Change { old, new, when })
+}
+
+/// A sentence that dates a change and gives the value since: the quote that says since when.
+pub fn dates_a_change(sentence: &str) -> bool {
+    change(sentence).is_some_and(|c| c.when && !c.new.is_empty())
+}
+
 impl ClaimTerms {
     pub fn new(claim: &str, idf: &dyn Fn(&str) -> f32) -> ClaimTerms {
         let claim = normalise(claim);
@@ -147,6 +225,19 @@ impl ClaimTerms {
             })
             .collect();
         let (requires, requirement_denied) = requirement(claim);
+        let asserted = text::asserted(claim);
+        let core = if asserted.len() < claim.len() {
+            text::content_stems(asserted)
+                .into_iter()
+                .filter(|s| !numbers.iter().any(|n| text::stem(&n.raw) == *s))
+                .map(|s| {
+                    let w = idf(&s);
+                    (s, w)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let value_words = text::tokens(claim)
             .iter()
             .map(|t| t.text.to_lowercase())
@@ -157,17 +248,49 @@ impl ClaimTerms {
             words,
             numbers,
             negated: text::negated_stems(claim),
-            quantities: text::quantities(claim),
+            // A value the claim denies, a version or a year is not a value it gives.
+            quantities: text::quantities(claim)
+                .into_iter()
+                .filter(|q| !q.denied && !q.version)
+                .collect(),
             requires,
             requirement_denied,
             past: is_past(claim),
             value_words,
+            core,
         }
     }
 
     /// Share of the claim's (idf-weighted) content words that the sentence contains.
     pub fn coverage(&self, sentence_stems: &[String]) -> f32 {
         self.coverage_in(sentence_stems, &[])
+    }
+
+    /// Coverage of what the claim asserts (its [`Self::core`]), or of the whole claim when it
+    /// draws no consequence; whichever is higher.
+    pub fn core_coverage_in(&self, sentence_stems: &[String], context: &[String]) -> f32 {
+        let whole = self.coverage_in(sentence_stems, context);
+        if self.core.is_empty() {
+            return whole;
+        }
+        let total: f32 = self.core.iter().map(|(_, w)| w).sum();
+        if total <= 0.0 {
+            return whole;
+        }
+        let found: f32 = self
+            .core
+            .iter()
+            .map(|(s, w)| {
+                if sentence_stems.contains(s) {
+                    *w
+                } else if context.contains(s) {
+                    w * CONTEXT_WEIGHT
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        whole.max(found / total)
     }
 
     /// [`Self::coverage`] where words found only in the sentence's context count
@@ -219,12 +342,20 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     let coverage = claim.coverage_in(&stems, context);
     // "Its county seat is Newport." under "Sullivan County, New Hampshire": the pronoun is the
     // heading's subject, so the sentence states what its context names.
-    let own = if text::leads_with_pronoun(sentence) {
+    let pronoun = text::leads_with_pronoun(sentence);
+    let own = if pronoun {
         coverage
     } else {
         claim.coverage(&stems)
     };
-    if coverage < SUBJECT_COVERAGE || own < OWN_CONFLICT {
+    // What the claim asserts, without the consequence it draws, is what a conflict is about.
+    let core = claim.core_coverage_in(&stems, context);
+    let core_own = if pronoun {
+        core
+    } else {
+        claim.core_coverage_in(&stems, &[])
+    };
+    if core < SUBJECT_COVERAGE || core_own < OWN_CONFLICT {
         return Judgement::Unrelated;
     }
     // A sentence states the claim when it holds enough of it by itself; or, for a claim with
@@ -256,17 +387,31 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
         } else {
             SUPPORT_COVERAGE
         };
-        if coverage >= needed {
+        if core >= needed {
             return Judgement::Contradicts {
-                confidence: (coverage * 0.9).max(if strict { 0.6 } else { 0.0 }),
+                confidence: (core * 0.9).max(if strict { 0.6 } else { 0.0 }),
                 why,
             };
         }
     }
-    let numbers_present = claim
-        .numbers
+    // A value the sentence denies ("0.1, not 0.2"), or names only as a bound ("less than 3")
+    // or a version ("Python 3"), is not a value it states.
+    let stated: Vec<&text::Quantity> = quantities
         .iter()
-        .all(|c| numbers.iter().any(|n| same_value(n.value, c.value)));
+        .filter(|n| !n.denied && !n.version)
+        .collect();
+    let numbers_present = claim.numbers.iter().all(|c| {
+        match claim
+            .quantities
+            .iter()
+            .find(|q| same_value(q.value, c.value))
+        {
+            Some(q) => stated
+                .iter()
+                .any(|n| same_value(n.value, c.value) && (q.bound || !n.bound)),
+            None => numbers.iter().any(|n| same_value(n.value, c.value)),
+        }
+    });
     let negated = text::negated_stems(sentence);
     let shared = |s: &String| stems.contains(s) && claim.words.iter().any(|(w, _)| w == s);
     // The claim negates a word the evidence states plainly, or the other way round.
@@ -280,6 +425,30 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     let (requires, requirement_denied) = requirement(sentence);
     let requirement_conflict = (claim.requires && requirement_denied && !claim.requirement_denied)
         || (claim.requirement_denied && requires && !requirement_denied);
+    // "The default was 1024, but beginning with version 3.12.0 it increased to 4096": the
+    // claim's value is what held before the change the sentence dates.
+    if states_enough && !claim.past {
+        if let Some(ch) = change(sentence) {
+            let values: Vec<f64> = claim
+                .quantities
+                .iter()
+                .filter(|q| !q.bound)
+                .map(|q| q.value)
+                .collect();
+            let held_before = !values.is_empty()
+                && values
+                    .iter()
+                    .all(|v| ch.old.iter().any(|o| same_value(*o, *v)))
+                && !values
+                    .iter()
+                    .any(|v| ch.new.iter().any(|n| same_value(*n, *v)));
+            if held_before && !ch.new.is_empty() {
+                return Judgement::Outdated {
+                    confidence: coverage * 0.85,
+                };
+            }
+        }
+    }
     let past = is_past(sentence) && !claim.past;
     if past && states_enough && (numbers_present || requirement_conflict) {
         return Judgement::Outdated {
@@ -348,7 +517,10 @@ fn number_conflict(
         let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         values.len() >= 2 && lo <= v && v <= hi
     };
-    let sentence: Vec<&text::Quantity> = sentence.iter().filter(|n| !n.bound).collect();
+    let sentence: Vec<&text::Quantity> = sentence
+        .iter()
+        .filter(|n| !n.bound && !n.denied && !n.version)
+        .collect();
     for c in claim.iter().filter(|c| !c.bound) {
         if sentence.iter().any(|n| same_value(n.value, c.value)) {
             continue;
@@ -458,6 +630,24 @@ mod tests {
     }
 
     #[test]
+    fn a_value_the_evidence_denies_is_not_stated() {
+        let c = terms("The default autovacuum scale factor is 0.2, so a table is vacuumed after a fifth of its rows change.");
+        let j = judge_in_context(
+            &c,
+            "The default scale factor is 0.1, not 0.2.",
+            &text::content_stems("Autovacuum defaults revisited"),
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // A version or a bound is not the value either.
+        let c = terms("Python's pickle module writes protocol 3 by default.");
+        let j = judge_sentence(
+            &c,
+            "If fix_imports is true and protocol is less than 3, pickle will map the new Python 3 names by default.",
+        );
+        assert!(!matches!(j, Judgement::Supports { .. }), "{j:?}");
+    }
+
+    #[test]
     fn values_of_different_units_do_not_conflict() {
         let t =
             terms("Newer phone battery cells keep 80 percent of their capacity after 1000 cycles.");
@@ -554,6 +744,17 @@ mod tests {
         assert!(is_current(
             "The JSON functions are built into SQLite by default, as of SQLite version 3.38.0."
         ));
+        // A sentence that dates a change from the claim's value to another one.
+        let c = terms("New SQLite databases get a page size of 1024 bytes by default.");
+        let j = judge_sentence(
+            &c,
+            "For many years, the default page size was almost always 1024 bytes, but beginning with SQLite version 3.12.0 (2016-03-29), the default page size increased to 4096.",
+        );
+        assert!(matches!(j, Judgement::Outdated { .. }), "{j:?}");
+        assert!(dates_a_change(
+            "Changed in version 3.8: The default protocol is 4."
+        ));
+        assert!(!dates_a_change("The default protocol is 4."));
         // A claim about the past is not outdated by the past.
         let c = terms("Before version 3.38.0 the SQLite JSON functions needed the -DSQLITE_ENABLE_JSON1 compile-time option.");
         assert!(c.past);

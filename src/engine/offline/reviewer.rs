@@ -3,7 +3,8 @@
 //! verifier model's probabilities beside the lexical cues when it has one.
 
 use super::judge::{
-    is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE, SUPPORT_COVERAGE,
+    dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE,
+    SUPPORT_COVERAGE,
 };
 use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
@@ -233,6 +234,13 @@ type Conflict = Option<(f32, Citation, String)>;
 /// The sentence of the same passage that states what holds since a change, for an outdated
 /// claim; else the outdating sentence itself.
 fn outdated(terms: &ClaimTerms, hit: &Hit, c: &Candidate) -> (Citation, String) {
+    // A sentence that dates the change itself says since when.
+    if dates_a_change(&c.cite.quote) {
+        return (
+            c.cite.clone(),
+            "the evidence says this held only before a change, and since when".into(),
+        );
+    }
     let spans = text::sentences(&hit.passage.text);
     let current = spans
         .iter()
@@ -258,6 +266,96 @@ fn outdated(terms: &ClaimTerms, hit: &Hit, c: &Candidate) -> (Citation, String) 
     (current.unwrap_or_else(|| c.cite.clone()), why)
 }
 
+/// How much more a contradicting sentence that dates a change weighs: of two sentences giving
+/// the same other value, the reader is shown the one that says since when.
+const DATED_BONUS: f32 = 0.05;
+
+/// A sentence that states the claim, in a passage whose later sentence dates a change to
+/// another value ("Changed in version 3.0: The default protocol is 3." then "Changed in version
+/// 3.8: The default protocol is 4."): the claim held only before that change. The later
+/// sentence, its confidence and why.
+fn superseded(
+    terms: &ClaimTerms,
+    candidates: &[Candidate],
+    c: &Candidate,
+) -> Option<(f32, Citation, String)> {
+    candidates
+        .iter()
+        .filter(|o| o.hit == c.hit && o.span > c.span && !o.is_origin)
+        .filter(|o| dates_a_change(&o.cite.quote))
+        .find_map(
+            |o| match judge_in_context(terms, &o.cite.quote, &o.context) {
+                Judgement::Contradicts { confidence, .. } | Judgement::Outdated { confidence } => {
+                    Some((
+                        (confidence + DATED_BONUS).min(1.0),
+                        o.cite.clone(),
+                        "the evidence says this held only before a change, and since when".into(),
+                    ))
+                }
+                _ => None,
+            },
+        )
+}
+
+/// The sentence of the conflict's passage that dates the change to the value the conflict
+/// gives ("Changed in version 3.8: The default protocol is 4." beside "Currently the default
+/// protocol is 4"): the quote that says since when, cited in its place.
+fn since_when(terms: &ClaimTerms, hits: &[Hit], cite: &Citation) -> Option<Citation> {
+    let claimed: Vec<f64> = terms.quantities.iter().map(|q| q.value).collect();
+    let given: Vec<f64> = text::quantities(&cite.quote)
+        .iter()
+        .filter(|q| !q.version && !q.denied && !q.bound)
+        .map(|q| q.value)
+        .filter(|v| !claimed.iter().any(|c| (c - v).abs() < 1e-9))
+        .collect();
+    if given.is_empty() || dates_a_change(&cite.quote) {
+        return None;
+    }
+    let words: Vec<&String> = terms.words.iter().map(|(w, _)| w).collect();
+    // The conflict's section: a manual's "Changed in version" notes may be a passage of their
+    // own under the same heading.
+    let section = hits
+        .iter()
+        .filter(|h| h.passage.doc_id == cite.doc_id && h.passage.heading_path == cite.heading_path);
+    section
+        .flat_map(|hit| {
+            text::sentences(&hit.passage.text)
+                .into_iter()
+                .map(move |span| (hit, span))
+        })
+        .filter(|&(hit, (a, b))| {
+            hit.passage.start + a != cite.start || hit.passage.start + b != cite.end
+        })
+        .find(|&(hit, (a, b))| {
+            let s = &hit.passage.text[a..b];
+            let shares = text::content_stems(s)
+                .iter()
+                .filter(|w| words.contains(w))
+                .count();
+            shares >= 2
+                && super::judge::change(s).is_some_and(|ch| {
+                    ch.when
+                        && ch
+                            .new
+                            .iter()
+                            .any(|n| given.iter().any(|g| (g - n).abs() < 1e-9))
+                })
+        })
+        .map(|(hit, (a, b))| Citation::from_hit(hit, a, b))
+}
+
+/// A contradicting sentence, or the sentence of its passage that dates the change to the value
+/// it gives, weighed [`DATED_BONUS`] more: the reader is shown since when.
+fn dated(terms: &ClaimTerms, hits: &[Hit], cite: &Citation, confidence: f32) -> (f32, Citation) {
+    if dates_a_change(&cite.quote) {
+        return ((confidence + DATED_BONUS).min(1.0), cite.clone());
+    }
+    match since_when(terms, hits, cite) {
+        Some(c) => ((confidence + DATED_BONUS).min(1.0), c),
+        None => (confidence, cite.clone()),
+    }
+}
+
 /// The lexical judge over every candidate sentence: the best support and the best conflict.
 fn weigh_lexically(
     terms: &ClaimTerms,
@@ -268,6 +366,14 @@ fn weigh_lexically(
     let mut best_conflict: Conflict = None;
     for c in candidates {
         match judge_in_context(terms, &c.cite.quote, &c.context) {
+            Judgement::Supports { .. } if superseded(terms, candidates, c).is_some() => {
+                let Some(later) = superseded(terms, candidates, c) else {
+                    continue;
+                };
+                if best_conflict.as_ref().is_none_or(|b| later.0 > b.0) {
+                    best_conflict = Some(later);
+                }
+            }
             Judgement::Supports { confidence } => {
                 // Independent documents weigh more than the claim's own source.
                 let weight = if c.corroborating { 1.0 } else { 0.9 };
@@ -276,10 +382,11 @@ fn weigh_lexically(
                     best_support = Some((conf, c.cite.clone(), c.corroborating));
                 }
             }
-            Judgement::Contradicts { confidence, why }
-                if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
-            {
-                best_conflict = Some((confidence, c.cite.clone(), why));
+            Judgement::Contradicts { confidence, why } if !c.is_origin => {
+                let (confidence, cite) = dated(terms, hits, &c.cite, confidence);
+                if best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
+                    best_conflict = Some((confidence, cite, why));
+                }
             }
             // The passage says the claim held only before a change: cite the sentence of the
             // same passage that gives the state since then, when there is one.
@@ -412,6 +519,16 @@ fn weigh_with_model(
         }
         let identical = same_text(&c.cite.quote);
         let lexical_support = matches!(lexical, Judgement::Supports { .. });
+        // What held only before a dated change states the claim no more, whatever the model
+        // reads (a rule about versions, not about meaning).
+        if !identical && (lexical_support || p.entail >= LEANS) {
+            if let Some(later) = superseded(terms, candidates, c) {
+                if best_conflict.as_ref().is_none_or(|b| later.0 > b.0) {
+                    best_conflict = Some(later);
+                }
+                continue;
+            }
+        }
         // A sentence that lacks one of the claim's numbers cannot state it, whatever the model
         // reads ("5 times faster" is not "ten times faster").
         let numbers_stated = {
@@ -475,8 +592,9 @@ fn weigh_with_model(
             ),
             _ => continue,
         };
+        let (conf, cite) = dated(terms, hits, &c.cite, conf);
         if !c.is_origin && best_conflict.as_ref().is_none_or(|b| conf > b.0) {
-            best_conflict = Some((conf, c.cite.clone(), why));
+            best_conflict = Some((conf, cite, why));
         }
     }
     Ok((best_support, best_conflict))
