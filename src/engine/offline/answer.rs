@@ -106,6 +106,53 @@ pub fn candidates<'a>(
         .collect()
 }
 
+/// Heading of the findings no part of the question speaks to in particular.
+pub const ALSO_FOUND: &str = "Also found";
+
+/// Every kept claim under the part of the question it answers, most direct first (the
+/// findings' sections); claims that answer no part in particular come last, under
+/// `ALSO_FOUND`. Parts nothing answers are left out.
+pub fn groups<'a>(
+    question: &str,
+    kept: &'a [Reviewed],
+    verifier: Option<&Verifier>,
+) -> Vec<(String, Vec<&'a Reviewed>)> {
+    let ranking = rank(question, kept, verifier);
+    let mut placed = vec![false; kept.len()];
+    let mut out: Vec<(String, Vec<&Reviewed>)> = Vec::new();
+    for (part, ranked) in ranking.parts.iter().zip(&ranking.by_part) {
+        for &n in ranked {
+            placed[n] = true;
+        }
+        if !ranked.is_empty() {
+            out.push((
+                heading(part),
+                ranked.iter().map(|&n| ranking.claims[n].0).collect(),
+            ));
+        }
+    }
+    let rest: Vec<&Reviewed> = kept
+        .iter()
+        .zip(&placed)
+        .filter(|(_, p)| !**p)
+        .map(|(r, _)| r)
+        .collect();
+    if !rest.is_empty() {
+        out.push((ALSO_FOUND.to_string(), rest));
+    }
+    out
+}
+
+/// A part as a heading: its first letter upper case, no closing question mark.
+fn heading(part: &str) -> String {
+    let part = part.trim().trim_end_matches('?').trim_end();
+    let mut chars = part.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// The question's parts, and for each the indices of the claims that answer it, best first.
 struct Ranking<'a> {
     parts: Vec<String>,
@@ -358,6 +405,42 @@ mod tests {
                 .unwrap();
             assert_eq!(c.claim.text, s.text);
         }
+    }
+
+    #[test]
+    fn findings_are_grouped_by_the_part_they_answer_and_none_is_lost() {
+        let claims = [
+            kept(
+                "c1",
+                "WAL mode is faster in most scenarios because readers do not block writers.",
+                5,
+            ),
+            kept(
+                "c2",
+                "WAL has limitations: all processes must be on the same host computer.",
+                4,
+            ),
+            kept("c3", "The default page size is 4096 bytes.", 3),
+        ];
+        let g = groups(
+            "When should I use WAL mode in SQLite and what are its limitations?",
+            &claims,
+            None,
+        );
+        let headings: Vec<&str> = g.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(
+            headings,
+            [
+                "When should I use WAL mode in SQLite",
+                "What are its limitations",
+                ALSO_FOUND
+            ]
+        );
+        let ids: Vec<Vec<&str>> = g
+            .iter()
+            .map(|(_, c)| c.iter().map(|r| r.claim.id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, [vec!["c1"], vec!["c2"], vec!["c3"]]);
     }
 
     #[test]

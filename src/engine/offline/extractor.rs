@@ -216,7 +216,18 @@ const VERBS: &[&str] = &[
 
 impl OfflineExtractor {
     pub fn extract_sync(&self, question: &str, plan: &Plan, evidence: &[Evidence]) -> Vec<Claim> {
-        let question_stems: HashSet<String> = text::content_stems(question).into_iter().collect();
+        // Words naming the kind of answer wanted ("limitations", "benefits") are not its
+        // subject: matched as words they find SQLite's "Limits" page for a question on WAL's
+        // limitations. A part's own search says them in the words sources use.
+        let intent: HashSet<String> = text::tokens(question)
+            .iter()
+            .filter(|t| super::planner::is_intent_word(t.text))
+            .flat_map(|t| text::content_stems(t.text))
+            .collect();
+        let question_stems: HashSet<String> = text::content_stems(question)
+            .into_iter()
+            .filter(|s| !intent.contains(s))
+            .collect();
         let sub_stems: HashMap<usize, HashSet<String>> = plan
             .sub_queries
             .iter()
@@ -256,7 +267,10 @@ impl OfflineExtractor {
             .iter()
             .filter(|s| s.angle == Angle::FollowUp)
             .map(|s| {
-                let stems: HashSet<String> = text::content_stems(&s.query).into_iter().collect();
+                let stems: HashSet<String> = text::content_stems(&s.query)
+                    .into_iter()
+                    .filter(|s| !intent.contains(s))
+                    .collect();
                 let w = stems.iter().map(|s| weight(s)).sum::<f32>().max(1e-3);
                 (s.id, (stems, w))
             })
@@ -545,6 +559,19 @@ mod tests {
 
     fn texts(claims: &[Claim]) -> Vec<&str> {
         claims.iter().map(|c| c.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_word_naming_the_kind_of_answer_does_not_find_its_namesakes() {
+        let q = "When should I use WAL mode in SQLite and what are its limitations?";
+        let wal = "WAL mode in SQLite does not work over a network filesystem.";
+        let limits = "SQLite was originally designed with a policy of avoiding arbitrary limits.";
+        let claims = OfflineExtractor::default().extract_sync(
+            q,
+            &overview(q),
+            &[evidence("wal", wal), evidence("limits", limits)],
+        );
+        assert_eq!(texts(&claims), [wal], "{claims:?}");
     }
 
     #[test]

@@ -319,7 +319,7 @@ const FRAMING: &[&str] = &[
 ];
 
 /// Words naming the kind of answer wanted (drawbacks, reasons) rather than its subject.
-fn is_intent_word(word: &str) -> bool {
+pub(super) fn is_intent_word(word: &str) -> bool {
     let w = word.to_lowercase();
     DRAWBACKS.iter().chain(BENEFITS).any(|i| w.starts_with(i))
 }

@@ -1,5 +1,6 @@
-//! Offline writer: the kept claims themselves, grouped by the angle that found them, best first.
-//! Each sentence is a claim's own words, so it never states more than its citation.
+//! Offline writer: the kept claims themselves, grouped by the part of the question they answer,
+//! most direct first. Each sentence is a claim's own words, so it never states more than its
+//! citation.
 
 use crate::artifact::{Answer, Plan, Reviewed, Section, Sentence};
 use crate::engine::{RoleError, Writer};
@@ -17,21 +18,17 @@ pub struct OfflineWriter {
 impl Writer for OfflineWriter {
     async fn write(
         &self,
-        _question: &str,
-        plan: &Plan,
+        question: &str,
+        _plan: &Plan,
         kept: &[Reviewed],
     ) -> Result<Vec<Section>, RoleError> {
-        Ok(plan
-            .sub_queries
-            .iter()
-            .filter_map(|sq| {
-                let mut items: Vec<&Reviewed> =
-                    kept.iter().filter(|r| r.claim.sub_query == sq.id).collect();
-                items.sort_by(|a, b| b.claim.score.total_cmp(&a.claim.score));
-                (!items.is_empty()).then(|| Section {
-                    sub_query: sq.id,
-                    heading: sq.label.clone(),
-                    sentences: items
+        Ok(
+            super::answer::groups(question, kept, self.verifier.as_deref())
+                .into_iter()
+                .map(|(heading, claims)| Section {
+                    sub_query: claims.first().map_or(0, |r| r.claim.sub_query),
+                    heading,
+                    sentences: claims
                         .iter()
                         .map(|r| Sentence {
                             text: r.claim.text.clone(),
@@ -39,8 +36,8 @@ impl Writer for OfflineWriter {
                         })
                         .collect(),
                 })
-            })
-            .collect())
+                .collect(),
+        )
     }
 
     async fn answer(&self, question: &str, kept: &[Reviewed]) -> Result<Answer, RoleError> {
