@@ -316,9 +316,12 @@ pub fn is_negation(lower: &str) -> bool {
     NEGATIONS.contains(&lower)
 }
 
-/// Where the consequence a sentence draws begins ("..., so every worker keeps its own
-/// connection"): what it asserts is what comes before.
+/// Where the consequence a sentence draws ("..., so every worker keeps its own connection") or
+/// the reason it gives ("..., because the cold slows ...") begins: what it asserts is what comes
+/// before, and a source that denies that much contradicts it.
 pub const CONSEQUENCE: &[&str] = &[
+    ", because ",
+    " because ",
     ", so ",
     "; so ",
     ", so that ",
@@ -331,8 +334,8 @@ pub const CONSEQUENCE: &[&str] = &[
     " - so ",
 ];
 
-/// What a sentence asserts, without the consequence it draws (the whole sentence when it
-/// draws none).
+/// What a sentence asserts, without the consequence it draws or the reason it gives (the whole
+/// sentence when it has neither).
 pub fn asserted(sentence: &str) -> &str {
     let lower = sentence.to_lowercase();
     let cut = CONSEQUENCE

@@ -455,10 +455,14 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             confidence: coverage * 0.85,
         };
     }
-    // Polarity: the sentence itself must speak of the claim (its context does not count).
-    if (denied_by_claim || denied_by_evidence || requirement_conflict) && own >= SUPPORT_COVERAGE {
+    // Polarity: the sentence itself must speak of the claim (its context does not count), of
+    // what the claim asserts at least: "X does not extend their life" denies "X extends their
+    // life, because the cold slows ..." without naming the reason.
+    let speaks = own.max(core_own);
+    if (denied_by_claim || denied_by_evidence || requirement_conflict) && speaks >= SUPPORT_COVERAGE
+    {
         return Judgement::Contradicts {
-            confidence: own * 0.85,
+            confidence: speaks * 0.85,
             why: if denied_by_claim || (requirement_conflict && claim.requirement_denied) {
                 "the evidence affirms what the claim denies".into()
             } else {
@@ -645,6 +649,19 @@ mod tests {
             "If fix_imports is true and protocol is less than 3, pickle will map the new Python 3 names by default.",
         );
         assert!(!matches!(j, Judgement::Supports { .. }), "{j:?}");
+    }
+
+    #[test]
+    fn denying_what_a_claim_asserts_contradicts_it_whatever_reason_it_gives() {
+        let c = terms("Storing lithium-ion batteries in the freezer extends their life, because the cold slows down the chemical reactions that wear them out.");
+        let j = judge_sentence(
+            &c,
+            "Storing lithium-ion batteries in the freezer does not extend their life.",
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // The claim's own sentence still states it.
+        let j = judge_sentence(&c, "Storing lithium-ion batteries in the freezer extends their life, because the cold slows down the chemical reactions that wear them out.");
+        assert!(matches!(j, Judgement::Supports { .. }), "{j:?}");
     }
 
     #[test]
