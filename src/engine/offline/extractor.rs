@@ -42,6 +42,109 @@ const NEAR_BEST: f32 = 0.7;
 /// same thing in other words: one finding, every source.
 const SAME_MEANING: f32 = 0.9;
 
+/// Words that say something changed, or that a page lists changes.
+const CHANGE_WORDS: &[&str] = &[
+    "changed",
+    "change",
+    "changes",
+    "new",
+    "added",
+    "adds",
+    "now",
+    "introduced",
+    "introduces",
+    "removed",
+    "deprecated",
+    "longer",
+    "renamed",
+    "replaced",
+    "improved",
+];
+
+/// A question after what changed ("What changed in Python 3.11 exception handling?", "what's
+/// new in ..."): only a sentence that speaks of a change answers it, and when the question
+/// names a version, only one of that version (in the sentence, or the page or section it sits
+/// in: a "What's New In Python 3.11" page).
+struct ChangeQuestion {
+    version: Option<String>,
+}
+
+impl ChangeQuestion {
+    fn of(question: &str) -> Option<ChangeQuestion> {
+        let lower = question.to_lowercase().replace('\u{2019}', "'");
+        let asks = [
+            "what changed",
+            "what has changed",
+            "what have changed",
+            "what's new",
+            "what is new",
+            "whats new",
+            "changes in",
+            "new in ",
+        ]
+        .iter()
+        .any(|p| lower.contains(p));
+        asks.then(|| ChangeQuestion {
+            version: text::tokens(question)
+                .iter()
+                .map(|t| t.text)
+                .find(|t| is_version(t))
+                .map(str::to_string),
+        })
+    }
+
+    /// The sentence itself dates a change of that version ("Changed in version 3.11: ..."), or
+    /// it sits in a list of changes for it (a "What's New In Python 3.11" page, a changelog's
+    /// "Python 3.11.0" section). A page's title is read without its site suffix ("... — Python
+    /// 3.11.7 documentation"), which would name the version on every page.
+    fn answered_by(&self, sentence: &str, title: &str, headings: &[String]) -> bool {
+        let names_version = |t: &str| {
+            text::tokens(t).iter().any(|w| match &self.version {
+                Some(v) => w.text == v || w.text.starts_with(&format!("{v}.")),
+                None => is_version(w.text),
+            })
+        };
+        let says_change = text::tokens(sentence)
+            .iter()
+            .any(|t| CHANGE_WORDS.contains(&t.text.to_lowercase().as_str()));
+        if says_change && names_version(sentence) {
+            return true;
+        }
+        let own_title = title
+            .split(" \u{2014} ")
+            .next()
+            .and_then(|t| t.split(" | ").next())
+            .unwrap_or(title);
+        let page: Vec<&str> = std::iter::once(own_title)
+            .chain(headings.iter().map(String::as_str))
+            .collect();
+        let lists_changes = page.iter().any(|p| {
+            let p = p.to_lowercase().replace('\u{2019}', "'");
+            CHANGE_PAGES.iter().any(|c| p.contains(c))
+        });
+        lists_changes && page.iter().any(|p| names_version(p))
+    }
+}
+
+/// What a page or section listing changes is called.
+const CHANGE_PAGES: &[&str] = &[
+    "what's new",
+    "whats new",
+    "changelog",
+    "change log",
+    "release notes",
+    "changes in",
+    "new in",
+    "new features",
+];
+
+/// "3.11", "15.2": digits with an inner dot.
+fn is_version(token: &str) -> bool {
+    token.contains('.')
+        && token.chars().next().is_some_and(|c| c.is_ascii_digit())
+        && token.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
 struct Candidate {
     claim: Claim,
     stems: Vec<String>,
@@ -224,9 +327,17 @@ impl OfflineExtractor {
             .filter(|t| super::planner::is_intent_word(t.text))
             .flat_map(|t| text::content_stems(t.text))
             .collect();
+        let change = ChangeQuestion::of(question);
+        // In "what changed in 3.11 ...", "changed" frames the question: matched as a word it
+        // finds every "Changed in version" note.
+        let framing: HashSet<String> = if change.is_some() {
+            CHANGE_WORDS.iter().map(|w| text::stem(w)).collect()
+        } else {
+            HashSet::new()
+        };
         let question_stems: HashSet<String> = text::content_stems(question)
             .into_iter()
-            .filter(|s| !intent.contains(s))
+            .filter(|s| !intent.contains(s) && !framing.contains(s))
             .collect();
         let sub_stems: HashMap<usize, HashSet<String>> = plan
             .sub_queries
@@ -325,6 +436,12 @@ impl OfflineExtractor {
                     continue;
                 }
                 if !claim_like(quote, page_subject.is_some()) {
+                    continue;
+                }
+                if change
+                    .as_ref()
+                    .is_some_and(|c| !c.answered_by(quote, &hit.title, &hit.passage.heading_path))
+                {
                     continue;
                 }
                 let leans_on_subject = page_subject.is_some() && text::leads_with_pronoun(quote);
@@ -559,6 +676,54 @@ mod tests {
 
     fn texts(claims: &[Claim]) -> Vec<&str> {
         claims.iter().map(|c| c.text.as_str()).collect()
+    }
+
+    #[test]
+    fn what_changed_in_a_version_is_answered_by_that_version_s_changes_only() {
+        let q = "What changed in Python 3.11 exception handling?";
+        let page = |doc: &str, title: &str, text: &str| {
+            let mut e = evidence(doc, text);
+            e.hit.title = title.into();
+            e
+        };
+        let dated = "Changed in version 3.11: Exception representation on the stack now consist of one, not three, items.";
+        let listed = "PEP 654 introduces language features that enable a program to raise and handle multiple unrelated exceptions simultaneously.";
+        let older = "Changed in version 3.5: Python now retries system calls when a syscall is interrupted by a signal, except if the signal handler raises an exception.";
+        let reference = "When raising a new exception while another exception is already being handled, the new exception's context attribute is set to the handled exception.";
+        let elsewhere = "PEP 3134 introduces exception chaining, so that exception handling keeps the original exception.";
+        let ev = [
+            page("dis", "dis \u{2014} Python 3.11.7 documentation", dated),
+            page(
+                "new",
+                "What's New In Python 3.11 \u{2014} Python 3.11.7 documentation",
+                listed,
+            ),
+            page(
+                "signal",
+                "signal \u{2014} Python 3.11.7 documentation",
+                older,
+            ),
+            page(
+                "exc",
+                "Built-in Exceptions \u{2014} Python 3.11.7 documentation",
+                reference,
+            ),
+            page(
+                "old",
+                "What's New In Python 3.0 \u{2014} Python 3.11.7 documentation",
+                elsewhere,
+            ),
+        ];
+        let claims = OfflineExtractor::default().extract_sync(q, &overview(q), &ev);
+        let mut got = texts(&claims);
+        got.sort();
+        assert_eq!(got, [dated, listed], "{claims:?}");
+        // "Can that search path be changed?" does not ask what changed.
+        let q = "Where does zoneinfo look for time zone data, and can that search path be changed in Python 3.11?";
+        let path = "The zoneinfo module looks for time zone data on the search path TZPATH in Python 3.11.";
+        let claims =
+            OfflineExtractor::default().extract_sync(q, &overview(q), &[evidence("z", path)]);
+        assert_eq!(texts(&claims), [path], "{claims:?}");
     }
 
     #[test]
