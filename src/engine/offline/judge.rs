@@ -270,51 +270,43 @@ impl ClaimTerms {
     /// draws no consequence; whichever is higher.
     pub fn core_coverage_in(&self, sentence_stems: &[String], context: &[String]) -> f32 {
         let whole = self.coverage_in(sentence_stems, context);
-        if self.core.is_empty() {
-            return whole;
+        match share_found(&self.core, sentence_stems, context) {
+            Some(core) if !self.core.is_empty() => whole.max(core),
+            _ => whole,
         }
-        let total: f32 = self.core.iter().map(|(_, w)| w).sum();
-        if total <= 0.0 {
-            return whole;
-        }
-        let found: f32 = self
-            .core
-            .iter()
-            .map(|(s, w)| {
-                if sentence_stems.contains(s) {
-                    *w
-                } else if context.contains(s) {
-                    w * CONTEXT_WEIGHT
-                } else {
-                    0.0
-                }
-            })
-            .sum();
-        whole.max(found / total)
     }
 
     /// [`Self::coverage`] where words found only in the sentence's context count
     /// [`CONTEXT_WEIGHT`] as much as words of the sentence itself.
     pub fn coverage_in(&self, sentence_stems: &[String], context: &[String]) -> f32 {
-        let total: f32 = self.words.iter().map(|(_, w)| w).sum();
-        if total <= 0.0 {
-            return 0.0;
-        }
-        let found: f32 = self
-            .words
-            .iter()
-            .map(|(s, w)| {
-                if sentence_stems.contains(s) {
-                    *w
-                } else if context.contains(s) {
-                    w * CONTEXT_WEIGHT
-                } else {
-                    0.0
-                }
-            })
-            .sum();
-        found / total
+        share_found(&self.words, sentence_stems, context).unwrap_or(0.0)
     }
+}
+
+/// The weighted share of `words` found in the sentence (or, at [`CONTEXT_WEIGHT`], only in its
+/// context); `None` when the words weigh nothing.
+fn share_found(
+    words: &[(String, f32)],
+    sentence_stems: &[String],
+    context: &[String],
+) -> Option<f32> {
+    let total: f32 = words.iter().map(|(_, w)| w).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let found: f32 = words
+        .iter()
+        .map(|(s, w)| {
+            if sentence_stems.contains(s) {
+                *w
+            } else if context.contains(s) {
+                w * CONTEXT_WEIGHT
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    Some(found / total)
 }
 
 /// Coverage needed to say a sentence states the claim.
