@@ -71,19 +71,7 @@ struct ChangeQuestion {
 
 impl ChangeQuestion {
     fn of(question: &str) -> Option<ChangeQuestion> {
-        let lower = question.to_lowercase().replace('\u{2019}', "'");
-        let asks = [
-            "what changed",
-            "what has changed",
-            "what have changed",
-            "what's new",
-            "what is new",
-            "whats new",
-            "changes in",
-            "new in ",
-        ]
-        .iter()
-        .any(|p| lower.contains(p));
+        let asks = super::planner::asks_what_changed(question);
         asks.then(|| ChangeQuestion {
             version: text::tokens(question)
                 .iter()
@@ -508,12 +496,9 @@ impl OfflineExtractor {
         }
         if let Some(verifier) = &self.verifier {
             // A model that fails here fails the reviewers too, and they say so in the report;
-            // the words' judgement then stands, as without the verifier.
-            if by_meaning(verifier, question, plan, &mut candidates).is_err() {
-                for c in &mut candidates {
-                    c.meaning = None;
-                }
-            }
+            // the words' judgement then stands, as without the verifier (`by_meaning` changes
+            // nothing before the model has answered).
+            let _ = by_meaning(verifier, question, plan, &mut candidates);
         }
         candidates.sort_by(|a, b| {
             b.claim

@@ -268,7 +268,7 @@ fn focused(part: &str, subject: &[String]) -> Option<String> {
         || BENEFITS.iter().any(|w| has(w))
     {
         "advantages"
-    } else if has("changed") || has_phrase("what's new") || has_phrase("new in") {
+    } else if asks_what_changed(part) {
         "what's new"
     } else if has("tune") || has("tuning") || has("configur") || has("adjust") {
         "settings and parameters"
@@ -310,6 +310,24 @@ fn focused(part: &str, subject: &[String]) -> Option<String> {
     } else {
         format!("{}: {adds}", terms.join(" "))
     })
+}
+
+/// Whether a question (or a part of one) asks what changed or what is new ("What changed in
+/// Python 3.11 ...", "what's new in ..."); "can that path be changed?" does not.
+pub(super) fn asks_what_changed(question: &str) -> bool {
+    let lower = question.to_lowercase().replace('\u{2019}', "'");
+    [
+        "what changed",
+        "what has changed",
+        "what have changed",
+        "what's new",
+        "what is new",
+        "whats new",
+        "changes in",
+        "new in ",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
 }
 
 /// Words that frame a question rather than name what it is about.
