@@ -81,23 +81,18 @@ impl ChangeQuestion {
         })
     }
 
-    /// The sentence itself dates a change of that version ("Changed in version 3.11: ..."), or
-    /// it sits in a list of changes for it (a "What's New In Python 3.11" page, a changelog's
-    /// "Python 3.11.0" section). A page's title is read without its site suffix ("... — Python
-    /// 3.11.7 documentation"), which would name the version on every page.
-    fn answered_by(&self, sentence: &str, title: &str, headings: &[String]) -> bool {
-        let names_version = |t: &str| {
-            text::tokens(t).iter().any(|w| match &self.version {
-                Some(v) => w.text == v || w.text.starts_with(&format!("{v}.")),
-                None => is_version(w.text),
-            })
-        };
-        let says_change = text::tokens(sentence)
-            .iter()
-            .any(|t| CHANGE_WORDS.contains(&t.text.to_lowercase().as_str()));
-        if says_change && names_version(sentence) {
-            return true;
-        }
+    fn names_version(&self, text: &str) -> bool {
+        text::tokens(text).iter().any(|w| match &self.version {
+            Some(v) => w.text == v || w.text.starts_with(&format!("{v}.")),
+            None => is_version(w.text),
+        })
+    }
+
+    /// Whether a page (its title and a passage's headings) lists changes of that version: a
+    /// "What's New In Python 3.11" page, a changelog's "Python 3.11.0" section. The title is
+    /// read without its site suffix ("... — Python 3.11.7 documentation"), which would name the
+    /// version on every page.
+    fn lists_changes(&self, title: &str, headings: &[String]) -> bool {
         let own_title = title
             .split(" \u{2014} ")
             .next()
@@ -106,11 +101,20 @@ impl ChangeQuestion {
         let page: Vec<&str> = std::iter::once(own_title)
             .chain(headings.iter().map(String::as_str))
             .collect();
-        let lists_changes = page.iter().any(|p| {
+        let listing = page.iter().any(|p| {
             let p = p.to_lowercase().replace('\u{2019}', "'");
             CHANGE_PAGES.iter().any(|c| p.contains(c))
         });
-        lists_changes && page.iter().any(|p| names_version(p))
+        listing && page.iter().any(|p| self.names_version(p))
+    }
+
+    /// Whether the sentence itself dates a change of that version ("Changed in version 3.11:
+    /// ...").
+    fn dates_change(&self, sentence: &str) -> bool {
+        text::tokens(sentence)
+            .iter()
+            .any(|t| CHANGE_WORDS.contains(&t.text.to_lowercase().as_str()))
+            && self.names_version(sentence)
     }
 }
 
@@ -417,6 +421,10 @@ impl OfflineExtractor {
             // The items of a list read under their lead-in: after "Advantages include:", "WAL
             // is significantly faster in most scenarios." is an advantage.
             let mut lead_in: Vec<String> = Vec::new();
+            // A question after what changed: does this passage sit in a list of its changes?
+            let lists_changes = change
+                .as_ref()
+                .is_some_and(|c| c.lists_changes(&hit.title, &hit.passage.heading_path));
             for (s, e) in text::sentences(&hit.passage.text) {
                 let quote = &hit.passage.text[s..e];
                 if quote.trim_end().ends_with(':') {
@@ -426,10 +434,7 @@ impl OfflineExtractor {
                 if !claim_like(quote, page_subject.is_some()) {
                     continue;
                 }
-                if change
-                    .as_ref()
-                    .is_some_and(|c| !c.answered_by(quote, &hit.title, &hit.passage.heading_path))
-                {
+                if change.as_ref().is_some_and(|c| !c.dates_change(quote)) && !lists_changes {
                     continue;
                 }
                 let leans_on_subject = page_subject.is_some() && text::leads_with_pronoun(quote);
