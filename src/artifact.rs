@@ -161,7 +161,7 @@ pub struct Evidence {
 
 /// A verbatim quote pinned to its source: `quote == document.text[start..end]` and the document's
 /// text hashes to `doc_hash`. Checked before any report is written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
     pub doc_id: String,
     pub location: String,

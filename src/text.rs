@@ -367,6 +367,12 @@ pub fn content_stems(text: &str) -> Vec<String> {
     out
 }
 
+/// Words that open a subordinate clause.
+const CLAUSE_OPENERS: &[&str] = &[
+    "when", "where", "which", "who", "whom", "whose", "that", "because", "if", "unless", "while",
+    "whereas", "although", "though", "after", "before", "until", "since",
+];
+
 /// Content stems that fall under a negation: the next three content words after "not",
 /// "never", "no"... Two sentences disagree in polarity only when a word they share is negated
 /// in one and not in the other ("do not have a memory effect" vs "suffer from a memory effect"),
@@ -385,6 +391,12 @@ pub fn negated_stems(text: &str) -> Vec<String> {
         let lower = t.text.to_lowercase();
         if is_negation(&lower) {
             remaining = 3;
+            continue;
+        }
+        // So does a clause of its own: "not available at the time when the exception is
+        // raised" denies nothing of the exception.
+        if CLAUSE_OPENERS.contains(&lower.as_str()) {
+            remaining = 0;
             continue;
         }
         if remaining == 0 || is_stopword(&lower) || lower.len() < 2 {
@@ -860,6 +872,10 @@ mod tests {
             ["memori", "effect"]
         );
         assert!(negated_stems("Lithium batteries have a memory effect.").is_empty());
+        assert_eq!(
+            negated_stems("context information that is not available when the exception is raised"),
+            vec!["avail".to_string()]
+        );
         assert_eq!(
             negated_stems("origins (in status, not origin) will prevent starting"),
             ["origin"]

@@ -158,3 +158,58 @@ async fn second_run_reuses_the_index() {
     assert_eq!(second.unchanged, first.indexed);
     assert_eq!(store.stats().unwrap().documents as usize, first.indexed);
 }
+
+/// A corpus of a few of a manual's pages, copied into a folder of its own.
+fn pages(dir: &str, package: &str, names: &[&str]) -> tempfile::TempDir {
+    let src = manual(dir, package);
+    let tmp = tempfile::tempdir().unwrap();
+    for n in names {
+        std::fs::copy(src.join(n), tmp.path().join(n)).unwrap();
+    }
+    tmp
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_note_saying_this_changes_the_default_is_kept_with_what_it_changes() {
+    let corpus = pages(
+        "/usr/share/doc/postgresql-doc-15/html",
+        "postgresql-doc-15",
+        &[
+            "release-15.html",
+            "runtime-config-logging.html",
+            "wal-configuration.html",
+        ],
+    );
+    let (report, _t) = run_on(
+        "Does a PostgreSQL 15 server log checkpoints by default?",
+        corpus.path().to_path_buf(),
+    )
+    .await;
+    assert_quotes_verbatim_in_source(&report);
+    // "This changes the default of log_checkpoints to on ..." says what it changes only with
+    // the release note's sentence before it, and is quoted and voted on with it.
+    let kept = report
+        .reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Kept)
+        .find(|r| {
+            r.claim
+                .text
+                .contains("This changes the default of log_checkpoints to on")
+        })
+        .unwrap_or_else(|| {
+            let all: Vec<_> = report
+                .reviewed
+                .iter()
+                .map(|r| (&r.claim.text, r.verdict.status))
+                .collect();
+            panic!("not kept: {all:#?}")
+        });
+    assert!(
+        kept.claim
+            .text
+            .starts_with("Enable default logging of checkpoints"),
+        "{}",
+        kept.claim.text
+    );
+}

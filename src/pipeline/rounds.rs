@@ -260,6 +260,19 @@ pub async fn deepen(
                 }
                 None => {
                     let kept = r.verdict.status == Status::Kept;
+                    // Made again and still not kept: the earlier verdict stands alone.
+                    let again = state
+                        .reviewed
+                        .iter()
+                        .any(|old| reconsidered(old) && same_quote(&old.claim, &r.claim));
+                    if again {
+                        if !kept {
+                            continue;
+                        }
+                        state
+                            .reviewed
+                            .retain(|old| !(reconsidered(old) && same_quote(&old.claim, &r.claim)));
+                    }
                     if let Some(s) = searches
                         .iter_mut()
                         .zip(&subs)
@@ -441,6 +454,10 @@ fn stopped(journal: Option<&RunJournal>) -> bool {
 /// A round's claims that no earlier claim already states (the same quote, or nearly the same
 /// words, as the extractor merges near-duplicates), with ids of their own round.
 fn novel(earlier: &[Reviewed], claims: Vec<Claim>, round: usize) -> Vec<Claim> {
+    // A claim dropped only for want of support (nobody refuted it) is made again when a
+    // follow-up search finds it: the lead may be what it was missing ("add_note" for a
+    // sentence about notes).
+    let earlier: Vec<&Reviewed> = earlier.iter().filter(|r| !reconsidered(r)).collect();
     let mut known: Vec<Vec<String>> = earlier
         .iter()
         .map(|r| text::content_stems(&r.claim.text))
@@ -466,6 +483,20 @@ fn novel(earlier: &[Reviewed], claims: Vec<Claim>, round: usize) -> Vec<Claim> {
         out.push(c);
     }
     out
+}
+
+/// A claim a later round may make again: dropped, with no reviewer refuting it.
+fn reconsidered(r: &Reviewed) -> bool {
+    r.verdict.status == Status::Dropped && r.verdict.refute == 0
+}
+
+/// Whether two claims quote the same place.
+fn same_quote(a: &Claim, b: &Claim) -> bool {
+    a.citations.iter().any(|x| {
+        b.citations
+            .iter()
+            .any(|y| x.doc_id == y.doc_id && x.start == y.start)
+    })
 }
 
 fn label(lead: Lead, query: &str) -> String {

@@ -265,10 +265,7 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     }
     // A sentence that leans on the one before it ("This is...", "Otherwise, ...") cannot stand
     // alone as a quoted finding.
-    let first_lower = first
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase();
-    if ANAPHORA.contains(&first_lower.as_str()) && !(subject_known && text::leads_with_pronoun(s)) {
+    if leans_on_previous(s, subject_known) {
         return false;
     }
     // A sentence without a verb-like word is usually a title or a label.
@@ -277,6 +274,17 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
         VERBS.contains(&w.as_str())
             || (w.len() > 4 && (w.ends_with("es") || w.ends_with("ed") || w.ends_with("s")))
     })
+}
+
+/// Whether a text opens with a word that leans on the sentence before it ("This is...",
+/// "Otherwise, ..."), unless it is a pronoun for a subject the reader is told.
+fn leans_on_previous(text: &str, subject_known: bool) -> bool {
+    let s = text.trim_start();
+    let first = s.split_whitespace().next().unwrap_or("");
+    let first_lower = first
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    ANAPHORA.contains(&first_lower.as_str()) && !(subject_known && text::leads_with_pronoun(s))
 }
 
 const ANAPHORA: &[&str] = &[
@@ -425,12 +433,25 @@ impl OfflineExtractor {
             let lists_changes = change
                 .as_ref()
                 .is_some_and(|c| c.lists_changes(&hit.title, &hit.passage.heading_path));
-            for (s, e) in text::sentences(&hit.passage.text) {
-                let quote = &hit.passage.text[s..e];
-                if quote.trim_end().ends_with(':') {
-                    lead_in = text::content_stems(quote);
+            let spans = text::sentences(&hit.passage.text);
+            for (k, &(mut s, e)) in spans.iter().enumerate() {
+                if hit.passage.text[s..e].trim_end().ends_with(':') {
+                    lead_in = text::content_stems(&hit.passage.text[s..e]);
                     continue;
                 }
+                // "This changes the default of log_checkpoints to on" says what it changes in
+                // the sentence before: the claim quotes both (two at most before it).
+                let mut joined = None;
+                let mut back = k;
+                while back > 0
+                    && k - back < 2
+                    && leans_on_previous(&hit.passage.text[spans[back].0..], page_subject.is_some())
+                {
+                    back -= 1;
+                    joined = Some(spans[back]);
+                    s = spans[back].0;
+                }
+                let quote = &hit.passage.text[s..e];
                 if !claim_like(quote, page_subject.is_some()) {
                     continue;
                 }
@@ -439,7 +460,7 @@ impl OfflineExtractor {
                 }
                 let leans_on_subject = page_subject.is_some() && text::leads_with_pronoun(quote);
                 let start = hit.passage.start + s;
-                if seen_spans.contains(&(hit.passage.doc_id.clone(), start)) {
+                if seen_spans.contains(&(hit.passage.doc_id.clone(), start, e)) {
                     continue;
                 }
                 let stems = text::content_stems(quote);
@@ -481,7 +502,15 @@ impl OfflineExtractor {
                     continue;
                 }
                 // Taken once: a sentence too far from one search may still answer another.
-                seen_spans.insert((hit.passage.doc_id.clone(), start));
+                seen_spans.insert((hit.passage.doc_id.clone(), start, e));
+                // The sentences it leans on, taken without it, say less.
+                if joined.is_some() {
+                    let end = hit.passage.start + e;
+                    candidates.retain(|c| {
+                        let q = &c.claim.citations[0];
+                        !(q.doc_id == hit.passage.doc_id && q.start == start && q.end < end)
+                    });
+                }
                 let said = text::squash_whitespace(quote);
                 candidates.push(Candidate {
                     claim: Claim {
@@ -608,6 +637,30 @@ mod tests {
                 fetched: None,
             },
         }
+    }
+
+    #[test]
+    fn a_sentence_saying_this_is_quoted_with_the_sentence_it_leans_on() {
+        let q = "Does PostgreSQL 15 log checkpoints by default?";
+        let plan = Plan {
+            question: q.into(),
+            sub_queries: vec![SubQuery {
+                id: 0,
+                angle: Angle::Question,
+                label: "Overview".into(),
+                query: q.into(),
+            }],
+        };
+        let text = "Enable default logging of checkpoints and slow autovacuum operations. \
+                    This changes the default of log_checkpoints to on. \
+                    This will cause even an idle server to generate some log output.";
+        let claims =
+            OfflineExtractor::default().extract_sync(q, &plan, &[evidence("release", text)]);
+        assert_eq!(claims.len(), 1, "{claims:?}");
+        let c = &claims[0];
+        assert_eq!(c.text, text, "the three sentences, verbatim, as one claim");
+        assert_eq!(c.citations[0].start, 100);
+        assert_eq!(c.citations[0].end, 100 + text.len());
     }
 
     #[test]

@@ -130,7 +130,16 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
     // title) before single capitalised words, which are often only adjectives ("American").
     let mut found: Vec<(bool, usize, String, &Reviewed)> = Vec::new();
     for (rank, r) in kept.iter().enumerate() {
-        for term in names(&r.claim.text) {
+        // The identifier a reference page's entry describes ("add_note(note)" heading "Add
+        // the string note to the exception's notes") is named by the claim through its term.
+        let defined = r
+            .claim
+            .citations
+            .iter()
+            .filter_map(|c| c.heading_path.last())
+            .flat_map(|h| names(h))
+            .filter(|n| n.contains('_'));
+        for term in names(&r.claim.text).into_iter().chain(defined) {
             let stems = text::content_stems(&term);
             if stems.is_empty() || stems.iter().all(|s| asked.contains(s)) {
                 continue;
@@ -398,6 +407,24 @@ mod tests {
         // Words the claim already answered are not searched again.
         assert!(!bridge.query.contains("Corliss"), "{bridge:?}");
         assert_eq!(bridge.claim_id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn a_reference_entry_s_identifier_is_a_bridge_of_the_sentence_under_it() {
+        let question = "How can an except block attach extra context to an exception it caught?";
+        let mut r = reviewed(
+            "c1",
+            "Add the string note to the exception's notes which appear in the standard traceback.",
+            0,
+            Status::Kept,
+        );
+        r.claim.citations.push(crate::artifact::Citation {
+            heading_path: vec!["exception BaseException".into(), "add_note(note)".into()],
+            ..Default::default()
+        });
+        let f = follow_ups(&plan(question, &[]), &[r], &[question.to_string()], 3);
+        let bridge = f.iter().find(|f| f.lead == Lead::Bridge).unwrap();
+        assert!(bridge.query.starts_with("add_note "), "{bridge:?}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn is_past(sentence: &str) -> bool {
         || lower.contains(" and earlier")
         || lower.contains(" or earlier")
         || lower.contains("formerly")
-        || lower.contains(" used to ")
+        || used_to(&lower)
         || lower.contains("not anymore")
         || lower.contains("any more")
     {
@@ -117,6 +117,18 @@ pub fn is_past(sentence: &str) -> bool {
         }
     }
     false
+}
+
+/// "used to" of a past habit ("it used to default to 0.2"), not of a purpose ("it can be used to
+/// enrich exceptions", "is used to store").
+fn used_to(lower: &str) -> bool {
+    lower.match_indices(" used to ").any(|(at, _)| {
+        let before = lower[..at].split_whitespace().next_back().unwrap_or("");
+        !matches!(
+            before,
+            "be" | "is" | "are" | "was" | "were" | "been" | "being" | "get" | "gets" | "got"
+        )
+    })
 }
 
 /// Whether a sentence states the current state after a change: "as of version 3.38.0",
@@ -568,6 +580,16 @@ mod tests {
 
     fn terms(claim: &str) -> ClaimTerms {
         ClaimTerms::new(claim, &|_| 1.0)
+    }
+
+    #[test]
+    fn a_purpose_is_not_a_past_habit() {
+        assert!(is_past("The scale factor used to default to 0.2."));
+        assert!(!is_past(
+            "It can be used to enrich exceptions with context information that is not \
+             available at the time when the exception is raised."
+        ));
+        assert!(!is_past("This attribute is used to store the notes."));
     }
 
     #[test]

@@ -17,6 +17,9 @@ use crate::verifier::{cosine, ModelError, Nli, Verifier};
 use async_trait::async_trait;
 use std::sync::Arc;
 
+/// A passage this short describes one thing: a definition's description, a short section.
+const ONE_THING_CHARS: usize = 400;
+
 /// A refutation alone (no support found) needs this confidence from a regular reviewer.
 const REFUTE_ALONE: f32 = 0.6;
 
@@ -140,7 +143,21 @@ impl OfflineReviewer {
         // The claim's own source sentence always "states" it; as support for an answer it
         // counts only when the claim is about what was asked.
         if let Some((_, _, false)) = &best_support {
-            if let (false, Err(held)) = (self.is_skeptic(), asked.bears_on(claim)) {
+            // A short passage describes one thing (a parameter, a method): the claim is about
+            // what its passage is about.
+            let passage = hits
+                .iter()
+                .map(|h| &h.passage)
+                .find(|p| {
+                    claim.citations.iter().any(|c| {
+                        c.doc_id == p.doc_id
+                            && p.start <= c.start
+                            && c.end <= p.start + p.text.len()
+                    })
+                })
+                .filter(|p| p.text.len() <= ONE_THING_CHARS)
+                .map(|p| p.text.as_str());
+            if let (false, Err(held)) = (self.is_skeptic(), asked.bears_on(claim, passage)) {
                 vote.note = format!(
                     "only the claim's own source states it, and it holds {held}: not about what \
                      was asked"
@@ -187,7 +204,24 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
     let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
     let mut out = Vec::new();
     for (h, hit) in hits.iter().enumerate() {
-        let spans = text::sentences(&hit.passage.text);
+        let mut spans = text::sentences(&hit.passage.text);
+        // A claim quoting two sentences ("Enable default logging of checkpoints. This changes
+        // the default of log_checkpoints to on.") is read as its source wrote it, in one piece.
+        for c in &claim.citations {
+            let p = &hit.passage;
+            if c.doc_id != p.doc_id || c.start < p.start || c.end > p.start + p.text.len() {
+                continue;
+            }
+            let (a, b) = (c.start - p.start, c.end - p.start);
+            if spans.iter().any(|&(x, y)| (x, y) == (a, b)) {
+                continue;
+            }
+            let first = spans.iter().position(|&(x, y)| x <= a && a < y);
+            spans.retain(|&(x, y)| !(a <= x && y <= b));
+            if let Some(at) = first {
+                spans.insert(at.min(spans.len()), (a, b));
+            }
+        }
         let heading: Vec<String> = hit
             .passage
             .heading_path
@@ -624,16 +658,17 @@ impl Asked {
         Asked { words, cut }
     }
 
-    /// Whether a claim is about what was asked: the claim, or a heading or title of the
-    /// sections it comes from, holds one of the question's distinctive words (by rarity in the
+    /// Whether a claim is about what was asked: the claim (or the short `passage` it is quoted
+    /// from, which describes one thing), or a heading or title of the sections it comes from,
+    /// holds one of the question's distinctive words (by rarity in the
     /// searched corpora). A question's commonest words ("PostgreSQL" in the PostgreSQL manual)
     /// say nothing about a sentence. Always so when there is no question. `Err` names the words
     /// the claim does hold.
-    pub fn bears_on(&self, claim: &Claim) -> Result<(), String> {
+    pub fn bears_on(&self, claim: &Claim, passage: Option<&str>) -> Result<(), String> {
         if self.words.is_empty() {
             return Ok(());
         }
-        let mut held: Vec<String> = text::content_stems(&claim.text);
+        let mut held: Vec<String> = text::content_stems(passage.unwrap_or(&claim.text));
         for c in &claim.citations {
             for h in c.heading_path.iter().chain(std::iter::once(&c.title)) {
                 held.extend(text::content_stems(h));
