@@ -157,6 +157,25 @@ pub enum Angle {
 pub struct Evidence {
     pub sub_query: usize,
     pub hit: Hit,
+    /// Other sub-queries whose searches found the same passage (it is gathered once, for the
+    /// search that ranked it highest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<usize>,
+}
+
+impl Evidence {
+    pub fn new(sub_query: usize, hit: Hit) -> Evidence {
+        Evidence {
+            sub_query,
+            hit,
+            also: Vec::new(),
+        }
+    }
+
+    /// Whether this sub-query's search found the passage.
+    pub fn found_by(&self, sub_query: usize) -> bool {
+        self.sub_query == sub_query || self.also.contains(&sub_query)
+    }
 }
 
 /// A verbatim quote pinned to its source: `quote == document.text[start..end]` and the document's

@@ -188,14 +188,21 @@ pub async fn gather_where(
             let key = hit.passage.key();
             let relative = hit.score / top;
             match best.get_mut(&key) {
-                Some(entry) if relative > entry.2 => {
-                    order[entry.1].sub_query = id;
-                    entry.2 = relative;
+                Some(entry) => {
+                    let e = &mut order[entry.1];
+                    let other = if relative > entry.2 {
+                        entry.2 = relative;
+                        std::mem::replace(&mut e.sub_query, id)
+                    } else {
+                        id
+                    };
+                    if other != e.sub_query && !e.also.contains(&other) {
+                        e.also.push(other);
+                    }
                 }
-                Some(_) => {}
                 None => {
                     best.insert(key, (id, order.len(), relative));
-                    order.push(Evidence { sub_query: id, hit });
+                    order.push(Evidence::new(id, hit));
                 }
             }
         }
@@ -284,5 +291,10 @@ mod tests {
             .map(|e| e.hit.passage.doc_id.as_str())
             .collect();
         assert_eq!(docs, ["a", "b"]);
+        // Gathered once, each passage still says that both searches found it (a dispute's
+        // search reads all it found, also what another search of the round found first).
+        for e in &out.evidence {
+            assert!(e.found_by(0) && e.found_by(1), "{e:?}");
+        }
     }
 }

@@ -530,10 +530,7 @@ async fn item_claims(
             query: question.clone(),
         }],
     };
-    let evidence: Vec<Evidence> = hits
-        .into_iter()
-        .map(|hit| Evidence { sub_query: 0, hit })
-        .collect();
+    let evidence: Vec<Evidence> = hits.into_iter().map(|hit| Evidence::new(0, hit)).collect();
     // An item the extractor fails on has no key claims; the digest still lists it.
     let extracted = claims::extract(extractor, store.as_ref(), &question, &plan, &evidence)
         .await

@@ -390,7 +390,7 @@ fn dispute_leads<'a>(
         };
         let hits: Vec<Hit> = evidence
             .iter()
-            .filter(|e| e.sub_query == sub.id)
+            .filter(|e| e.found_by(sub.id))
             .map(|e| e.hit.clone())
             .collect();
         if !hits.is_empty() {

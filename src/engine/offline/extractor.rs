@@ -618,9 +618,9 @@ mod tests {
     }
 
     fn evidence(doc: &str, text: &str) -> Evidence {
-        Evidence {
-            sub_query: 0,
-            hit: Hit {
+        Evidence::new(
+            0,
+            Hit {
                 passage: Passage {
                     doc_id: doc.into(),
                     ordinal: 0,
@@ -636,7 +636,7 @@ mod tests {
                 score: 1.0,
                 fetched: None,
             },
-        }
+        )
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub struct ClaimTerms {
     /// 0.2, so tables are vacuumed late": the default is 0.2); empty when it draws none. A
     /// sentence that gives another value for what it asserts contradicts the claim.
     pub core: Vec<(String, f32)>,
+    /// The version whose change the claim states ("Changed in version 3.11: ...").
+    pub dated: Option<Vec<u32>>,
 }
 
 pub(crate) use crate::text::plain_phrases as normalise;
@@ -219,6 +221,36 @@ pub fn change(sentence: &str) -> Option<Change> {
 }
 
 /// A sentence that dates a change and gives the value since: the quote that says since when.
+/// The version a sentence dates a change to: "Changed in version 3.11:" is `[3, 11]`, which
+/// comes after `[3, 9]` (as a decimal 3.11 would not).
+pub fn dated_version(sentence: &str) -> Option<Vec<u32>> {
+    let lower = sentence.to_ascii_lowercase();
+    [
+        "changed in version ",
+        "new in version ",
+        "deprecated since version ",
+        "removed in version ",
+        "since version ",
+        "beginning with version ",
+        "starting with version ",
+        "as of version ",
+    ]
+    .iter()
+    .filter_map(|m| lower.find(m).map(|i| &lower[i + m.len()..]))
+    .find_map(|rest| {
+        let v: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let parts: Vec<u32> = v
+            .trim_end_matches('.')
+            .split('.')
+            .map_while(|p| p.parse().ok())
+            .collect();
+        (!parts.is_empty()).then_some(parts)
+    })
+}
+
 pub fn dates_a_change(sentence: &str) -> bool {
     change(sentence).is_some_and(|c| c.when && !c.new.is_empty())
 }
@@ -270,6 +302,7 @@ impl ClaimTerms {
             past: is_past(claim),
             value_words,
             core,
+            dated: dated_version(claim),
         }
     }
 
@@ -361,6 +394,14 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     };
     if core < SUBJECT_COVERAGE || core_own < OWN_CONFLICT {
         return Judgement::Unrelated;
+    }
+    // "Changed in version 3.9: Class methods can now wrap other descriptors" is what held
+    // before "Changed in version 3.11: Class methods can no longer wrap other descriptors":
+    // the history the claim's change ends, not a conflict with it.
+    if let (Some(claimed), Some(said)) = (&claim.dated, dated_version(sentence)) {
+        if said < *claimed {
+            return Judgement::Unrelated;
+        }
     }
     // A sentence states the claim when it holds enough of it by itself; or, for a claim with
     // a number, when it gives that number and its context names what the number is of ("The
@@ -580,6 +621,42 @@ mod tests {
 
     fn terms(claim: &str) -> ClaimTerms {
         ClaimTerms::new(claim, &|_| 1.0)
+    }
+
+    #[test]
+    fn an_earlier_version_s_change_is_the_history_of_a_later_one_not_a_conflict() {
+        assert_eq!(
+            dated_version("Changed in version 3.11: x"),
+            Some(vec![3, 11])
+        );
+        assert!(
+            dated_version("Changed in version 3.9: x")
+                < dated_version("Changed in version 3.11: x")
+        );
+        let later = terms(
+            "Changed in version 3.11: Class methods can no longer wrap other descriptors such \
+             as property().",
+        );
+        let earlier =
+            "Changed in version 3.9: Class methods can now wrap other descriptors such as property().";
+        assert!(matches!(
+            judge_sentence(&later, earlier),
+            Judgement::Unrelated
+        ));
+        // The other way round, the later change says the claim no longer holds.
+        let claim = terms(
+            "Changed in version 3.9: Class methods can now wrap other descriptors such as \
+             property().",
+        );
+        let j = judge_sentence(
+            &claim,
+            "Changed in version 3.11: Class methods can no longer wrap other descriptors such as \
+             property().",
+        );
+        assert!(
+            !matches!(j, Judgement::Supports { .. } | Judgement::Unrelated),
+            "{j:?}"
+        );
     }
 
     #[test]

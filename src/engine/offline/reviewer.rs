@@ -3,8 +3,8 @@
 //! verifier model's probabilities beside the lexical cues when it has one.
 
 use super::judge::{
-    dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE,
-    SUPPORT_COVERAGE,
+    dated_version, dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement,
+    SUBJECT_COVERAGE, SUPPORT_COVERAGE,
 };
 use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
@@ -19,6 +19,9 @@ use std::sync::Arc;
 
 /// A passage this short describes one thing: a definition's description, a short section.
 const ONE_THING_CHARS: usize = 400;
+
+/// Why a vote refutes a claim that held only before a change the evidence dates.
+const HELD_BEFORE: &str = "the evidence says this held only before a change";
 
 /// A refutation alone (no support found) needs this confidence from a regular reviewer.
 const REFUTE_ALONE: f32 = 0.6;
@@ -105,7 +108,20 @@ impl OfflineReviewer {
                 }
             }
         }
-        for h in retriever.leads(&claim.id) {
+        let leads = retriever.leads(&claim.id);
+        if !leads.is_empty() {
+            // A split vote is cast again on what the dispute's own search found, the passages
+            // about the claim's subject, beside the claim's own passage: a conflict that
+            // search does not find again was read in a passage about something else.
+            hits.retain(|h| {
+                claim.citations.iter().any(|c| {
+                    c.doc_id == h.passage.doc_id
+                        && h.passage.start <= c.start
+                        && c.end <= h.passage.start + h.passage.text.len()
+                })
+            });
+        }
+        for h in leads {
             if !hits.iter().any(|k| k.passage.key() == h.passage.key()) {
                 hits.push(h.clone());
             }
@@ -127,6 +143,8 @@ impl OfflineReviewer {
         };
         let conflict_wins = match (&best_conflict, &best_support) {
             (Some(_), _) if self.is_skeptic() => true,
+            // A dated change outweighs any statement of what held before it.
+            (Some(c), _) if c.2.starts_with(HELD_BEFORE) => c.0 >= REFUTE_ALONE,
             (Some(c), None) => c.0 >= REFUTE_ALONE,
             _ => false,
         };
@@ -270,10 +288,7 @@ type Conflict = Option<(f32, Citation, String)>;
 fn outdated(terms: &ClaimTerms, hit: &Hit, c: &Candidate) -> (Citation, String) {
     // A sentence that dates the change itself says since when.
     if dates_a_change(&c.cite.quote) {
-        return (
-            c.cite.clone(),
-            "the evidence says this held only before a change, and since when".into(),
-        );
+        return (c.cite.clone(), format!("{HELD_BEFORE}, and since when"));
     }
     let spans = text::sentences(&hit.passage.text);
     let current = spans
@@ -292,11 +307,10 @@ fn outdated(terms: &ClaimTerms, hit: &Hit, c: &Candidate) -> (Citation, String) 
         })
         .map(|(_, &(a, b))| Citation::from_hit(hit, a, b));
     let why = if current.is_some() {
-        "the evidence says this held only before a change, and what holds since"
+        format!("{HELD_BEFORE}, and what holds since")
     } else {
-        "the evidence says this held only before a change"
-    }
-    .to_string();
+        HELD_BEFORE.to_string()
+    };
     (current.unwrap_or_else(|| c.cite.clone()), why)
 }
 
@@ -323,7 +337,7 @@ fn superseded(
                     Some((
                         (confidence + DATED_BONUS).min(1.0),
                         o.cite.clone(),
-                        "the evidence says this held only before a change, and since when".into(),
+                        format!("{HELD_BEFORE}, and since when"),
                     ))
                 }
                 _ => None,
@@ -544,6 +558,12 @@ fn weigh_with_model(
             continue;
         };
         let c = &candidates[i];
+        // An earlier version's change is the history a later one ends (a rule about versions).
+        if let (Some(claimed), Some(said)) = (&terms.dated, dated_version(&c.cite.quote)) {
+            if said < *claimed {
+                continue;
+            }
+        }
         if let Judgement::Outdated { confidence } = lexical {
             if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
                 let (cite, why) = outdated(terms, &hits[c.hit], c);
