@@ -254,6 +254,17 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     if s.contains("{") || s.contains("};") || s.contains("=>") || s.contains(">>>") {
         return false;
     }
+    // A pointer elsewhere ("See PEP 654 for more details."), a credit line or a list of links
+    // says nothing itself.
+    let lower = s.to_lowercase();
+    if ["see ", "refer to ", "(contributed by", "contributed by "]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        || s.contains('→')
+        || lower.matches(".html").count() >= 2
+    {
+        return false;
+    }
     let first = s.split_whitespace().next().unwrap_or("");
     let starts_ok = first
         .chars()
@@ -614,6 +625,13 @@ mod tests {
         ));
         assert!(!claim_like_alone(
             "This is the earliest location from which streaming can start."
+        ));
+        assert!(!claim_like_alone("See PEP 654 for more details."));
+        assert!(!claim_like_alone(
+            "(Contributed by Irit Katriel in bpo-45292 and others.)"
+        ));
+        assert!(!claim_like_alone(
+            "WAL without shared memory → howtocorrupt.html#fakeusb pragma.html#pragma_locking_mode"
         ));
     }
 

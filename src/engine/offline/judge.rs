@@ -47,6 +47,8 @@ pub struct ClaimTerms {
     pub core: Vec<(String, f32)>,
     /// The version whose change the claim states ("Changed in version 3.11: ...").
     pub dated: Option<Vec<u32>>,
+    /// The condition the claim opens with ("If the locking mode is NORMAL ..."), as stems.
+    pub condition: Option<Vec<String>>,
 }
 
 pub(crate) use crate::text::plain_phrases as normalise;
@@ -221,6 +223,20 @@ pub fn change(sentence: &str) -> Option<Change> {
 }
 
 /// A sentence that dates a change and gives the value since: the quote that says since when.
+/// The condition a sentence opens with ("If the locking mode is EXCLUSIVE when first entering
+/// WAL journal mode, then ..."), as content stems: up to its first comma or "then".
+pub fn condition(sentence: &str) -> Option<Vec<String>> {
+    let lower = sentence.trim_start().to_lowercase();
+    let rest = ["if ", "when ", "unless "]
+        .iter()
+        .find_map(|w| lower.strip_prefix(w))?;
+    let end = [rest.find(','), rest.find(" then ")]
+        .into_iter()
+        .flatten()
+        .min()?;
+    Some(text::content_stems(&rest[..end]))
+}
+
 /// The version a sentence dates a change to: "Changed in version 3.11:" is `[3, 11]`, which
 /// comes after `[3, 9]` (as a decimal 3.11 would not).
 pub fn dated_version(sentence: &str) -> Option<Vec<u32>> {
@@ -303,6 +319,7 @@ impl ClaimTerms {
             value_words,
             core,
             dated: dated_version(claim),
+            condition: condition(claim),
         }
     }
 
@@ -394,6 +411,14 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     };
     if core < SUBJECT_COVERAGE || core_own < OWN_CONFLICT {
         return Judgement::Unrelated;
+    }
+    // "If the locking mode is EXCLUSIVE ..., then it cannot be changed" says nothing of what
+    // holds "If the locking mode is NORMAL ...": another condition, another case.
+    if let (Some(claimed), Some(said)) = (&claim.condition, condition(sentence)) {
+        let same = claimed.len() == said.len() && claimed.iter().all(|w| said.contains(w));
+        if !same {
+            return Judgement::Unrelated;
+        }
     }
     // "Changed in version 3.9: Class methods can now wrap other descriptors" is what held
     // before "Changed in version 3.11: Class methods can no longer wrap other descriptors":
@@ -657,6 +682,27 @@ mod tests {
             !matches!(j, Judgement::Supports { .. } | Judgement::Unrelated),
             "{j:?}"
         );
+    }
+
+    #[test]
+    fn another_condition_is_another_case() {
+        let c = terms(
+            "If the locking mode is NORMAL when first entering WAL journal mode, then the locking \
+             mode can be changed between NORMAL and EXCLUSIVE at any time.",
+        );
+        let j = judge_sentence(
+            &c,
+            "If the locking mode is EXCLUSIVE when first entering WAL journal mode, then the \
+             locking mode cannot be changed to NORMAL until after exiting WAL journal mode.",
+        );
+        assert!(matches!(j, Judgement::Unrelated), "{j:?}");
+        // The same condition denied is still a conflict.
+        let j = judge_sentence(
+            &c,
+            "If the locking mode is NORMAL when first entering WAL journal mode, then the locking \
+             mode cannot be changed between NORMAL and EXCLUSIVE.",
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
     }
 
     #[test]

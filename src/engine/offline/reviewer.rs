@@ -213,6 +213,36 @@ struct Candidate {
     is_origin: bool,
     /// From a document other than the claim's origin.
     corroborating: bool,
+    /// Its passage describes another term of a reference page than the claim's own
+    /// ("vacuum_failsafe_age (integer)" beside "vacuum_freeze_table_age (integer)").
+    other_term: bool,
+}
+
+impl Candidate {
+    /// Whether this sentence may refute the claim: not the claim's own, and about its subject.
+    fn can_refute(&self) -> bool {
+        !self.is_origin && !self.other_term
+    }
+}
+
+/// The term a reference page's entry describes, from its heading: "vacuum_freeze_table_age
+/// (integer)" and "autovacuum (boolean)" name theirs before the parenthesis, "add_note(note)"
+/// too; a heading holding an identifier names that. Other headings name no term.
+fn defined_term(heading: &str) -> Option<String> {
+    let head = heading.trim();
+    let term = match head.find('(') {
+        Some(at) if at > 0 => head[..at]
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        _ => text::tokens(head)
+            .iter()
+            .find(|t| t.text.contains('_'))
+            .map(|t| t.text.to_string())?,
+    };
+    (!term.is_empty() && !term.contains(' ')).then(|| term.to_lowercase())
 }
 
 /// A label is a short first sentence without a verb-like stop: a definition term, a heading.
@@ -220,6 +250,11 @@ const LABEL_CHARS: usize = 90;
 
 fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
     let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
+    let claim_term = claim
+        .citations
+        .first()
+        .and_then(|c| c.heading_path.last())
+        .and_then(|h| defined_term(h));
     let mut out = Vec::new();
     for (h, hit) in hits.iter().enumerate() {
         let mut spans = text::sentences(&hit.passage.text);
@@ -274,6 +309,10 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
                 label: if i > 0 { label.clone() } else { None },
                 is_origin,
                 corroborating,
+                other_term: matches!(
+                    (&claim_term, hit.passage.heading_path.last().and_then(|h| defined_term(h))),
+                    (Some(a), Some(b)) if *a != b
+                ),
             });
         }
     }
@@ -430,7 +469,7 @@ fn weigh_lexically(
                     best_support = Some((conf, c.cite.clone(), c.corroborating));
                 }
             }
-            Judgement::Contradicts { confidence, why } if !c.is_origin => {
+            Judgement::Contradicts { confidence, why } if c.can_refute() => {
                 let (confidence, cite) = dated(terms, hits, &c.cite, confidence);
                 if best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
                     best_conflict = Some((confidence, cite, why));
@@ -439,7 +478,7 @@ fn weigh_lexically(
             // The passage says the claim held only before a change: cite the sentence of the
             // same passage that gives the state since then, when there is one.
             Judgement::Outdated { confidence }
-                if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
+                if c.can_refute() && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
             {
                 let (cite, why) = outdated(terms, &hits[c.hit], c);
                 best_conflict = Some((confidence, cite, why));
@@ -565,7 +604,7 @@ fn weigh_with_model(
             }
         }
         if let Judgement::Outdated { confidence } = lexical {
-            if !c.is_origin && best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
+            if c.can_refute() && best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
                 let (cite, why) = outdated(terms, &hits[c.hit], c);
                 best_conflict = Some((confidence, cite, why));
             }
@@ -647,7 +686,7 @@ fn weigh_with_model(
             _ => continue,
         };
         let (conf, cite) = dated(terms, hits, &c.cite, conf);
-        if !c.is_origin && best_conflict.as_ref().is_none_or(|b| conf > b.0) {
+        if c.can_refute() && best_conflict.as_ref().is_none_or(|b| conf > b.0) {
             best_conflict = Some((conf, cite, why));
         }
     }
@@ -756,5 +795,72 @@ impl Reviewer for OfflineReviewer {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_entry_names_its_term_and_other_headings_name_none() {
+        assert_eq!(
+            defined_term("vacuum_freeze_table_age (integer)").as_deref(),
+            Some("vacuum_freeze_table_age")
+        );
+        assert_eq!(
+            defined_term("autovacuum_enabled, toast.autovacuum_enabled (boolean)").as_deref(),
+            Some("autovacuum_enabled")
+        );
+        assert_eq!(
+            defined_term("autovacuum (boolean)").as_deref(),
+            Some("autovacuum")
+        );
+        assert_eq!(defined_term("add_note(note)").as_deref(), Some("add_note"));
+        assert_eq!(defined_term("25.1.6. The Autovacuum Daemon"), None);
+        assert_eq!(defined_term("PEP 654: Exception Groups and except*"), None);
+    }
+
+    #[test]
+    fn a_sentence_under_another_term_of_a_reference_page_cannot_refute() {
+        let hit = |term: &str, text: &str| Hit {
+            passage: crate::artifact::Passage {
+                doc_id: "runtime-config-client.html".into(),
+                ordinal: 0,
+                heading_path: vec!["20.11.1. Statement Behavior".into(), term.into()],
+                start: 0,
+                end: text.len(),
+                text: text.into(),
+                page: None,
+            },
+            location: "runtime-config-client.html".into(),
+            title: "Client Connection Defaults".into(),
+            doc_hash: "h".into(),
+            score: 1.0,
+            fetched: None,
+        };
+        let claim_text = "Users can set this value anywhere from zero to two billion.";
+        let own = hit("vacuum_freeze_table_age (integer)", claim_text);
+        let other = hit(
+            "vacuum_failsafe_age (integer)",
+            "Users can set this value anywhere from zero to 2.1 billion.",
+        );
+        let claim = Claim {
+            id: "c1".into(),
+            text: claim_text.into(),
+            sub_query: 0,
+            score: 1.0,
+            citations: vec![Citation::from_hit(&own, 0, claim_text.len())],
+        };
+        let terms = ClaimTerms::new(&claim.text, &|_| 1.0);
+        let hits = vec![own, other];
+        let (_, conflict) = weigh_lexically(&terms, &candidates(&claim, &hits), &hits);
+        assert!(conflict.is_none(), "{conflict:?}");
+        // Under the same term the other value is a conflict.
+        let mut same = hits.clone();
+        same[1].passage.heading_path[1] = "vacuum_freeze_table_age (integer)".into();
+        same[1].passage.doc_id = "other.html".into();
+        let (_, conflict) = weigh_lexically(&terms, &candidates(&claim, &same), &same);
+        assert!(conflict.is_some());
     }
 }
