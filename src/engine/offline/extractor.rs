@@ -266,10 +266,19 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
         return false;
     }
     let first = s.split_whitespace().next().unwrap_or("");
-    let starts_ok = first
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit() || c == '"' || c == '(')
+    // A named formula opens in lower case: "vacuum threshold = vacuum base threshold + vacuum
+    // scale factor * number of tuples where ...".
+    let formula = s.find(" = ").is_some_and(|at| {
+        at <= 60
+            && s[..at]
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == ' ' || c == '_')
+    });
+    let starts_ok = formula
+        || first
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit() || c == '"' || c == '(')
         || first.contains('_');
     if !starts_ok {
         return false;
@@ -627,6 +636,10 @@ mod tests {
             "This is the earliest location from which streaming can start."
         ));
         assert!(!claim_like_alone("See PEP 654 for more details."));
+        assert!(claim_like_alone(
+            "vacuum threshold = vacuum base threshold + vacuum scale factor * number of tuples \
+             where the vacuum base threshold is autovacuum_vacuum_threshold."
+        ));
         assert!(!claim_like_alone(
             "(Contributed by Irit Katriel in bpo-45292 and others.)"
         ));
