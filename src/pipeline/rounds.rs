@@ -264,14 +264,14 @@ pub async fn deepen(
                     let again = state
                         .reviewed
                         .iter()
-                        .any(|old| reconsidered(old) && same_quote(&old.claim, &r.claim));
+                        .any(|old| may_be_made_again(old) && same_quote(&old.claim, &r.claim));
                     if again {
                         if !kept {
                             continue;
                         }
-                        state
-                            .reviewed
-                            .retain(|old| !(reconsidered(old) && same_quote(&old.claim, &r.claim)));
+                        state.reviewed.retain(|old| {
+                            !(may_be_made_again(old) && same_quote(&old.claim, &r.claim))
+                        });
                     }
                     if let Some(s) = searches
                         .iter_mut()
@@ -457,7 +457,7 @@ fn novel(earlier: &[Reviewed], claims: Vec<Claim>, round: usize) -> Vec<Claim> {
     // A claim dropped only for want of support (nobody refuted it) is made again when a
     // follow-up search finds it: the lead may be what it was missing ("add_note" for a
     // sentence about notes).
-    let earlier: Vec<&Reviewed> = earlier.iter().filter(|r| !reconsidered(r)).collect();
+    let earlier: Vec<&Reviewed> = earlier.iter().filter(|r| !may_be_made_again(r)).collect();
     let mut known: Vec<Vec<String>> = earlier
         .iter()
         .map(|r| text::content_stems(&r.claim.text))
@@ -486,7 +486,7 @@ fn novel(earlier: &[Reviewed], claims: Vec<Claim>, round: usize) -> Vec<Claim> {
 }
 
 /// A claim a later round may make again: dropped, with no reviewer refuting it.
-fn reconsidered(r: &Reviewed) -> bool {
+fn may_be_made_again(r: &Reviewed) -> bool {
     r.verdict.status == Status::Dropped && r.verdict.refute == 0
 }
 
@@ -506,4 +506,67 @@ fn label(lead: Lead, query: &str) -> String {
         Lead::Dispute => "Settling",
     };
     format!("{what}: {query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Citation, Verdict};
+
+    fn claim(id: &str, text: &str, start: usize) -> Claim {
+        Claim {
+            id: id.into(),
+            text: text.into(),
+            sub_query: 0,
+            score: 1.0,
+            citations: vec![Citation {
+                doc_id: "exceptions.html".into(),
+                start,
+                end: start + text.len(),
+                quote: text.into(),
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn reviewed(c: Claim, status: Status, refute: usize) -> Reviewed {
+        Reviewed {
+            verdict: Verdict {
+                claim_id: c.id.clone(),
+                status,
+                support: 1,
+                refute,
+                abstain: 4,
+                errors: 0,
+                supporting_docs: 1,
+                reason: String::new(),
+            },
+            claim: c,
+            votes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_claim_dropped_for_want_of_support_is_made_again_and_a_refuted_or_kept_one_is_not() {
+        let weak = "A TypeError is raised if note is not a string.";
+        let refuted = "Notes are stored in the __notes__ tuple.";
+        let kept = "Add the string note to the exception's notes.";
+        let earlier = vec![
+            reviewed(claim("c1", weak, 10), Status::Dropped, 0),
+            reviewed(claim("c2", refuted, 100), Status::Dropped, 1),
+            reviewed(claim("c3", kept, 200), Status::Kept, 0),
+        ];
+        let again = novel(
+            &earlier,
+            vec![
+                claim("x1", weak, 10),
+                claim("x2", refuted, 100),
+                claim("x3", kept, 200),
+            ],
+            2,
+        );
+        let texts: Vec<&str> = again.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, [weak]);
+        assert_eq!(again[0].id, "r2c1");
+    }
 }
