@@ -458,10 +458,14 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             SUPPORT_COVERAGE
         };
         if core >= needed {
-            return Judgement::Contradicts {
-                confidence: (core * 0.9).max(if strict { 0.6 } else { 0.0 }),
-                why,
-            };
+            let confidence = (core * 0.9).max(if strict { 0.6 } else { 0.0 });
+            // "Beginning with version 3.12.0 the default page size has been increased to
+            // 4096 bytes" against "... has been 1024 bytes": the claim's value held, if ever,
+            // only before the change the sentence dates.
+            if dates_a_change(sentence) && !claim.past && claim.dated.is_none() {
+                return Judgement::Outdated { confidence };
+            }
+            return Judgement::Contradicts { confidence, why };
         }
     }
     // A value the sentence denies ("0.1, not 0.2"), or names only as a bound ("less than 3")

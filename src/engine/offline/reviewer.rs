@@ -443,6 +443,17 @@ fn dated(terms: &ClaimTerms, hits: &[Hit], cite: &Citation, confidence: f32) -> 
     }
 }
 
+/// Why a conflict refutes, once [`dated`] has chosen its quote: a sentence dating the change to
+/// another value says the claim held, if ever, only before it (unless the claim itself speaks
+/// of the past or of a dated change).
+fn why_dated(terms: &ClaimTerms, cite: &Citation, why: String) -> String {
+    if dates_a_change(&cite.quote) && !terms.past && terms.dated.is_none() {
+        format!("{HELD_BEFORE}, and since when: {why}")
+    } else {
+        why
+    }
+}
+
 /// The lexical judge over every candidate sentence: the best support and the best conflict.
 fn weigh_lexically(
     terms: &ClaimTerms,
@@ -472,6 +483,7 @@ fn weigh_lexically(
             Judgement::Contradicts { confidence, why } if c.can_refute() => {
                 let (confidence, cite) = dated(terms, hits, &c.cite, confidence);
                 if best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
+                    let why = why_dated(terms, &cite, why);
                     best_conflict = Some((confidence, cite, why));
                 }
             }
@@ -687,6 +699,7 @@ fn weigh_with_model(
         };
         let (conf, cite) = dated(terms, hits, &c.cite, conf);
         if c.can_refute() && best_conflict.as_ref().is_none_or(|b| conf > b.0) {
+            let why = why_dated(terms, &cite, why);
             best_conflict = Some((conf, cite, why));
         }
     }
@@ -821,9 +834,8 @@ mod tests {
         assert_eq!(defined_term("PEP 654: Exception Groups and except*"), None);
     }
 
-    #[test]
-    fn a_sentence_under_another_term_of_a_reference_page_cannot_refute() {
-        let hit = |term: &str, text: &str| Hit {
+    fn hit(term: &str, text: &str) -> Hit {
+        Hit {
             passage: crate::artifact::Passage {
                 doc_id: "runtime-config-client.html".into(),
                 ordinal: 0,
@@ -838,7 +850,42 @@ mod tests {
             doc_hash: "h".into(),
             score: 1.0,
             fetched: None,
+        }
+    }
+
+    #[test]
+    fn a_value_a_dated_change_replaced_held_only_before_it() {
+        let claim_text = "The default page size for new databases is 1024 bytes.";
+        let own = hit("Page Size", claim_text);
+        let mut later = hit(
+            "Page Size",
+            "Currently the default page size for new databases is 4096 bytes. So, beginning \
+             with SQLite version 3.12.0 the default page size for new database files has been \
+             increased to 4096 bytes.",
+        );
+        later.passage.doc_id = "pgszchng2016.html".into();
+        let claim = Claim {
+            id: "c1".into(),
+            text: claim_text.into(),
+            sub_query: 0,
+            score: 1.0,
+            citations: vec![Citation::from_hit(&own, 0, claim_text.len())],
         };
+        let terms = ClaimTerms::new(&claim.text, &|_| 1.0);
+        let hits = vec![own, later];
+        let (support, conflict) = weigh_lexically(&terms, &candidates(&claim, &hits), &hits);
+        assert!(support.is_some(), "its own sentence states it");
+        let (_, cite, why) = conflict.unwrap();
+        // The quote that says since when, and the reason every reviewer refutes on.
+        assert!(
+            cite.quote.contains("beginning with SQLite version 3.12.0"),
+            "{cite:?}"
+        );
+        assert!(why.starts_with(HELD_BEFORE), "{why}");
+    }
+
+    #[test]
+    fn a_sentence_under_another_term_of_a_reference_page_cannot_refute() {
         let claim_text = "Users can set this value anywhere from zero to two billion.";
         let own = hit("vacuum_freeze_table_age (integer)", claim_text);
         let other = hit(
