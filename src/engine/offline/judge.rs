@@ -462,7 +462,13 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             // "Beginning with version 3.12.0 the default page size has been increased to
             // 4096 bytes" against "... has been 1024 bytes": the claim's value held, if ever,
             // only before the change the sentence dates.
-            if dates_a_change(sentence) && !claim.past && claim.dated.is_none() {
+            // Only for a claim giving one value: of several ("the 2-byte integer at an
+            // offset of 16 bytes"), which one the change is about is a guess.
+            if dates_a_change(sentence)
+                && !claim.past
+                && claim.dated.is_none()
+                && claim.quantities.len() == 1
+            {
                 return Judgement::Outdated { confidence };
             }
             return Judgement::Contradicts { confidence, why };
@@ -707,6 +713,25 @@ mod tests {
              mode cannot be changed between NORMAL and EXCLUSIVE.",
         );
         assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+    }
+
+    #[test]
+    fn a_dated_change_outdates_a_claim_of_one_value_not_one_of_several() {
+        let change = "Beginning with SQLite version 3.12.0 the default page size for new \
+                      database files has been increased to 4096 bytes.";
+        let one = terms("The default page size for new database files is 1024 bytes.");
+        assert!(matches!(
+            judge_sentence(&one, change),
+            Judgement::Outdated { .. }
+        ));
+        let several = terms(
+            "The default page size for new database files is the 2-byte integer at an offset \
+             of 16 bytes.",
+        );
+        assert!(!matches!(
+            judge_sentence(&several, change),
+            Judgement::Outdated { .. }
+        ));
     }
 
     #[test]

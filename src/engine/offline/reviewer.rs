@@ -445,9 +445,14 @@ fn dated(terms: &ClaimTerms, hits: &[Hit], cite: &Citation, confidence: f32) -> 
 
 /// Why a conflict refutes, once [`dated`] has chosen its quote: a sentence dating the change to
 /// another value says the claim held, if ever, only before it (unless the claim itself speaks
-/// of the past or of a dated change).
+/// of the past or of a dated change, or gives several values, any of which the change may
+/// be about).
 fn why_dated(terms: &ClaimTerms, cite: &Citation, why: String) -> String {
-    if dates_a_change(&cite.quote) && !terms.past && terms.dated.is_none() {
+    if dates_a_change(&cite.quote)
+        && !terms.past
+        && terms.dated.is_none()
+        && terms.quantities.len() == 1
+    {
         format!("{HELD_BEFORE}, and since when: {why}")
     } else {
         why
