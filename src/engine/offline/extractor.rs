@@ -670,10 +670,9 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_sentence_saying_this_is_quoted_with_the_sentence_it_leans_on() {
-        let q = "Does PostgreSQL 15 log checkpoints by default?";
-        let plan = Plan {
+    /// A plan of one search: the question itself.
+    fn overview_plan(q: &str) -> Plan {
+        Plan {
             question: q.into(),
             sub_queries: vec![SubQuery {
                 id: 0,
@@ -681,7 +680,13 @@ mod tests {
                 label: "Overview".into(),
                 query: q.into(),
             }],
-        };
+        }
+    }
+
+    #[test]
+    fn a_sentence_saying_this_is_quoted_with_the_sentence_it_leans_on() {
+        let q = "Does PostgreSQL 15 log checkpoints by default?";
+        let plan = overview_plan(q);
         let text = "Enable default logging of checkpoints and slow autovacuum operations. \
                     This changes the default of log_checkpoints to on. \
                     This will cause even an idle server to generate some log output.";
@@ -697,15 +702,7 @@ mod tests {
     #[test]
     fn claims_keep_spans_and_merge_duplicates_across_sources() {
         let q = "How long do replication slots keep WAL segments?";
-        let plan = Plan {
-            question: q.into(),
-            sub_queries: vec![SubQuery {
-                id: 0,
-                angle: Angle::Question,
-                label: "Overview".into(),
-                query: q.into(),
-            }],
-        };
+        let plan = overview_plan(q);
         let a =
             "Intro words here. Replication slots keep WAL segments until consumers confirm them.";
         let b = "Replication slots keep WAL segments until the consumers confirm them.";

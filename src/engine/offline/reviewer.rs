@@ -858,6 +858,17 @@ mod tests {
         }
     }
 
+    /// A claim quoting the whole of a passage.
+    fn claim_quoting(own: &Hit) -> Claim {
+        Claim {
+            id: "c1".into(),
+            text: own.passage.text.clone(),
+            sub_query: 0,
+            score: 1.0,
+            citations: vec![Citation::from_hit(own, 0, own.passage.text.len())],
+        }
+    }
+
     #[test]
     fn a_value_a_dated_change_replaced_held_only_before_it() {
         let claim_text = "The default page size for new databases is 1024 bytes.";
@@ -869,13 +880,7 @@ mod tests {
              increased to 4096 bytes.",
         );
         later.passage.doc_id = "pgszchng2016.html".into();
-        let claim = Claim {
-            id: "c1".into(),
-            text: claim_text.into(),
-            sub_query: 0,
-            score: 1.0,
-            citations: vec![Citation::from_hit(&own, 0, claim_text.len())],
-        };
+        let claim = claim_quoting(&own);
         let terms = ClaimTerms::new(&claim.text, &|_| 1.0);
         let hits = vec![own, later];
         let (support, conflict) = weigh_lexically(&terms, &candidates(&claim, &hits), &hits);
@@ -897,13 +902,7 @@ mod tests {
             "vacuum_failsafe_age (integer)",
             "Users can set this value anywhere from zero to 2.1 billion.",
         );
-        let claim = Claim {
-            id: "c1".into(),
-            text: claim_text.into(),
-            sub_query: 0,
-            score: 1.0,
-            citations: vec![Citation::from_hit(&own, 0, claim_text.len())],
-        };
+        let claim = claim_quoting(&own);
         let terms = ClaimTerms::new(&claim.text, &|_| 1.0);
         let hits = vec![own, other];
         let (_, conflict) = weigh_lexically(&terms, &candidates(&claim, &hits), &hits);
