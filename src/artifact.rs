@@ -100,6 +100,11 @@ impl Passage {
     pub fn key(&self) -> String {
         format!("{}#{}", self.doc_id, self.ordinal)
     }
+
+    /// Whether the cited span lies within this passage.
+    pub fn holds(&self, c: &Citation) -> bool {
+        c.doc_id == self.doc_id && self.start <= c.start && c.end <= self.start + self.text.len()
+    }
 }
 
 /// A passage as retrieved from the index, with the document facts a citation needs.

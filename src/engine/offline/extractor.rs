@@ -461,14 +461,17 @@ impl OfflineExtractor {
                 }
                 // "This changes the default of log_checkpoints to on" says what it changes in
                 // the sentence before: the claim quotes both (two at most before it).
-                let mut joined = None;
+                let mut joined = false;
                 let mut back = k;
                 while back > 0
                     && k - back < 2
-                    && leans_on_previous(&hit.passage.text[spans[back].0..], page_subject.is_some())
+                    && leans_on_previous(
+                        &hit.passage.text[spans[back].0..spans[back].1],
+                        page_subject.is_some(),
+                    )
                 {
                     back -= 1;
-                    joined = Some(spans[back]);
+                    joined = true;
                     s = spans[back].0;
                 }
                 let quote = &hit.passage.text[s..e];
@@ -480,7 +483,8 @@ impl OfflineExtractor {
                 }
                 let leans_on_subject = page_subject.is_some() && text::leads_with_pronoun(quote);
                 let start = hit.passage.start + s;
-                if seen_spans.contains(&(hit.passage.doc_id.clone(), start, e)) {
+                let end = hit.passage.start + e;
+                if seen_spans.contains(&(hit.passage.doc_id.clone(), start, end)) {
                     continue;
                 }
                 let stems = text::content_stems(quote);
@@ -522,10 +526,9 @@ impl OfflineExtractor {
                     continue;
                 }
                 // Taken once: a sentence too far from one search may still answer another.
-                seen_spans.insert((hit.passage.doc_id.clone(), start, e));
+                seen_spans.insert((hit.passage.doc_id.clone(), start, end));
                 // The sentences it leans on, taken without it, say less.
-                if joined.is_some() {
-                    let end = hit.passage.start + e;
+                if joined {
                     candidates.retain(|c| {
                         let q = &c.claim.citations[0];
                         !(q.doc_id == hit.passage.doc_id && q.start == start && q.end < end)

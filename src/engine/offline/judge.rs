@@ -323,6 +323,21 @@ impl ClaimTerms {
         }
     }
 
+    /// Whether the sentence dates an earlier change than the claim's own ("Changed in version
+    /// 3.9: ..." beside the claim's "Changed in version 3.11: ..."): the history the claim's
+    /// change ends.
+    pub fn ends_history_of(&self, sentence: &str) -> bool {
+        matches!((&self.dated, dated_version(sentence)), (Some(claimed), Some(said)) if said < *claimed)
+    }
+
+    /// Whether a sentence dating a change to another value of the claim's quantity says the
+    /// claim held, if ever, only before it: not when the claim itself speaks of the past or of
+    /// a dated change, nor when it gives several values ("the 2-byte integer at an offset of
+    /// 16 bytes"), any of which the change may be about.
+    pub fn outdated_by(&self, sentence: &str) -> bool {
+        dates_a_change(sentence) && !self.past && self.dated.is_none() && self.quantities.len() == 1
+    }
+
     /// Share of the claim's (idf-weighted) content words that the sentence contains.
     pub fn coverage(&self, sentence_stems: &[String]) -> f32 {
         self.coverage_in(sentence_stems, &[])
@@ -423,10 +438,8 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     // "Changed in version 3.9: Class methods can now wrap other descriptors" is what held
     // before "Changed in version 3.11: Class methods can no longer wrap other descriptors":
     // the history the claim's change ends, not a conflict with it.
-    if let (Some(claimed), Some(said)) = (&claim.dated, dated_version(sentence)) {
-        if said < *claimed {
-            return Judgement::Unrelated;
-        }
+    if claim.ends_history_of(sentence) {
+        return Judgement::Unrelated;
     }
     // A sentence states the claim when it holds enough of it by itself; or, for a claim with
     // a number, when it gives that number and its context names what the number is of ("The
@@ -462,13 +475,7 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             // "Beginning with version 3.12.0 the default page size has been increased to
             // 4096 bytes" against "... has been 1024 bytes": the claim's value held, if ever,
             // only before the change the sentence dates.
-            // Only for a claim giving one value: of several ("the 2-byte integer at an
-            // offset of 16 bytes"), which one the change is about is a guess.
-            if dates_a_change(sentence)
-                && !claim.past
-                && claim.dated.is_none()
-                && claim.quantities.len() == 1
-            {
+            if claim.outdated_by(sentence) {
                 return Judgement::Outdated { confidence };
             }
             return Judgement::Contradicts { confidence, why };

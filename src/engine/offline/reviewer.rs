@@ -3,8 +3,8 @@
 //! verifier model's probabilities beside the lexical cues when it has one.
 
 use super::judge::{
-    dated_version, dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement,
-    SUBJECT_COVERAGE, SUPPORT_COVERAGE,
+    dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE,
+    SUPPORT_COVERAGE,
 };
 use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
@@ -113,13 +113,7 @@ impl OfflineReviewer {
             // A split vote is cast again on what the dispute's own search found, the passages
             // about the claim's subject, beside the claim's own passage: a conflict that
             // search does not find again was read in a passage about something else.
-            hits.retain(|h| {
-                claim.citations.iter().any(|c| {
-                    c.doc_id == h.passage.doc_id
-                        && h.passage.start <= c.start
-                        && c.end <= h.passage.start + h.passage.text.len()
-                })
-            });
+            hits.retain(|h| claim.citations.iter().any(|c| h.passage.holds(c)));
         }
         for h in leads {
             if !hits.iter().any(|k| k.passage.key() == h.passage.key()) {
@@ -166,13 +160,7 @@ impl OfflineReviewer {
             let passage = hits
                 .iter()
                 .map(|h| &h.passage)
-                .find(|p| {
-                    claim.citations.iter().any(|c| {
-                        c.doc_id == p.doc_id
-                            && p.start <= c.start
-                            && c.end <= p.start + p.text.len()
-                    })
-                })
+                .find(|p| claim.citations.iter().any(|c| p.holds(c)))
                 .filter(|p| p.text.len() <= ONE_THING_CHARS)
                 .map(|p| p.text.as_str());
             if let (false, Err(held)) = (self.is_skeptic(), asked.bears_on(claim, passage)) {
@@ -262,7 +250,7 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
         // the default of log_checkpoints to on.") is read as its source wrote it, in one piece.
         for c in &claim.citations {
             let p = &hit.passage;
-            if c.doc_id != p.doc_id || c.start < p.start || c.end > p.start + p.text.len() {
+            if !p.holds(c) {
                 continue;
             }
             let (a, b) = (c.start - p.start, c.end - p.start);
@@ -443,16 +431,9 @@ fn dated(terms: &ClaimTerms, hits: &[Hit], cite: &Citation, confidence: f32) -> 
     }
 }
 
-/// Why a conflict refutes, once [`dated`] has chosen its quote: a sentence dating the change to
-/// another value says the claim held, if ever, only before it (unless the claim itself speaks
-/// of the past or of a dated change, or gives several values, any of which the change may
-/// be about).
+/// Why a conflict refutes, once [`dated`] has chosen its quote: see [`ClaimTerms::outdated_by`].
 fn why_dated(terms: &ClaimTerms, cite: &Citation, why: String) -> String {
-    if dates_a_change(&cite.quote)
-        && !terms.past
-        && terms.dated.is_none()
-        && terms.quantities.len() == 1
-    {
+    if terms.outdated_by(&cite.quote) {
         format!("{HELD_BEFORE}, and since when: {why}")
     } else {
         why
@@ -615,10 +596,8 @@ fn weigh_with_model(
         };
         let c = &candidates[i];
         // An earlier version's change is the history a later one ends (a rule about versions).
-        if let (Some(claimed), Some(said)) = (&terms.dated, dated_version(&c.cite.quote)) {
-            if said < *claimed {
-                continue;
-            }
+        if terms.ends_history_of(&c.cite.quote) {
+            continue;
         }
         if let Judgement::Outdated { confidence } = lexical {
             if c.can_refute() && best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
