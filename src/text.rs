@@ -408,6 +408,102 @@ pub fn negated_stems(text: &str) -> Vec<String> {
     out
 }
 
+/// Words between a negation and what it denies: "is not always required" denies "required".
+const NEGATION_FILLERS: &[&str] = &[
+    "a",
+    "an",
+    "the",
+    "be",
+    "been",
+    "being",
+    "is",
+    "are",
+    "was",
+    "were",
+    "have",
+    "has",
+    "had",
+    "do",
+    "does",
+    "did",
+    "to",
+    "longer",
+    "yet",
+    "always",
+    "necessarily",
+    "even",
+    "ever",
+    "also",
+    "only",
+    "really",
+    "currently",
+    "automatically",
+];
+
+/// Verbs whose denial passes to what they govern: "does not support writing TOML" denies
+/// writing it.
+const CAPABILITY_VERBS: &[&str] = &[
+    "support",
+    "supports",
+    "allow",
+    "allows",
+    "permit",
+    "permits",
+    "provide",
+    "provides",
+    "implement",
+    "implements",
+    "enable",
+    "enables",
+    "offer",
+    "offers",
+    "let",
+    "lets",
+];
+
+/// The words each negation denies, stemmed: its first word past auxiliaries ("does not work
+/// over a network filesystem" denies "work", not "network"), and after a verb of capability
+/// the word it governs too, within the scope [`negated_stems`] reads.
+pub fn negation_heads(text: &str) -> Vec<String> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    // Words still to take from the open negation.
+    let mut open = 0usize;
+    let mut prev_end = 0;
+    for t in &toks {
+        if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
+            open = 0;
+        }
+        prev_end = t.start + t.text.len();
+        let lower = t.text.to_lowercase();
+        if is_negation(&lower) {
+            open = 1;
+            continue;
+        }
+        if CLAUSE_OPENERS.contains(&lower.as_str()) {
+            open = 0;
+            continue;
+        }
+        if open == 0 || NEGATION_FILLERS.contains(&lower.as_str()) || lower.len() < 2 {
+            continue;
+        }
+        out.push(stem(&lower));
+        open -= 1;
+        if CAPABILITY_VERBS.contains(&lower.as_str()) {
+            open = 1;
+        }
+    }
+    out
+}
+
+/// The stems of every word of a text, function words too ("work", "use").
+pub fn all_stems(text: &str) -> Vec<String> {
+    tokens(text)
+        .iter()
+        .map(|t| stem(&t.text.to_lowercase()))
+        .collect()
+}
+
 /// A number mentioned in a text, with the content stem just after it (its unit or what it
 /// counts) and just before it (what it is the value of), to tell "4.0" of one setting from
 /// "4.0" of another.
@@ -804,6 +900,23 @@ pub fn plain_phrases(text: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_negation_denies_its_first_content_word() {
+        assert_eq!(
+            super::negation_heads("WAL does not work over a network filesystem."),
+            ["work"]
+        );
+        assert_eq!(
+            super::negation_heads("Class methods can no longer wrap other descriptors"),
+            [super::stem("wrap")]
+        );
+        assert!(super::negation_heads("but CREATE INDEX CONCURRENTLY cannot.").is_empty());
+        assert_eq!(
+            super::negation_heads("This module does not support writing TOML."),
+            [super::stem("support"), super::stem("writing")]
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -229,6 +229,8 @@ struct Walker<'a> {
     terms: Vec<String>,
     /// Per open `<dd>` headed by its terms: the group to return to when it closes.
     described: Vec<Option<usize>>,
+    /// Depth inside `<a>` elements linking within the site: their text is link text.
+    anchor_depth: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -250,6 +252,7 @@ impl<'a> Walker<'a> {
             content_depth: 0,
             terms: Vec::new(),
             described: Vec::new(),
+            anchor_depth: 0,
         }
     }
 
@@ -329,6 +332,7 @@ impl<'a> Walker<'a> {
         }
         match name {
             "main" | "article" => self.content_depth += 1,
+            "a" if links_within_site(element) => self.anchor_depth += 1,
             "br" => {
                 if self.pre_depth > 0 {
                     self.buf.push('\n');
@@ -390,6 +394,9 @@ impl<'a> Walker<'a> {
         }
         match name {
             "main" | "article" => self.content_depth = self.content_depth.saturating_sub(1),
+            "a" if links_within_site(element) => {
+                self.anchor_depth = self.anchor_depth.saturating_sub(1)
+            }
             "pre" => {
                 self.pre_depth = self.pre_depth.saturating_sub(1);
                 if self.pre_depth == 0 {
@@ -441,6 +448,9 @@ impl<'a> Walker<'a> {
             self.pending_cell = false;
             self.pending_space = false;
             self.buf.push(c);
+            if self.anchor_depth > 0 {
+                self.out.link_chars += c.len_utf8();
+            }
         }
     }
 
@@ -501,6 +511,15 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// A link to another page of the same site; a page of links elsewhere (a list of acronyms,
+/// each linked to its definition on another site) is still a glossary.
+fn links_within_site(element: ElementRef<'_>) -> bool {
+    element
+        .value()
+        .attr("href")
+        .is_some_and(|h| !h.contains("://") && !h.starts_with("//") && !h.starts_with("mailto:"))
+}
+
 fn heading_level(name: &str) -> Option<u8> {
     match name {
         "h1" => Some(1),
@@ -555,6 +574,40 @@ mod tests {
             .iter()
             .map(|p| &extracted.text[p.start..p.end])
             .collect()
+    }
+
+    #[test]
+    fn a_page_of_links_is_navigation_and_a_reference_page_is_not() {
+        // SQLite's keyword_index.html: every entry a link to the page that discusses it.
+        let entries: String = (0..40)
+            .map(|i| format!("<li><a href=\"p{i}.html\">network filesystem use {i}</a></li>"))
+            .collect();
+        let index = format!("<html><body><h1>Keyword Index</h1><ul>{entries}</ul></body></html>");
+        assert!(extract(&index).is_navigation());
+        // PostgreSQL's bookindex.html: the term is plain text, the places are links.
+        let entries: String = (0..40)
+            .map(|i| format!("<dt>autovacuum {i}</dt><dd><a href=\"r{i}.html\">configuration parameters</a></dd>"))
+            .collect();
+        let index = format!("<html><body><h1>Index</h1><dl>{entries}</dl></body></html>");
+        assert!(extract(&index).is_navigation());
+        // A reference page of short terms, each with a description that states something,
+        // some of them linking elsewhere.
+        let entries: String = (0..40)
+            .map(|i| {
+                format!(
+                    "<dt><a href=\"#p{i}\">param_{i}</a> (integer)</dt><dd><p>Sets the limit \
+                     number {i}. The default is {i} (see <a href=\"x.html\">Limits</a>).</p></dd>"
+                )
+            })
+            .collect();
+        let reference = format!("<html><body><h1>Settings</h1><dl>{entries}</dl></body></html>");
+        assert!(!extract(&reference).is_navigation());
+        // A short chapter page that lists its sections is still read.
+        let toc: String = (0..10)
+            .map(|i| format!("<li><a href=\"s{i}.html\">Section {i}</a></li>"))
+            .collect();
+        let chapter = format!("<html><body><h1>Chapter</h1><ul>{toc}</ul></body></html>");
+        assert!(!extract(&chapter).is_navigation());
     }
 
     #[test]

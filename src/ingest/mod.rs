@@ -48,6 +48,10 @@ pub enum Unusable {
     /// Sphinx's scripts, styles, images and downloads (`_static`, `_images`, `_downloads`).
     #[error("a Sphinx build file ({0})")]
     BuildFile(&'static str),
+    /// A page of links (a keyword index, a site map, a table of contents): its entries name
+    /// other pages and state nothing.
+    #[error("a page of links (an index, a site map or a table of contents)")]
+    Navigation,
 }
 
 impl Unusable {
@@ -62,6 +66,7 @@ impl Unusable {
             Unusable::Empty => "empty",
             Unusable::SourceCopy => "duplicate",
             Unusable::BuildFile(_) => "build-file",
+            Unusable::Navigation => "navigation",
         }
     }
 
@@ -492,6 +497,9 @@ fn build_document(
         Format::Markdown => markdown::extract(&decoded),
         Format::Text | Format::Pdf => plain::extract(&decoded),
     };
+    if extracted.is_navigation() {
+        return Err(Unusable::Navigation);
+    }
     let passages = passages::build_passages(id, &extracted);
     if passages.is_empty() {
         return Err(Unusable::Empty);

@@ -31,14 +31,57 @@ pub(crate) struct Extracted {
     pub paragraphs: Vec<Paragraph>,
     /// Heading path of each group, outermost first.
     pub groups: Vec<Vec<String>>,
+    /// Characters of the text that were link text (an HTML `<a>`'s content).
+    pub link_chars: usize,
 }
 
+/// A page of links is navigation (a keyword index, a site map, a table of contents): its
+/// entries are the titles of other pages, and a search that finds "network filesystem use"
+/// there finds no statement about anything.
+const NAVIGATION_LINK_SHARE: f32 = 0.4;
+/// ... when nearly all its text is fragments (short, with no sentence punctuation) ...
+const NAVIGATION_FRAGMENT_SHARE: f32 = 0.8;
+/// ... in a list this long (a short page of links can be a chapter's front page).
+const NAVIGATION_ENTRIES: usize = 30;
+/// A paragraph at least this long reads as prose whatever its punctuation.
+const FRAGMENT_CHARS: usize = 100;
+
 impl Extracted {
+    /// Whether the page is a page of links (see [`NAVIGATION_LINK_SHARE`]).
+    pub(crate) fn is_navigation(&self) -> bool {
+        let texts: Vec<&str> = self
+            .paragraphs
+            .iter()
+            .filter_map(|p| self.text.get(p.start..p.end))
+            .collect();
+        let chars: usize = texts.iter().map(|t| t.len()).sum();
+        if texts.len() < NAVIGATION_ENTRIES || chars == 0 {
+            return false;
+        }
+        let fragments: usize = texts
+            .iter()
+            .filter(|t| is_fragment(t))
+            .map(|t| t.len())
+            .sum();
+        self.link_chars as f32 >= NAVIGATION_LINK_SHARE * chars as f32
+            && fragments as f32 >= NAVIGATION_FRAGMENT_SHARE * chars as f32
+    }
+
     /// Starts a new merge group under `heading_path` and returns its index.
     pub(crate) fn new_group(&mut self, heading_path: Vec<String>) -> usize {
         self.groups.push(heading_path);
         self.groups.len() - 1
     }
+}
+
+/// A short paragraph that ends no sentence: an entry of a list, a title.
+fn is_fragment(text: &str) -> bool {
+    let t = text.trim();
+    let ends_sentence = t.ends_with(['.', '!', '?'])
+        || t.as_bytes().windows(2).any(|w| {
+            matches!(w[0], b'.' | b'!' | b'?' | b':' | b';') && w[1].is_ascii_whitespace()
+        });
+    t.len() < FRAGMENT_CHARS && !ends_sentence
 }
 
 /// Builds the passages of one document from its paragraphs.
@@ -199,6 +242,7 @@ mod tests {
                 .map(|&(start, end, group)| Paragraph { start, end, group })
                 .collect(),
             groups: (0..groups).map(|g| vec![format!("H{g}")]).collect(),
+            link_chars: 0,
         }
     }
 

@@ -296,9 +296,27 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     })
 }
 
+/// Whether a sentence states anything at all, as evidence: not an entry of a keyword list
+/// ("network filesystem use"), a cross-reference ("useovernet.html → {how to corrupt a
+/// database}") or a list of links.
+pub(super) fn states_something(sentence: &str) -> bool {
+    let s = sentence.trim();
+    if s.split_whitespace().count() < 4
+        || s.contains('→')
+        || s.to_lowercase().matches(".html").count() >= 2
+    {
+        return false;
+    }
+    text::tokens(s).iter().any(|t| {
+        let w = t.text.to_lowercase();
+        VERBS.contains(&w.as_str())
+            || (w.len() > 4 && (w.ends_with("es") || w.ends_with("ed") || w.ends_with("s")))
+    })
+}
+
 /// Whether a text opens with a word that leans on the sentence before it ("This is...",
 /// "Otherwise, ..."), unless it is a pronoun for a subject the reader is told.
-fn leans_on_previous(text: &str, subject_known: bool) -> bool {
+pub(super) fn leans_on_previous(text: &str, subject_known: bool) -> bool {
     let s = text.trim_start();
     let first = s.split_whitespace().next().unwrap_or("");
     let first_lower = first

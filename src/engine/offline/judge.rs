@@ -32,6 +32,12 @@ pub struct ClaimTerms {
     pub words: Vec<(String, f32)>,
     pub numbers: Vec<text::Number>,
     pub negated: Vec<String>,
+    /// The words its negations deny (see [`text::negation_heads`]).
+    pub denied: Vec<String>,
+    /// The stems of all its words.
+    pub said: Vec<String>,
+    /// The state it gives a feature (see [`state`]).
+    pub state: Option<bool>,
     pub quantities: Vec<text::Quantity>,
     /// The claim states something as required ("needs", "requires", "must").
     pub requires: bool,
@@ -198,6 +204,7 @@ pub fn change(sentence: &str) -> Option<Change> {
                 let after = lower[i + m.len()..].chars().next();
                 !before.is_some_and(char::is_alphanumeric)
                     && !after.is_some_and(char::is_alphanumeric)
+                    && (*m != "since" || since_a_date(&lower[i + m.len()..]))
             })
         })
         .min()?;
@@ -220,6 +227,77 @@ pub fn change(sentence: &str) -> Option<Change> {
             t.text.starts_with(|c: char| c.is_ascii_digit()) && t.text.matches('.').count() >= 2
         });
     Some(Change { old, new, when })
+}
+
+/// Words that say a feature is on, and words that say it is off.
+const STATE_ON: &[&str] = &[
+    "enabled",
+    "enforced",
+    "active",
+    "activated",
+    "supported",
+    "allowed",
+    "permitted",
+];
+const STATE_OFF: &[&str] = &[
+    "disabled",
+    "off",
+    "inactive",
+    "deactivated",
+    "unsupported",
+    "forbidden",
+    "prohibited",
+];
+/// Words after which "on" is a state ("turned on", "is on", "defaults to on").
+const BEFORE_ON: &[&str] = &["turned", "switched", "is", "are", "to", "set", "defaults"];
+
+/// The state a text gives a feature, when it gives one: on (`true`) or off. "Enforcement is
+/// turned off by default" and "the default setting ... is OFF" say off; "not enforced" says
+/// off too. `None` when it says neither, or both.
+pub fn state(text: &str) -> Option<bool> {
+    let toks: Vec<String> = text::tokens(text)
+        .iter()
+        .map(|t| t.text.to_lowercase())
+        .collect();
+    let mut found: Option<bool> = None;
+    for (i, w) in toks.iter().enumerate() {
+        let on = if STATE_ON.contains(&w.as_str()) {
+            true
+        } else if STATE_OFF.contains(&w.as_str()) {
+            false
+        } else if w == "on"
+            && (i > 0 && BEFORE_ON.contains(&toks[i - 1].as_str())
+                || toks
+                    .get(i + 1..i + 3)
+                    .is_some_and(|n| n == ["by", "default"]))
+        {
+            true
+        } else {
+            continue;
+        };
+        let negated = toks[i.saturating_sub(3)..i]
+            .iter()
+            .any(|p| text::is_negation(p));
+        let said = on != negated;
+        match found {
+            Some(f) if f != said => return None,
+            _ => found = Some(said),
+        }
+    }
+    found
+}
+
+/// "Since" dates a change when a version or a date follows it ("Since version 3.12.0", "since
+/// SQLite 3.12", "Since 2016"); "Since the file format was designed (in 2003) the default has
+/// been 1024 bytes" tells how long a state has held, not what changed.
+fn since_a_date(rest: &str) -> bool {
+    text::tokens(rest).iter().take(3).any(|t| {
+        t.text.starts_with(|c: char| c.is_ascii_digit())
+            || matches!(
+                t.text.to_ascii_lowercase().as_str(),
+                "version" | "release" | "v"
+            )
+    })
 }
 
 /// A sentence that dates a change and gives the value since: the quote that says since when.
@@ -308,6 +386,9 @@ impl ClaimTerms {
             words,
             numbers,
             negated: text::negated_stems(claim),
+            denied: text::negation_heads(claim),
+            said: text::all_stems(claim),
+            state: state(claim),
             // A value the claim denies, a version or a year is not a value it gives.
             quantities: text::quantities(claim)
                 .into_iter()
@@ -500,15 +581,18 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
         }
     });
     let negated = text::negated_stems(sentence);
-    let shared = |s: &String| stems.contains(s) && claim.words.iter().any(|(w, _)| w == s);
-    // The claim negates a word the evidence states plainly, or the other way round.
+    // The claim denies a word the evidence states plainly, or the other way round. What a
+    // negation denies is its first word: "WAL does not work over a network filesystem" denies
+    // that it works, and "network filesystem use" states nothing against it.
+    let said = text::all_stems(sentence);
+    let denied = text::negation_heads(sentence);
     let denied_by_claim = claim
-        .negated
+        .denied
         .iter()
-        .any(|s| shared(s) && !negated.contains(s));
-    let denied_by_evidence = negated
+        .any(|s| said.contains(s) && !denied.contains(s) && !negated.contains(s));
+    let denied_by_evidence = denied
         .iter()
-        .any(|s| shared(s) && !claim.negated.contains(s));
+        .any(|s| claim.said.contains(s) && !claim.denied.contains(s) && !claim.negated.contains(s));
     let (requires, requirement_denied) = requirement(sentence);
     let requirement_conflict = (claim.requires && requirement_denied && !claim.requirement_denied)
         || (claim.requirement_denied && requires && !requirement_denied);
@@ -546,6 +630,20 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     // what the claim asserts at least: "X does not extend their life" denies "X extends their
     // life, because the cold slows ..." without naming the reason.
     let speaks = own.max(core_own);
+    // "Foreign keys are enforced by default" against "enforcement is turned off by default":
+    // the opposite state of the same feature, said of the same case (both by default, or
+    // neither).
+    let said_state = state(sentence);
+    let by_default = |stems: &[String]| stems.iter().any(|s| s == "default");
+    let claim_stems: Vec<String> = claim.words.iter().map(|(w, _)| w.clone()).collect();
+    let state_conflict = matches!((claim.state, said_state), (Some(a), Some(b)) if a != b)
+        && by_default(&claim_stems) == by_default(&stems);
+    if state_conflict && speaks >= SUPPORT_COVERAGE {
+        return Judgement::Contradicts {
+            confidence: speaks * 0.85,
+            why: "the evidence gives the opposite state".into(),
+        };
+    }
     if (denied_by_claim || denied_by_evidence || requirement_conflict) && speaks >= SUPPORT_COVERAGE
     {
         return Judgement::Contradicts {
@@ -557,7 +655,13 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             },
         };
     }
-    if numbers_present && states_enough {
+    // A claim that denies something is stated only by a sentence that denies too: "network
+    // filesystem use" does not say that WAL does not work there.
+    let polarity_kept = claim.denied.is_empty()
+        || !denied.is_empty()
+        || !negated.is_empty()
+        || (claim.state.is_some() && claim.state == said_state);
+    if numbers_present && states_enough && polarity_kept {
         return Judgement::Supports {
             confidence: coverage,
         };
@@ -591,11 +695,18 @@ fn number_conflict(
         overlaps(&a.after, &b.after)
             || (overlaps(&a.before, &b.before) && (a.after.is_empty() || b.after.is_empty()))
     };
+    // A bare value ("The default is three.") is of what the sentence names: the claim's unit,
+    // or, for a claim's number without one ("autovacuum_max_workers defaults to 10"), what it
+    // is the value of.
     let loose = |c: &text::Quantity, n: &text::Quantity| {
+        let of_it = |w: &String| sentence_stems.contains(w);
         n.after.is_empty()
             && n.before.is_empty()
-            && c.after.iter().any(|w| sentence_stems.contains(w))
-            && (c.before.is_empty() || c.before.iter().any(|w| sentence_stems.contains(w)))
+            && if c.after.is_empty() {
+                !c.before.is_empty() && c.before.iter().all(of_it)
+            } else {
+                c.after.iter().any(of_it) && (c.before.is_empty() || c.before.iter().any(of_it))
+            }
     };
     // A value inside a range the other side gives ("50" against "40 to 60") is no conflict.
     let within = |v: f64, of: &text::Quantity, among: &[&text::Quantity]| {
@@ -663,6 +774,93 @@ mod tests {
 
     fn terms(claim: &str) -> ClaimTerms {
         ClaimTerms::new(claim, &|_| 1.0)
+    }
+
+    #[test]
+    fn the_opposite_state_of_the_same_feature_contradicts() {
+        assert_eq!(
+            state("foreign key constraint enforcement is turned off by default"),
+            Some(false)
+        );
+        assert_eq!(state("Foreign keys are enforced by default."), Some(true));
+        assert_eq!(
+            state("Foreign keys are not enforced by default."),
+            Some(false)
+        );
+        assert_eq!(state("log_checkpoints is on by default"), Some(true));
+        assert_eq!(state("Click on the link."), None);
+        let claim = terms("Foreign keys are enforced by default in SQLite.");
+        for evidence in [
+            "To avoid breaking those legacy databases, foreign key constraint enforcement is turned off by default in SQLite.",
+            "As of SQLite version 3.6.19, the default setting for foreign key enforcement is OFF.",
+        ] {
+            assert!(
+                matches!(judge_sentence(&claim, evidence), Judgement::Contradicts { .. }),
+                "{evidence}"
+            );
+        }
+        // What the claim says, said with the same state.
+        let claim = terms("Foreign key enforcement is off by default in SQLite.");
+        assert!(matches!(
+            judge_sentence(
+                &claim,
+                "foreign key constraint enforcement is turned off by default in SQLite."
+            ),
+            Judgement::Supports { .. }
+        ));
+    }
+
+    #[test]
+    fn a_bare_value_under_the_term_conflicts_with_another_value_of_it() {
+        let claim = terms("autovacuum_max_workers defaults to 10.");
+        assert!(matches!(
+            judge_sentence(&claim, "autovacuum_max_workers: The default is three."),
+            Judgement::Contradicts { .. }
+        ));
+        // Another setting's default is no conflict.
+        assert!(!matches!(
+            judge_sentence(&claim, "maintenance_work_mem: The default is three."),
+            Judgement::Contradicts { .. }
+        ));
+    }
+
+    #[test]
+    fn since_a_state_began_is_no_change() {
+        assert!(!dates_a_change(
+            "Since the SQLite database file format was designed (in 2003) the default page size for new databases has been 1024 bytes."
+        ));
+        assert!(dates_a_change(
+            "Since version 3.12.0 (2016-03-29), the default page size is 4096 bytes."
+        ));
+    }
+
+    #[test]
+    fn a_negation_conflicts_only_with_what_it_denies() {
+        let claim = terms("WAL does not work over a network filesystem.");
+        // Entries of a keyword list and sentences about network filesystems state nothing
+        // about whether WAL works there.
+        for evidence in [
+            "network filesystem use",
+            "useovernet.html → {how to corrupt a database} {network filesystem use}",
+            "This is especially true of network filesystems and NFS in particular.",
+        ] {
+            assert!(
+                !matches!(
+                    judge_sentence(&claim, evidence),
+                    Judgement::Contradicts { .. }
+                ),
+                "{evidence}"
+            );
+        }
+        assert!(matches!(
+            judge_sentence(&claim, "WAL works over a network filesystem."),
+            Judgement::Contradicts { .. }
+        ));
+        // Nor does a keyword list state it.
+        assert_eq!(
+            judge_sentence(&claim, "network filesystem use"),
+            Judgement::Unrelated
+        );
     }
 
     #[test]

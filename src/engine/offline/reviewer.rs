@@ -2,6 +2,7 @@
 //! formulation, then judges the claim against the retrieved sentences: lexically, or with the
 //! verifier model's probabilities beside the lexical cues when it has one.
 
+use super::extractor::{leans_on_previous, states_something};
 use super::judge::{
     dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE,
     SUPPORT_COVERAGE,
@@ -108,6 +109,36 @@ impl OfflineReviewer {
                 }
             }
         }
+        // A reference page's term ("autovacuum_max_workers (integer)") is a passage of its own;
+        // what it says of the term is the description under it, read with it.
+        let mut described = Vec::new();
+        for h in &hits {
+            let label = h.passage.text.trim();
+            let Some(term) = (label.len() <= LABEL_CHARS && !label.contains('.'))
+                .then(|| defined_term(label))
+                .flatten()
+            else {
+                continue;
+            };
+            let request = SearchRequest {
+                text: term,
+                doc_ids: vec![h.passage.doc_id.clone()],
+                limit: 3,
+                ..Default::default()
+            };
+            for d in retriever.search(request).unwrap_or_default() {
+                let under = d.passage.heading_path.last().map(|l| l.trim()) == Some(label);
+                if under
+                    && !hits
+                        .iter()
+                        .chain(&described)
+                        .any(|k: &Hit| k.passage.key() == d.passage.key())
+                {
+                    described.push(d);
+                }
+            }
+        }
+        hits.extend(described);
         let leads = retriever.leads(&claim.id);
         if !leads.is_empty() {
             // A split vote is cast again on what the dispute's own search found, the passages
@@ -201,12 +232,25 @@ struct Candidate {
     is_origin: bool,
     /// From a document other than the claim's origin.
     corroborating: bool,
+    /// The term its passage describes ("max_connections" under "max_connections (integer)"),
+    /// when the claim names it: the description speaks of it even where the sentence does not
+    /// ("The default is typically 100 connections").
+    term: Option<String>,
     /// Its passage describes another term of a reference page than the claim's own
     /// ("vacuum_failsafe_age (integer)" beside "vacuum_freeze_table_age (integer)").
     other_term: bool,
 }
 
 impl Candidate {
+    /// What is judged: the sentence, under the term its passage describes when the claim names
+    /// it. The quote cited stays the sentence itself.
+    fn reading(&self) -> std::borrow::Cow<'_, str> {
+        match &self.term {
+            Some(t) => format!("{t}: {}", self.cite.quote).into(),
+            None => self.cite.quote.as_str().into(),
+        }
+    }
+
     /// Whether this sentence may refute the claim: not the claim's own, and about its subject.
     fn can_refute(&self) -> bool {
         !self.is_origin && !self.other_term
@@ -269,6 +313,16 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
             .last()
             .map(|h| text::content_stems(h))
             .unwrap_or_default();
+        let passage_term = hit
+            .passage
+            .heading_path
+            .last()
+            .and_then(|h| defined_term(h));
+        let named_term = passage_term.clone().filter(|t| {
+            text::tokens(&claim.text)
+                .iter()
+                .any(|w| w.text.eq_ignore_ascii_case(t))
+        });
         let label = spans.first().and_then(|&(a, b)| {
             let t = hit.passage.text[a..b].trim();
             (t.len() <= LABEL_CHARS && !t.ends_with('.')).then(|| t.to_string())
@@ -288,6 +342,10 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
                 .citations
                 .iter()
                 .any(|c| c.doc_id == cite.doc_id && c.start < cite.end && cite.start < c.end);
+            // A keyword list's entry or a cross-reference states nothing to vote on.
+            if !is_origin && !states_something(&cite.quote) {
+                continue;
+            }
             let corroborating = !origin_docs.contains(&cite.doc_id.as_str());
             out.push(Candidate {
                 cite,
@@ -295,11 +353,12 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
                 span: i,
                 context,
                 label: if i > 0 { label.clone() } else { None },
+                term: named_term.clone(),
                 is_origin,
                 corroborating,
                 other_term: matches!(
-                    (&claim_term, hit.passage.heading_path.last().and_then(|h| defined_term(h))),
-                    (Some(a), Some(b)) if *a != b
+                    (&claim_term, &passage_term),
+                    (Some(a), Some(b)) if a != b
                 ),
             });
         }
@@ -359,7 +418,7 @@ fn superseded(
         .filter(|o| o.hit == c.hit && o.span > c.span && !o.is_origin)
         .filter(|o| dates_a_change(&o.cite.quote))
         .find_map(
-            |o| match judge_in_context(terms, &o.cite.quote, &o.context) {
+            |o| match judge_in_context(terms, &o.reading(), &o.context) {
                 Judgement::Contradicts { confidence, .. } | Judgement::Outdated { confidence } => {
                     Some((
                         (confidence + DATED_BONUS).min(1.0),
@@ -449,7 +508,7 @@ fn weigh_lexically(
     let mut best_support: Support = None;
     let mut best_conflict: Conflict = None;
     for c in candidates {
-        match judge_in_context(terms, &c.cite.quote, &c.context) {
+        match judge_in_context(terms, &c.reading(), &c.context) {
             Judgement::Supports { .. } if superseded(terms, candidates, c).is_some() => {
                 let Some(later) = superseded(terms, candidates, c) else {
                     continue;
@@ -542,7 +601,7 @@ fn weigh_with_model(
         .iter()
         .map(|&i| {
             let c = &candidates[i];
-            let quote = text::squash_whitespace(&c.cite.quote);
+            let quote = text::squash_whitespace(&c.reading());
             match &c.label {
                 Some(l) => format!("{} {quote}", text::squash_whitespace(l)),
                 None => quote,
@@ -555,7 +614,7 @@ fn weigh_with_model(
     let same_text = |q: &str| text::squash_whitespace(q).eq_ignore_ascii_case(&claim_text);
     let lexical: Vec<Judgement> = order
         .iter()
-        .map(|&i| judge_in_context(terms, &candidates[i].cite.quote, &candidates[i].context))
+        .map(|&i| judge_in_context(terms, &candidates[i].reading(), &candidates[i].context))
         .collect();
     let matters: Vec<bool> = order
         .iter()
@@ -672,13 +731,21 @@ fn weigh_with_model(
                     p.contradict
                 ),
             ),
-            _ if p.contradict >= STRONG && p.contradict > p.entail && same_subject => (
-                p.contradict,
-                format!(
-                    "the verifier reads a contradiction (p = {:.2})",
-                    p.contradict
-                ),
-            ),
+            // "This is especially true of network filesystems": what "this" is, the model
+            // does not see; it cannot refute alone.
+            _ if p.contradict >= STRONG
+                && p.contradict > p.entail
+                && same_subject
+                && !leans_on_previous(&c.cite.quote, false) =>
+            {
+                (
+                    p.contradict,
+                    format!(
+                        "the verifier reads a contradiction (p = {:.2})",
+                        p.contradict
+                    ),
+                )
+            }
             _ => continue,
         };
         let (conf, cite) = dated(terms, hits, &c.cite, conf);
