@@ -378,34 +378,43 @@ const CLAUSE_OPENERS: &[&str] = &[
 /// in one and not in the other ("do not have a memory effect" vs "suffer from a memory effect"),
 /// not when a negation sits in an unrelated clause ("when the device will not be used").
 pub fn negated_stems(text: &str) -> Vec<String> {
-    let toks = tokens(text);
-    let mut out = Vec::new();
-    let mut remaining = 0usize;
+    negation_scopes(text)
+        .into_iter()
+        .flat_map(|scope| {
+            scope
+                .into_iter()
+                .filter(|w| !is_stopword(w) && w.len() >= 2)
+                .take(3)
+                .map(|w| stem(&w))
+        })
+        .collect()
+}
+
+/// The lower-case words after each negation, up to the end of its scope: punctuation closes
+/// it ("(..., not X), will prevent" negates X only), and so does a clause of its own ("not
+/// available at the time when the exception is raised" denies nothing of the exception).
+fn negation_scopes(text: &str) -> Vec<Vec<String>> {
+    let mut scopes: Vec<Vec<String>> = Vec::new();
+    let mut open = false;
     let mut prev_end = 0;
-    for t in &toks {
-        // Punctuation closes a negation's scope: "(..., not X), will prevent" negates X only.
+    for t in tokens(text) {
         if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
-            remaining = 0;
+            open = false;
         }
         prev_end = t.start + t.text.len();
         let lower = t.text.to_lowercase();
         if is_negation(&lower) {
-            remaining = 3;
-            continue;
+            scopes.push(Vec::new());
+            open = true;
+        } else if CLAUSE_OPENERS.contains(&lower.as_str()) {
+            open = false;
+        } else if open {
+            if let Some(scope) = scopes.last_mut() {
+                scope.push(lower);
+            }
         }
-        // So does a clause of its own: "not available at the time when the exception is
-        // raised" denies nothing of the exception.
-        if CLAUSE_OPENERS.contains(&lower.as_str()) {
-            remaining = 0;
-            continue;
-        }
-        if remaining == 0 || is_stopword(&lower) || lower.len() < 2 {
-            continue;
-        }
-        out.push(stem(&lower));
-        remaining -= 1;
     }
-    out
+    scopes
 }
 
 /// Words between a negation and what it denies: "is not always required" denies "required".
@@ -465,32 +474,17 @@ const CAPABILITY_VERBS: &[&str] = &[
 /// over a network filesystem" denies "work", not "network"), and after a verb of capability
 /// the word it governs too, within the scope [`negated_stems`] reads.
 pub fn negation_heads(text: &str) -> Vec<String> {
-    let toks = tokens(text);
     let mut out = Vec::new();
-    // Words still to take from the open negation.
-    let mut open = 0usize;
-    let mut prev_end = 0;
-    for t in &toks {
-        if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
-            open = 0;
-        }
-        prev_end = t.start + t.text.len();
-        let lower = t.text.to_lowercase();
-        if is_negation(&lower) {
-            open = 1;
-            continue;
-        }
-        if CLAUSE_OPENERS.contains(&lower.as_str()) {
-            open = 0;
-            continue;
-        }
-        if open == 0 || NEGATION_FILLERS.contains(&lower.as_str()) || lower.len() < 2 {
-            continue;
-        }
-        out.push(stem(&lower));
-        open -= 1;
-        if CAPABILITY_VERBS.contains(&lower.as_str()) {
-            open = 1;
+    for scope in negation_scopes(text) {
+        let mut words = scope
+            .into_iter()
+            .filter(|w| !NEGATION_FILLERS.contains(&w.as_str()) && w.len() >= 2);
+        if let Some(first) = words.next() {
+            out.push(stem(&first));
+            // "does not support writing TOML" denies writing it too.
+            if CAPABILITY_VERBS.contains(&first.as_str()) {
+                out.extend(words.next().map(|w| stem(&w)));
+            }
         }
     }
     out

@@ -612,11 +612,12 @@ async fn end_to_end_web_report_cites_urls_lists_faults_and_hits_the_cache() {
             }
         }
     }
-    // The panel splits on one claim of this run (a manual's sentence read two ways).
+    // The panel splits where the sources disagree (the served blog against the manual).
     assert!(
         disputes >= 1,
-        "no dispute followed up: {}",
-        run.audit["trail"]
+        "no dispute followed up: {}\n{}",
+        run.audit["trail"],
+        run.md
     );
 
     // A second run revalidates instead of downloading again.
