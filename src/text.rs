@@ -490,6 +490,23 @@ pub fn negation_heads(text: &str) -> Vec<String> {
     out
 }
 
+/// What a text's first negation is said of: the content stems of its clause before the
+/// negation ("WAL" in "...; WAL does not work over a network filesystem"). Empty when the
+/// text has no negation or opens with it.
+pub fn negated_subject(text: &str) -> Vec<String> {
+    let Some(at) = tokens(text)
+        .iter()
+        .find(|t| is_negation(&t.text.to_lowercase()))
+        .map(|t| t.start)
+    else {
+        return Vec::new();
+    };
+    let clause = text[..at]
+        .rfind([';', ':', ','])
+        .map_or(&text[..at], |i| &text[i + 1..at]);
+    content_stems(clause)
+}
+
 /// The stems of every word of a text, function words too ("work", "use").
 pub fn all_stems(text: &str) -> Vec<String> {
     tokens(text)

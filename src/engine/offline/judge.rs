@@ -38,6 +38,8 @@ pub struct ClaimTerms {
     pub said: Vec<String>,
     /// The state it gives a feature (see [`state`]).
     pub state: Option<bool>,
+    /// What its first negation is said of (see [`text::negated_subject`]).
+    pub subject: Vec<String>,
     pub quantities: Vec<text::Quantity>,
     /// The claim states something as required ("needs", "requires", "must").
     pub requires: bool,
@@ -248,6 +250,8 @@ const STATE_OFF: &[&str] = &[
     "forbidden",
     "prohibited",
 ];
+/// Words that may follow "on" when it is a state ("on by default", "on and ...").
+const AFTER_ON: &[&str] = &["by", "and", "or", "when", "if", "unless", "for", "in"];
 /// Words after which "on" is a state ("turned on", "is on", "defaults to on").
 const BEFORE_ON: &[&str] = &["turned", "switched", "is", "are", "to", "set", "defaults"];
 
@@ -255,10 +259,18 @@ const BEFORE_ON: &[&str] = &["turned", "switched", "is", "are", "to", "set", "de
 /// turned off by default" and "the default setting ... is OFF" say off; "not enforced" says
 /// off too. `None` when it says neither, or both.
 pub fn state(text: &str) -> Option<bool> {
-    let toks: Vec<String> = text::tokens(text)
-        .iter()
-        .map(|t| t.text.to_lowercase())
-        .collect();
+    let tokens = text::tokens(text);
+    let toks: Vec<String> = tokens.iter().map(|t| t.text.to_lowercase()).collect();
+    // "on" ends what it says ("is on", "turned on by default", "set to on, ..."); followed by
+    // a noun it is a preposition ("are on the same machine").
+    let ends_there = |i: usize| match tokens.get(i + 1) {
+        None => true,
+        Some(next) => {
+            text[tokens[i].start + tokens[i].text.len()..next.start]
+                .contains([',', ';', ':', '.', ')'])
+                || AFTER_ON.contains(&toks[i + 1].as_str())
+        }
+    };
     let mut found: Option<bool> = None;
     for (i, w) in toks.iter().enumerate() {
         let on = if STATE_ON.contains(&w.as_str()) {
@@ -266,6 +278,7 @@ pub fn state(text: &str) -> Option<bool> {
         } else if STATE_OFF.contains(&w.as_str()) {
             false
         } else if w == "on"
+            && ends_there(i)
             && (i > 0 && BEFORE_ON.contains(&toks[i - 1].as_str())
                 || toks
                     .get(i + 1..i + 3)
@@ -389,6 +402,7 @@ impl ClaimTerms {
             denied: text::negation_heads(claim),
             said: text::all_stems(claim),
             state: state(claim),
+            subject: text::negated_subject(claim),
             // A value the claim denies, a version or a year is not a value it gives.
             quantities: text::quantities(claim)
                 .into_iter()
@@ -469,6 +483,8 @@ fn share_found(
 
 /// Coverage needed to say a sentence states the claim.
 pub const SUPPORT_COVERAGE: f32 = 0.7;
+/// A claim with this many content words or fewer is stated only by a sentence holding them all.
+pub const SHORT_CLAIM_WORDS: usize = 3;
 /// Coverage needed to say a sentence speaks of the same subject (for contradictions).
 pub const SUBJECT_COVERAGE: f32 = 0.5;
 /// How much a claim word found only in the sentence's context (its heading, the sentences that
@@ -525,8 +541,12 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     // A sentence states the claim when it holds enough of it by itself; or, for a claim with
     // a number, when it gives that number and its context names what the number is of ("The
     // default is typically 100 connections" under "max_connections (integer)").
-    let states_enough = own >= SUPPORT_COVERAGE
-        || (!claim.numbers.is_empty() && own >= OWN_SUPPORT && coverage >= SUPPORT_COVERAGE);
+    // A claim of a few words ("WAL works over a network filesystem") is stated only by a
+    // sentence holding every one of them: without "WAL", "A similar hazard arises with file
+    // locking in network filesystems" is about something else.
+    let states_enough = holds_all(claim, &stems, context)
+        && (own >= SUPPORT_COVERAGE
+            || (!claim.numbers.is_empty() && own >= OWN_SUPPORT && coverage >= SUPPORT_COVERAGE));
     let numbers = text::numbers(sentence);
     let quantities = text::quantities(sentence);
     // A number conflict needs the same subject, not just the same unit: "store at 50 percent"
@@ -586,13 +606,21 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     // that it works, and "network filesystem use" states nothing against it.
     let said = text::all_stems(sentence);
     let denied = text::negation_heads(sentence);
-    let denied_by_claim = claim
-        .denied
-        .iter()
-        .any(|s| said.contains(s) && !denied.contains(s) && !negated.contains(s));
-    let denied_by_evidence = denied
-        .iter()
-        .any(|s| claim.said.contains(s) && !claim.denied.contains(s) && !claim.negated.contains(s));
+    // ... of the same subject: "SQLite will work over a network filesystem" says nothing
+    // against "WAL does not work over a network filesystem".
+    let names = |subject: &[String], words: &[String]| {
+        subject.is_empty() || subject.iter().any(|w| words.contains(w))
+    };
+    let claim_stems: Vec<String> = claim.words.iter().map(|(w, _)| w.clone()).collect();
+    let denied_by_claim = names(&claim.subject, &stems)
+        && claim
+            .denied
+            .iter()
+            .any(|s| said.contains(s) && !denied.contains(s) && !negated.contains(s));
+    let denied_by_evidence = names(&text::negated_subject(sentence), &claim_stems)
+        && denied.iter().any(|s| {
+            claim.said.contains(s) && !claim.denied.contains(s) && !claim.negated.contains(s)
+        });
     let (requires, requirement_denied) = requirement(sentence);
     let requirement_conflict = (claim.requires && requirement_denied && !claim.requirement_denied)
         || (claim.requirement_denied && requires && !requirement_denied);
@@ -635,7 +663,6 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     // neither).
     let said_state = state(sentence);
     let by_default = |stems: &[String]| stems.iter().any(|s| s == "default");
-    let claim_stems: Vec<String> = claim.words.iter().map(|(w, _)| w.clone()).collect();
     let state_conflict = matches!((claim.state, said_state), (Some(a), Some(b)) if a != b)
         && by_default(&claim_stems) == by_default(&stems);
     if state_conflict && speaks >= SUPPORT_COVERAGE {
@@ -657,16 +684,40 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     }
     // A claim that denies something is stated only by a sentence that denies too: "network
     // filesystem use" does not say that WAL does not work there.
-    let polarity_kept = claim.denied.is_empty()
-        || !denied.is_empty()
-        || !negated.is_empty()
-        || (claim.state.is_some() && claim.state == said_state);
-    if numbers_present && states_enough && polarity_kept {
+    if numbers_present && states_enough && keeps_polarity(claim, sentence) {
         return Judgement::Supports {
             confidence: coverage,
         };
     }
     Judgement::Unrelated
+}
+
+/// Whether a sentence holds every word of a short claim (see [`SHORT_CLAIM_WORDS`]).
+fn holds_all(claim: &ClaimTerms, stems: &[String], context: &[String]) -> bool {
+    claim.words.len() > SHORT_CLAIM_WORDS
+        || claim
+            .words
+            .iter()
+            .all(|(w, _)| stems.contains(w) || context.contains(w))
+}
+
+/// Whether a sentence says things the way the claim does: a claim that denies something is
+/// stated only by a sentence that denies too ("network filesystem use" does not say that WAL
+/// does not work there), and a state only by a sentence giving it ("the default setting for
+/// foreign key enforcement can be specified at compile-time" does not say it is on).
+fn keeps_polarity(claim: &ClaimTerms, sentence: &str) -> bool {
+    let said_state = state(sentence);
+    let denies =
+        !text::negation_heads(sentence).is_empty() || !text::negated_stems(sentence).is_empty();
+    (claim.denied.is_empty() || denies || (claim.state.is_some() && claim.state == said_state))
+        && (claim.state.is_none() || claim.state == said_state)
+}
+
+/// Whether a sentence could state the claim at all, whatever a model reads in it: it holds
+/// every word of a short claim and says things the way the claim does.
+pub fn can_state(claim: &ClaimTerms, sentence: &str, context: &[String]) -> bool {
+    let sentence = normalise(sentence);
+    holds_all(claim, &text::content_stems(&sentence), context) && keeps_polarity(claim, &sentence)
 }
 
 fn same_value(a: f64, b: f64) -> bool {
@@ -691,9 +742,20 @@ fn number_conflict(
     // What a value is of (the words before it) names the same quantity only when the units do
     // not differ: "batteries keep 80 percent" and "batteries sold ten years earlier" are not
     // two values of one thing.
+    // A setting's name says what its number counts: "max_connections defaults to 1000" is a
+    // number of connections, as "100 connections" is.
+    let named_unit = |q: &text::Quantity| -> Vec<String> {
+        q.before
+            .iter()
+            .filter(|w| w.contains('_'))
+            .flat_map(|w| w.split('_').map(text::stem).collect::<Vec<_>>())
+            .collect()
+    };
     let strict = |a: &text::Quantity, b: &text::Quantity| {
         overlaps(&a.after, &b.after)
             || (overlaps(&a.before, &b.before) && (a.after.is_empty() || b.after.is_empty()))
+            || (a.after.is_empty() && overlaps(&named_unit(a), &b.after))
+            || (b.after.is_empty() && overlaps(&a.after, &named_unit(b)))
     };
     // A bare value ("The default is three.") is of what the sentence names: the claim's unit,
     // or, for a claim's number without one ("autovacuum_max_workers defaults to 10"), what it
@@ -789,6 +851,7 @@ mod tests {
         );
         assert_eq!(state("log_checkpoints is on by default"), Some(true));
         assert_eq!(state("Click on the link."), None);
+        assert_eq!(state("All processes are on the same machine."), None);
         let claim = terms("Foreign keys are enforced by default in SQLite.");
         for evidence in [
             "To avoid breaking those legacy databases, foreign key constraint enforcement is turned off by default in SQLite.",
@@ -820,6 +883,46 @@ mod tests {
         // Another setting's default is no conflict.
         assert!(!matches!(
             judge_sentence(&claim, "maintenance_work_mem: The default is three."),
+            Judgement::Contradicts { .. }
+        ));
+    }
+
+    #[test]
+    fn a_claim_is_read_against_what_its_words_are_said_of() {
+        // Another subject does not deny WAL's limit.
+        let claim = terms("WAL does not work over a network filesystem.");
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "SQLite will work over a network filesystem, but because of the latency associated with most network filesystems, performance will not be great."
+            ),
+            Judgement::Contradicts { .. }
+        ));
+        // A short claim is stated only by a sentence holding all its words.
+        let claim = terms("WAL works over a network filesystem.");
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "A similar hazard arises with file locking in network filesystems."
+            ),
+            Judgement::Supports { .. }
+        ));
+        // A state is stated only by a sentence giving it.
+        let claim = terms("Foreign keys are enforced by default in SQLite.");
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "The default setting for foreign key enforcement can be specified at compile-time using the SQLITE_DEFAULT_FOREIGN_KEYS preprocessor macro."
+            ),
+            Judgement::Supports { .. }
+        ));
+        // A setting's name says what its number counts.
+        let claim = terms("max_connections defaults to 1000.");
+        assert!(matches!(
+            judge_sentence(
+                &claim,
+                "max_connections: The default is typically 100 connections, but might be less if your kernel settings will not support it (as determined during initdb)."
+            ),
             Judgement::Contradicts { .. }
         ));
     }

@@ -4,8 +4,8 @@
 
 use super::extractor::{leans_on_previous, states_something};
 use super::judge::{
-    dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement, SUBJECT_COVERAGE,
-    SUPPORT_COVERAGE,
+    can_state, dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement,
+    SUBJECT_COVERAGE, SUPPORT_COVERAGE,
 };
 use crate::artifact::Hit;
 use crate::artifact::{Citation, Claim, Stance, Vote};
@@ -701,7 +701,13 @@ fn weigh_with_model(
             && p.entail > p.contradict
             && numbers_stated
             && coverage[i] >= SUPPORT_COVERAGE;
-        if identical || entails || leans || (lexical_support && p.contradict < STRONG) {
+        // What the words cannot state (a short claim's missing word, the other polarity or
+        // state), the model's reading does not state either.
+        let stateable = can_state(terms, &c.reading(), &c.context);
+        if identical
+            || (stateable && (entails || leans))
+            || (lexical_support && p.contradict < STRONG)
+        {
             let weight = if c.corroborating { 1.0 } else { 0.9 };
             let conf = if identical {
                 1.0
