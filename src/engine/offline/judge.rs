@@ -707,10 +707,17 @@ fn holds_all(claim: &ClaimTerms, stems: &[String], context: &[String]) -> bool {
 /// foreign key enforcement can be specified at compile-time" does not say it is on).
 fn keeps_polarity(claim: &ClaimTerms, sentence: &str) -> bool {
     let said_state = state(sentence);
-    let denies =
-        !text::negation_heads(sentence).is_empty() || !text::negated_stems(sentence).is_empty();
+    let heads = text::negation_heads(sentence);
+    let denies = !heads.is_empty() || !text::negated_stems(sentence).is_empty();
+    // "... WAL does not work over a network filesystem" does not state that it works (a
+    // claim that denies something itself was weighed above).
+    let denies_what_claim_states = claim.denied.is_empty()
+        && heads
+            .iter()
+            .any(|h| claim.said.contains(h) && !claim.negated.contains(h));
     (claim.denied.is_empty() || denies || (claim.state.is_some() && claim.state == said_state))
         && (claim.state.is_none() || claim.state == said_state)
+        && !denies_what_claim_states
 }
 
 /// Whether a sentence could state the claim at all, whatever a model reads in it: it holds
@@ -897,6 +904,17 @@ mod tests {
                 "SQLite will work over a network filesystem, but because of the latency associated with most network filesystems, performance will not be great."
             ),
             Judgement::Contradicts { .. }
+        ));
+        // A sentence denying what the claim states does not state it, whatever a model reads.
+        assert!(!can_state(
+            &terms("WAL works over a network filesystem."),
+            "All processes using a database must be on the same host computer; WAL does not work over a network filesystem.",
+            &[]
+        ));
+        assert!(can_state(
+            &terms("WAL does not work over a network filesystem."),
+            "All processes using a database must be on the same host computer; WAL does not work over a network filesystem.",
+            &[]
         ));
         // A short claim is stated only by a sentence holding all its words.
         let claim = terms("WAL works over a network filesystem.");
