@@ -288,13 +288,39 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     if leans_on_previous(s, subject_known) {
         return false;
     }
+    // A table's row ("28 | 4 | Size of the database file in pages.") is no sentence.
+    if s.matches(" | ").count() >= 2 {
+        return false;
+    }
     // A sentence without a verb-like word is usually a title or a label.
-    text::tokens(s).iter().any(|t| {
+    has_verb(s)
+}
+
+/// Whether a sentence holds a verb-like word: a common verb, or a word ending like one ("-es",
+/// "-ed", "-s") that is not a keyword in capitals ("VALUES") nor a noun after a preposition,
+/// an article or a conjunction ("in pages", "or tables").
+fn has_verb(s: &str) -> bool {
+    let tokens = text::tokens(s);
+    tokens.iter().enumerate().any(|(i, t)| {
         let w = t.text.to_lowercase();
-        VERBS.contains(&w.as_str())
-            || (w.len() > 4 && (w.ends_with("es") || w.ends_with("ed") || w.ends_with("s")))
+        if VERBS.contains(&w.as_str()) {
+            return true;
+        }
+        let inflected = w.len() > 4 && (w.ends_with("es") || w.ends_with("ed") || w.ends_with('s'));
+        let keyword = t.text.len() > 1 && t.text.chars().all(|c| c.is_ascii_uppercase());
+        let after_noun_marker = i
+            .checked_sub(1)
+            .map(|j| tokens[j].text.to_lowercase())
+            .is_some_and(|p| NOUN_MARKERS.contains(&p.as_str()));
+        inflected && !keyword && !after_noun_marker
     })
 }
+
+/// Words after which a word ending in "-s" is a noun, not a verb.
+const NOUN_MARKERS: &[&str] = &[
+    "a", "an", "the", "of", "in", "on", "at", "for", "with", "by", "from", "to", "into", "and",
+    "or", "all", "any", "some", "many", "few", "several", "its", "their", "these", "those",
+];
 
 /// Whether a sentence states anything at all, as evidence: not an entry of a keyword list
 /// ("network filesystem use"), a cross-reference ("useovernet.html → {how to corrupt a
@@ -307,11 +333,7 @@ pub(super) fn states_something(sentence: &str) -> bool {
     {
         return false;
     }
-    text::tokens(s).iter().any(|t| {
-        let w = t.text.to_lowercase();
-        VERBS.contains(&w.as_str())
-            || (w.len() > 4 && (w.ends_with("es") || w.ends_with("ed") || w.ends_with("s")))
-    })
+    has_verb(s)
 }
 
 /// Whether a text opens with a word that leans on the sentence before it ("This is...",
@@ -324,6 +346,22 @@ pub(super) fn leans_on_previous(text: &str, subject_known: bool) -> bool {
         .to_lowercase();
     ANAPHORA.contains(&first_lower.as_str()) && !(subject_known && text::leads_with_pronoun(s))
 }
+
+/// Whether a sentence's subject points back at what the sentence before named ("The core
+/// design of this feature was flawed"): a demonstrative and its noun among its first words.
+fn refers_back(sentence: &str) -> bool {
+    let words: Vec<String> = text::tokens(sentence)
+        .iter()
+        .take(SUBJECT_WORDS)
+        .map(|t| t.text.to_lowercase())
+        .collect();
+    words
+        .windows(2)
+        .any(|w| ["this", "these", "those"].contains(&w[0].as_str()) && !text::is_stopword(&w[1]))
+}
+
+/// How far into a sentence its subject reaches, for [`refers_back`].
+const SUBJECT_WORDS: usize = 6;
 
 const ANAPHORA: &[&str] = &[
     "this",
@@ -483,10 +521,10 @@ impl OfflineExtractor {
                 let mut back = k;
                 while back > 0
                     && k - back < 2
-                    && leans_on_previous(
+                    && (leans_on_previous(
                         &hit.passage.text[spans[back].0..spans[back].1],
                         page_subject.is_some(),
-                    )
+                    ) || (back == k && refers_back(&hit.passage.text[s..e])))
                 {
                     back -= 1;
                     joined = true;
@@ -667,6 +705,17 @@ mod tests {
         assert!(!claim_like_alone(
             "WAL without shared memory → howtocorrupt.html#fakeusb pragma.html#pragma_locking_mode"
         ));
+        // A parameter's description without a verb, and a table's row, state nothing.
+        assert!(!claim_like_alone(
+            "Any SELECT, INSERT, UPDATE, DELETE, MERGE, or VALUES statement."
+        ));
+        assert!(!claim_like_alone(
+            "28 | 4 | Size of the database file in pages of the main database."
+        ));
+        assert!(claim_like_alone(
+            "The VACUUM command rebuilds the database file, repacking it into a minimal amount \
+             of disk space."
+        ));
     }
 
     fn evidence(doc: &str, text: &str) -> Evidence {
@@ -718,6 +767,28 @@ mod tests {
         assert_eq!(c.text, text, "the three sentences, verbatim, as one claim");
         assert_eq!(c.citations[0].start, 100);
         assert_eq!(c.citations[0].end, 100 + text.len());
+    }
+
+    #[test]
+    fn a_sentence_about_this_feature_is_quoted_with_what_the_feature_is() {
+        let text = "Chaining classmethod descriptors is now deprecated. It can no longer be used \
+                    to wrap other descriptors such as property. The core design of this feature \
+                    was flawed and caused a number of downstream problems.";
+        let ex = OfflineExtractor::default();
+        let claims = ex.extract_sync(
+            "Is stacking classmethod on property supported, and why?",
+            &overview_plan("Is stacking classmethod on property supported, and why?"),
+            &[evidence("whatsnew.html", text)],
+        );
+        let flawed = claims
+            .iter()
+            .find(|c| c.text.contains("flawed"))
+            .unwrap_or_else(|| panic!("{claims:?}"));
+        assert!(
+            flawed.text.starts_with("Chaining classmethod descriptors"),
+            "{}",
+            flawed.text
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub(super) const OPENERS: &[&str] = &[
 /// Split a compound question into its parts.
 pub fn parts(question: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for sentence in question.split_inclusive(['?', ';']) {
+    for sentence in sentences_of(question) {
         let mut current = String::new();
         for clause in split_at_and_opener(sentence) {
             let trimmed = clause.trim_start();
@@ -56,7 +56,7 @@ pub fn parts(question: &str) -> Vec<String> {
     let cleaned: Vec<String> = out
         .into_iter()
         .map(|p| {
-            let p = p.trim().trim_end_matches([',', ';', '?']).trim();
+            let p = p.trim().trim_end_matches([',', ';', '?', '.']).trim();
             let p = p
                 .strip_prefix("and ")
                 .or_else(|| p.strip_prefix("or "))
@@ -67,6 +67,38 @@ pub fn parts(question: &str) -> Vec<String> {
         .filter(|p| !fragment(p))
         .collect();
     cleaned
+}
+
+/// A question's sentences: after a question mark or a semicolon, and after a full stop that
+/// ends a sentence ("... on a class. Is that a supported pattern ...": the statement before it
+/// says what "that" is), not one inside a version ("3.11") or an abbreviation ("e.g. this").
+fn sentences_of(question: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = question.char_indices().collect();
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        let ends = match c {
+            '?' | ';' => true,
+            '.' => {
+                let next = chars.get(k + 1).map(|x| x.1);
+                let after = chars.get(k + 2).map(|x| x.1);
+                let word = question[start..i].split_whitespace().last().unwrap_or("");
+                next.is_some_and(char::is_whitespace)
+                    && after.is_some_and(char::is_uppercase)
+                    && word.chars().filter(|c| c.is_alphabetic()).count() > 1
+                    && !word.contains('.')
+            }
+            _ => false,
+        };
+        if ends {
+            out.push(&question[start..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    if start < question.len() {
+        out.push(&question[start..]);
+    }
+    out
 }
 
 /// Too little to be a part of its own: fewer than two content words, unless it asks about the
@@ -118,7 +150,10 @@ pub fn key_terms(question: &str) -> Vec<String> {
         if !seen.insert(lower.clone()) {
             continue;
         }
-        let rank = if t.text.contains('_') || t.text.chars().any(|c| c.is_ascii_digit()) {
+        // A decorator ("@classmethod") or a call ("add_note()") is code: an identifier.
+        let code = question[..t.start].ends_with('@')
+            || question[t.start + t.text.len()..].starts_with("()");
+        let rank = if code || t.text.contains('_') || t.text.chars().any(|c| c.is_ascii_digit()) {
             0
         } else if i > 0 && t.text.chars().next().is_some_and(char::is_uppercase) {
             1
@@ -150,11 +185,14 @@ pub fn plan(question: &str) -> Plan {
     // disadvantages", "what's new in Python 3.11 exception handling"), else as asked.
     let subject = subject_of(&question);
     if parts.len() > 1 {
-        for p in parts.iter().take(MAX_PARTS) {
-            let query = focused(p, &subject).unwrap_or_else(|| p.clone());
+        for (i, p) in parts.iter().take(MAX_PARTS).enumerate() {
+            let before = i.checked_sub(1).map(|j| parts[j].as_str());
+            let query = focused(p, &subject, before)
+                .or_else(|| resolved(p, &subject, before))
+                .unwrap_or_else(|| p.clone());
             push(Angle::Part, capitalise(p), query);
         }
-    } else if let Some(query) = parts.first().and_then(|p| focused(p, &subject)) {
+    } else if let Some(query) = parts.first().and_then(|p| focused(p, &subject, None)) {
         push(Angle::Part, capitalise(&parts[0]), query);
     }
     let keys = key_terms(&question);
@@ -253,7 +291,7 @@ fn subject_of(question: &str) -> Vec<String> {
 /// words for: drawbacks, reasons to use something, what changed in a version, how to tune or
 /// configure, how something decides, defaults. The part's own words stay (a pronoun becomes
 /// the question's subject); the search adds the words sources use for that kind of answer.
-fn focused(part: &str, subject: &[String]) -> Option<String> {
+fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<String> {
     let lower = part.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric() && c != '_' && c != '.')
@@ -274,19 +312,76 @@ fn focused(part: &str, subject: &[String]) -> Option<String> {
         "settings and parameters"
     } else if has("decide") || has("trigger") {
         "threshold"
+    } else if UPPER_BOUND.iter().any(|p| has_phrase(p)) {
+        "maximum"
     } else if has("default") {
         "default value"
     } else {
         return None;
     };
-    // The part's content words, a pronoun replaced by the subject.
+    let terms = content_terms(part, subject, before);
+    if terms.is_empty() {
+        return None;
+    }
+    Some(if adds == "what's new" {
+        format!("what's new in {}", terms.join(" "))
+    } else {
+        format!("{}: {adds}", terms.join(" "))
+    })
+}
+
+/// A later part that refers back ("what is the absolute upper bound for that number", "where
+/// is that text stored") searched as the words it refers to: a researcher does not type "that
+/// number" into a search box. None when the part refers to nothing.
+fn resolved(part: &str, subject: &[String], before: Option<&str>) -> Option<String> {
+    let words: Vec<String> = text::tokens(part)
+        .iter()
+        .map(|t| t.text.to_lowercase())
+        .collect();
+    let refers = words.iter().any(|w| PRONOUNS.contains(&w.as_str()))
+        || words
+            .windows(2)
+            .any(|w| DEMONSTRATIVES.contains(&w[0].as_str()) && !text::is_stopword(&w[1]));
+    if !refers {
+        return None;
+    }
+    let terms = content_terms(part, subject, before);
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// A part's content words, what it refers to named: a pronoun becomes the question's subject,
+/// a demonstrative ("that number") the question's subject and the key terms of the part before
+/// it, then the noun.
+fn content_terms(part: &str, subject: &[String], before: Option<&str>) -> Vec<String> {
+    let referred: Vec<String> = before
+        .map(|b| {
+            key_terms(b)
+                .into_iter()
+                .filter(|k| {
+                    let w = k.to_lowercase();
+                    !OPENERS.contains(&w.as_str())
+                        && !FRAMING.contains(&w.as_str())
+                        && !is_intent_word(&w)
+                        && !VAGUE.contains(&w.as_str())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let tokens = text::tokens(part);
     let mut terms: Vec<String> = Vec::new();
     let mut named_subject = false;
-    for t in text::tokens(part) {
+    for (i, t) in tokens.iter().enumerate() {
         let w = t.text.to_lowercase();
-        if PRONOUNS.contains(&w.as_str()) {
+        let demonstrative = DEMONSTRATIVES.contains(&w.as_str())
+            && tokens
+                .get(i + 1)
+                .is_some_and(|n| !text::is_stopword(&n.text.to_lowercase()));
+        if PRONOUNS.contains(&w.as_str()) || demonstrative {
             if !named_subject {
                 terms.extend(subject.iter().cloned());
+                if demonstrative {
+                    terms.extend(referred.iter().cloned());
+                }
                 named_subject = true;
             }
             continue;
@@ -302,15 +397,26 @@ fn focused(part: &str, subject: &[String]) -> Option<String> {
     }
     let mut seen = std::collections::HashSet::new();
     terms.retain(|t| seen.insert(t.to_lowercase()));
-    if terms.is_empty() {
-        return None;
-    }
-    Some(if adds == "what's new" {
-        format!("what's new in {}", terms.join(" "))
-    } else {
-        format!("{}: {adds}", terms.join(" "))
-    })
+    terms
 }
+
+/// Words pointing back at what the part before named ("that number", "these settings").
+const DEMONSTRATIVES: &[&str] = &["that", "this", "these", "those"];
+/// Words of a question that name no topic of their own ("many", "time").
+const VAGUE: &[&str] = &[
+    "many", "much", "time", "way", "ways", "one", "same", "thing",
+];
+/// Phrases asking for the most something can be: sources say "maximum".
+const UPPER_BOUND: &[&str] = &[
+    "upper bound",
+    "upper limit",
+    "maximum",
+    "at most",
+    "largest",
+    "highest",
+    "how high",
+    "how large can",
+];
 
 /// Whether a question (or a part of one) asks what changed or what is new ("What changed in
 /// Python 3.11 ...", "what's new in ..."); "can that path be changed?" does not.
@@ -447,6 +553,77 @@ mod tests {
                 "{q}"
             );
         }
+    }
+
+    #[test]
+    fn a_part_referring_back_is_searched_for_what_it_refers_to() {
+        let queries: Vec<String> = plan(
+            "How many database files can one SQLite connection have attached at the same time \
+             in a default build, what is the absolute upper bound for that number, and how can \
+             an application reduce the limit at run time?",
+        )
+        .sub_queries
+        .into_iter()
+        .map(|s| s.query)
+        .collect();
+        // "that number" is the number of attached database files; the most something can be is
+        // its "maximum" in a manual.
+        let bound = queries
+            .iter()
+            .skip(1)
+            .find(|q| q.contains("upper"))
+            .unwrap_or_else(|| panic!("{queries:?}"));
+        assert!(
+            bound.contains("attached") && bound.ends_with(": maximum") && !bound.contains("that"),
+            "{bound}"
+        );
+        let notes: Vec<String> = plan(
+            "How can an except block attach extra context to an exception, and where is that \
+             text stored on the exception object?",
+        )
+        .sub_queries
+        .into_iter()
+        .map(|s| s.query)
+        .collect();
+        assert!(
+            notes
+                .iter()
+                .any(|q| q.contains("context") && q.contains("stored") && !q.contains("that")),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_statement_before_a_question_says_what_it_refers_to() {
+        let q = "A code snippet stacks @classmethod on top of @property to create a read-only \
+                 computed attribute on a class. Is that a supported pattern in Python 3.11, and \
+                 what is the history behind it?";
+        let p = parts(q);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[1].starts_with("Is that a supported pattern in Python 3.11"),
+            "{p:?}"
+        );
+        // The decorators are what the question is about, not "code snippet".
+        assert_eq!(key_terms(q)[..2], ["classmethod", "property"]);
+        let queries: Vec<String> = plan(q).sub_queries.into_iter().map(|s| s.query).collect();
+        assert!(
+            queries
+                .iter()
+                .any(|q| q.contains("classmethod") && q.contains("supported")),
+            "{queries:?}"
+        );
+        assert!(
+            queries
+                .iter()
+                .any(|q| q.contains("classmethod") && q.contains("history")),
+            "{queries:?}"
+        );
+        // A version's dot ends no sentence.
+        assert_eq!(
+            parts("What changed in Python 3.11. exception handling?").len(),
+            1
+        );
     }
 
     #[test]
