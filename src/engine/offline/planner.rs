@@ -310,8 +310,11 @@ fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<Strin
         "what's new"
     } else if has("tune") || has("tuning") || has("configur") || has("adjust") {
         "settings and parameters"
-    } else if has("decide") || has("trigger") {
+    } else if (has("decide") && has_phrase("decide when")) || has("trigger") {
         "threshold"
+    } else if has("decide") {
+        // "How does MERGE decide what to do with each row": the rules it applies.
+        "conditions"
     } else if UPPER_BOUND.iter().any(|p| has_phrase(p)) {
         "maximum"
     } else if has("default") {
