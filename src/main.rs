@@ -44,7 +44,17 @@ fn main() -> ExitCode {
                 Some(meant) => eprintln!(
                     "research: error: unknown command '{first}'; did you mean '{meant}'? (see research --help)"
                 ),
-                None => eprintln!("research: error: {}", usage_error(&e.to_string())),
+                None => {
+                    let words: Vec<String> = std::env::args_os()
+                        .skip(1)
+                        .take(2)
+                        .map(|a| a.to_string_lossy().into_owned())
+                        .collect();
+                    eprintln!(
+                        "research: error: {}",
+                        usage_error(&e.to_string(), &command_of(&words))
+                    )
+                }
             }
             return ExitCode::from(2);
         }
@@ -82,11 +92,15 @@ fn main() -> ExitCode {
 
 /// clap's usage error as one line: what is wrong with every detail it gives (the missing
 /// arguments, a "did you mean" tip), pointing at the help of the command that was meant.
-fn usage_error(text: &str) -> String {
+fn usage_error(text: &str, invoked: &str) -> String {
     let mut said = Vec::new();
-    let mut command = "research".to_string();
+    let mut command = invoked.to_string();
     for line in text.lines() {
         let line = line.trim();
+        // clap's own pointer; ours names the command's help below.
+        if line.starts_with("For more information") {
+            continue;
+        }
         if let Some(usage) = line.strip_prefix("Usage: ") {
             // "research verify [OPTIONS] [CLAIM]": the command path is the words before the
             // first placeholder or flag.
@@ -116,21 +130,40 @@ fn usage_error(text: &str) -> String {
     format!("{message} (see {command} --help)")
 }
 
+/// The command a command line invokes, for errors clap gives without its usage line: "research
+/// eval" for `research eval --json`, "research index stats" for `research index stats --index`.
+fn command_of(args: &[String]) -> String {
+    let mut command = String::from("research");
+    if let Some(first) = args.first().filter(|a| COMMANDS.contains(&a.as_str())) {
+        command.push(' ');
+        command.push_str(first);
+        if let Some(second) = args
+            .get(1)
+            .filter(|a| !a.starts_with('-') && ["index", "models"].contains(&first.as_str()))
+        {
+            command.push(' ');
+            command.push_str(second);
+        }
+    }
+    command
+}
+
+const COMMANDS: &[&str] = &[
+    "verify",
+    "index",
+    "eval",
+    "check-plan",
+    "digest",
+    "models",
+    "resume",
+    "replay",
+    "runs",
+    "mcp",
+];
+
 /// The subcommand a mistyped first word was meant to be: one edit away (two for long names).
 /// Only asked once clap has refused the command line, so a one-word question still runs.
 fn near_command(word: &str) -> Option<&'static str> {
-    const COMMANDS: &[&str] = &[
-        "verify",
-        "index",
-        "eval",
-        "check-plan",
-        "digest",
-        "models",
-        "resume",
-        "replay",
-        "runs",
-        "mcp",
-    ];
     if word.starts_with('-') || word.contains(char::is_whitespace) || COMMANDS.contains(&word) {
         return None;
     }
@@ -161,7 +194,7 @@ fn edits(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{near_command, usage_error};
+    use super::{command_of, near_command, usage_error};
 
     #[test]
     fn a_mistyped_command_is_named() {
@@ -176,13 +209,24 @@ mod tests {
     fn a_usage_error_names_what_is_missing_and_the_commands_own_help() {
         let missing = "error: the following required arguments were not provided:\n  <CLAIM|--claims <FILE>>\n\nUsage: research verify <CLAIM|--claims <FILE>>\n\nFor more information, try '--help'.\n";
         assert_eq!(
-            usage_error(missing),
+            usage_error(missing, "research"),
             "the following required arguments were not provided: <CLAIM|--claims <FILE>> (see research verify --help)"
         );
         let typo = "error: unexpected argument '--reviewrs' found\n\n  tip: a similar argument exists: '--reviewers'\n\nUsage: research --reviewers <REVIEWERS> [QUESTION]\n";
         assert_eq!(
-            usage_error(typo),
+            usage_error(typo, "research"),
             "unexpected argument '--reviewrs' found; tip: a similar argument exists: '--reviewers' (see research --help)"
         );
+        // Without a usage line, the command typed names the help.
+        let value = "error: a value is required for '--json <FILE>' but none was supplied\n\nFor more information, try '--help'.\n";
+        let words = ["eval".to_string(), "--json".to_string()];
+        assert_eq!(
+            usage_error(value, &command_of(&words)),
+            "a value is required for '--json <FILE>' but none was supplied (see research eval --help)"
+        );
+        let words = ["index".to_string(), "stats".to_string()];
+        assert_eq!(command_of(&words), "research index stats");
+        let words = ["How does WAL work?".to_string()];
+        assert_eq!(command_of(&words), "research");
     }
 }
