@@ -292,8 +292,9 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     if s.matches(" | ").count() >= 2 {
         return false;
     }
-    // A sentence without a verb-like word is usually a title or a label.
-    has_verb(s)
+    // A sentence without a verb-like word is usually a title or a label; a formula states
+    // with its "=".
+    formula || has_verb(s)
 }
 
 /// Whether a sentence holds a verb-like word: a common verb, or a word ending like one ("-es",
@@ -333,7 +334,7 @@ pub(super) fn states_something(sentence: &str) -> bool {
     {
         return false;
     }
-    has_verb(s)
+    s.contains(" = ") || has_verb(s)
 }
 
 /// Whether a text opens with a word that leans on the sentence before it ("This is...",
@@ -704,6 +705,11 @@ mod tests {
         ));
         assert!(!claim_like_alone(
             "WAL without shared memory → howtocorrupt.html#fakeusb pragma.html#pragma_locking_mode"
+        ));
+        // A formula states with its "=", verb or not.
+        assert!(claim_like_alone(
+            "vacuum insert threshold = vacuum base insert threshold + vacuum insert scale factor \
+             * number of tuples"
         ));
         // A parameter's description without a verb, and a table's row, state nothing.
         assert!(!claim_like_alone(
