@@ -89,12 +89,76 @@ impl Source for CorpusSource {
             source_name: "corpus".into(),
             detail,
         };
-        tokio::task::spawn_blocking(move || retriever.search(req))
-            .await
-            .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(e.to_string()))
+        // The question's own wording matches lists by chance; a focused search (a part, an
+        // angle, a follow-up) asks for what a list it finds is about.
+        let focused = sub_query.angle != crate::artifact::Angle::Question;
+        tokio::task::spawn_blocking(move || {
+            let hits = retriever.search(req.clone())?;
+            if focused {
+                with_continuations(&retriever, &req, hits)
+            } else {
+                Ok(hits)
+            }
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(e.to_string()))
     }
 }
+
+/// The hits, and after them the next passage of a hit's section when the hit ends in a list
+/// about what was searched ("But there are also disadvantages:") that a passage boundary may
+/// have cut: the items past the
+/// boundary are the rest of the answer the hit began, though they need not repeat the query's
+/// words to rank on their own.
+fn with_continuations(
+    retriever: &Retriever,
+    req: &SearchRequest,
+    hits: Vec<Hit>,
+) -> Result<Vec<Hit>, crate::index::IndexError> {
+    // The search's distinctive words: those at least as rare as its median word ("disadvantag"
+    // in "WAL SQLite mode: disadvantages", not "sqlite" in a corpus of SQLite's pages).
+    let mut asked: Vec<(String, f32)> = crate::text::content_stems(&req.text)
+        .into_iter()
+        .map(|s| {
+            let idf = retriever.idf(&s);
+            (s, idf)
+        })
+        .collect();
+    asked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    asked.truncate(asked.len().div_ceil(2));
+    let mut out = hits.clone();
+    for h in &hits {
+        // Only a list about what was searched ("disadvantages:" for a search after them).
+        let about_query = crate::text::last_lead_in(&h.passage.text).is_some_and(|lead| {
+            crate::text::content_stems(lead)
+                .iter()
+                .any(|s| asked.iter().any(|(a, _)| a == s))
+        });
+        if !about_query {
+            continue;
+        }
+        let same_doc = SearchRequest {
+            text: req.text.clone(),
+            doc_ids: vec![h.passage.doc_id.clone()],
+            limit: SAME_DOC_PASSAGES,
+            ..Default::default()
+        };
+        let next = retriever.search(same_doc)?.into_iter().find(|n| {
+            n.passage.ordinal == h.passage.ordinal + 1
+                && n.passage.heading_path == h.passage.heading_path
+        });
+        if let Some(n) = next {
+            if !out.iter().any(|k| k.passage.key() == n.passage.key()) {
+                out.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Passages of one document searched for a continuation (a long page's sections).
+const SAME_DOC_PASSAGES: usize = 64;
 
 /// Phrases the user put in quotes.
 fn quoted_phrases(q: &str) -> Vec<String> {

@@ -838,6 +838,20 @@ pub fn leads_with_pronoun(sentence: &str) -> bool {
     SUBJECT_PRONOUNS.contains(&first.as_str())
 }
 
+/// The lead-in of the last list a passage opens ("But there are also disadvantages:"), when
+/// its items run to the passage's end: a list a passage boundary may have cut.
+pub fn last_lead_in(passage: &str) -> Option<&str> {
+    let lines: Vec<&str> = passage
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let at = lines
+        .iter()
+        .rposition(|l| l.ends_with(':') && l.split_whitespace().count() >= 2)?;
+    (at + 1 < lines.len()).then_some(lines[at])
+}
+
 pub fn squash_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -911,6 +925,19 @@ pub fn plain_phrases(text: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_list_running_to_a_passage_s_end_has_its_lead_in() {
+        let cut =
+            "WAL is faster.\n\nBut there are also disadvantages:\n\nWAL requires shared memory.";
+        assert_eq!(
+            super::last_lead_in(cut),
+            Some("But there are also disadvantages:")
+        );
+        // A lead-in with nothing after it, or a label of one word, opens no list here.
+        assert_eq!(super::last_lead_in("Intro.\n\nAdvantages include:"), None);
+        assert_eq!(super::last_lead_in("Example:\n\nSELECT 1;"), None);
+    }
+
     #[test]
     fn a_negation_denies_its_first_content_word() {
         assert_eq!(

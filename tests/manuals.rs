@@ -213,3 +213,33 @@ async fn a_release_note_saying_this_changes_the_default_is_kept_with_what_it_cha
         kept.claim.text
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_of_disadvantages_cut_by_a_passage_boundary_is_read_to_its_end() {
+    let corpus = pages(
+        "/usr/share/doc/sqlite3",
+        "sqlite3-doc",
+        &["wal.html", "pragma.html", "lang_attach.html", "limits.html"],
+    );
+    let (report, _t) = run_on(
+        "When should I use WAL mode in SQLite and what are its limitations?",
+        corpus.path().to_path_buf(),
+    )
+    .await;
+    assert_quotes_verbatim_in_source(&report);
+    // wal.html's "But there are also disadvantages:" opens a list whose items run past the
+    // passage: the network filesystem item is one of them, though it does not say
+    // "disadvantage" itself.
+    let found = report.reviewed.iter().any(|r| {
+        r.verdict.status == Status::Kept
+            && r.claim
+                .text
+                .contains("WAL does not work over a network filesystem")
+    });
+    let all: Vec<_> = report
+        .reviewed
+        .iter()
+        .map(|r| (&r.claim.text, r.verdict.status))
+        .collect();
+    assert!(found, "{all:#?}");
+}

@@ -348,6 +348,9 @@ pub(super) fn leans_on_previous(text: &str, subject_known: bool) -> bool {
     ANAPHORA.contains(&first_lower.as_str()) && !(subject_known && text::leads_with_pronoun(s))
 }
 
+/// A passage's heading path and the stems of the lead-in of the list it ends in.
+type OpenList<'a> = (&'a Vec<String>, Vec<String>);
+
 /// Whether a sentence's subject points back at what the sentence before named ("The core
 /// design of this feature was flawed"): a demonstrative and its noun among its first words.
 fn refers_back(sentence: &str) -> bool {
@@ -464,6 +467,19 @@ impl OfflineExtractor {
             })
             .collect();
 
+        // Gathered passages ending in a list, by (document, ordinal): their heading path and
+        // the list's lead-in.
+        let lists_open: HashMap<(&str, u32), OpenList> = evidence
+            .iter()
+            .filter_map(|ev| {
+                let p = &ev.hit.passage;
+                let lead = text::last_lead_in(&p.text)?;
+                Some((
+                    (p.doc_id.as_str(), p.ordinal),
+                    (&p.heading_path, text::content_stems(lead)),
+                ))
+            })
+            .collect();
         let mut candidates: Vec<Candidate> = Vec::new();
         let mut seen_spans = HashSet::new();
         for ev in evidence {
@@ -505,7 +521,16 @@ impl OfflineExtractor {
             .then(|| text::squash_whitespace(&hit.title));
             // The items of a list read under their lead-in: after "Advantages include:", "WAL
             // is significantly faster in most scenarios." is an advantage.
-            let mut lead_in: Vec<String> = Vec::new();
+            // A list a passage boundary cut continues here: its items read under the lead-in
+            // of the passage before.
+            let mut lead_in: Vec<String> = hit
+                .passage
+                .ordinal
+                .checked_sub(1)
+                .and_then(|o| lists_open.get(&(hit.passage.doc_id.as_str(), o)))
+                .filter(|(path, _)| **path == hit.passage.heading_path)
+                .map(|(_, stems)| stems.clone())
+                .unwrap_or_default();
             // A question after what changed: does this passage sit in a list of its changes?
             let lists_changes = change
                 .as_ref()
