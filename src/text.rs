@@ -394,27 +394,63 @@ pub fn negated_stems(text: &str) -> Vec<String> {
 /// it ("(..., not X), will prevent" negates X only), and so does a clause of its own ("not
 /// available at the time when the exception is raised" denies nothing of the exception).
 fn negation_scopes(text: &str) -> Vec<Vec<String>> {
-    let mut scopes: Vec<Vec<String>> = Vec::new();
+    clause_negations(text)
+        .into_iter()
+        .map(|(_, scope)| scope)
+        .collect()
+}
+
+/// [`negation_scopes`], each marked when its negation sits in a subordinate clause: a
+/// condition ("If ONLY is not specified", "unless ONLY is specified") or a relative or
+/// adverbial clause ("objects that do not support", "as readers do not block writers"). Such
+/// a negation restricts what the sentence says; it asserts nothing on its own.
+fn clause_negations(text: &str) -> Vec<(bool, Vec<String>)> {
+    let mut scopes: Vec<(bool, Vec<String>)> = Vec::new();
     let mut open = false;
+    let mut subordinate = false;
     let mut prev_end = 0;
     for t in tokens(text) {
         if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
             open = false;
+            subordinate = false;
         }
         prev_end = t.start + t.text.len();
         let lower = t.text.to_lowercase();
         if is_negation(&lower) {
-            scopes.push(Vec::new());
+            scopes.push((subordinate || lower == "unless", Vec::new()));
             open = true;
         } else if CLAUSE_OPENERS.contains(&lower.as_str()) {
             open = false;
+            if SUBORDINATORS.contains(&lower.as_str()) {
+                subordinate = true;
+            }
+        } else if SUBORDINATORS.contains(&lower.as_str()) {
+            subordinate = true;
         } else if open {
-            if let Some(scope) = scopes.last_mut() {
+            if let Some((_, scope)) = scopes.last_mut() {
                 scope.push(lower);
             }
         }
     }
     scopes
+}
+
+/// Words opening a clause that restricts or conditions the main one.
+const SUBORDINATORS: &[&str] = &[
+    "if", "unless", "when", "whenever", "whether", "that", "which", "who", "whose", "where", "as",
+    "because", "since", "although", "though", "while", "until", "once",
+];
+
+/// [`negation_heads`] of the negations a sentence asserts: those of its main clauses, not
+/// those of a condition or a relative clause ("This will be an empty string if locale support
+/// was not configured" asserts nothing about configuring).
+pub fn asserted_negation_heads(text: &str) -> Vec<String> {
+    heads_of(
+        clause_negations(text)
+            .into_iter()
+            .filter(|(sub, _)| !sub)
+            .map(|(_, scope)| scope),
+    )
 }
 
 /// Words between a negation and what it denies: "is not always required" denies "required".
@@ -474,8 +510,12 @@ const CAPABILITY_VERBS: &[&str] = &[
 /// over a network filesystem" denies "work", not "network"), and after a verb of capability
 /// the word it governs too, within the scope [`negated_stems`] reads.
 pub fn negation_heads(text: &str) -> Vec<String> {
+    heads_of(negation_scopes(text).into_iter())
+}
+
+fn heads_of(scopes: impl Iterator<Item = Vec<String>>) -> Vec<String> {
     let mut out = Vec::new();
-    for scope in negation_scopes(text) {
+    for scope in scopes {
         let mut words = scope
             .into_iter()
             .filter(|w| !NEGATION_FILLERS.contains(&w.as_str()) && w.len() >= 2);

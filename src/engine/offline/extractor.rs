@@ -254,6 +254,19 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     if s.contains("{") || s.contains("};") || s.contains("=>") || s.contains(">>>") {
         return false;
     }
+    // A statement of code ("ALTER INDEX distributors SET (fillfactor = 75);") or a session at a
+    // prompt ("sqlite> PRAGMA foreign_keys = ON;") is an example, not a claim.
+    if s.ends_with(';') || s.contains("sqlite>") || s.contains("=#") {
+        return false;
+    }
+    // "CHECK constraints work the same." compares with what the sentences before named.
+    let lower_end = s.trim_end_matches(['.', '!']).to_lowercase();
+    if ["the same", "as well", "likewise", "similarly"]
+        .iter()
+        .any(|e| lower_end.ends_with(e))
+    {
+        return false;
+    }
     // A pointer elsewhere ("See PEP 654 for more details."), a credit line or a list of links
     // says nothing itself.
     let lower = s.to_lowercase();
@@ -354,14 +367,20 @@ type OpenList<'a> = (&'a Vec<String>, Vec<String>);
 /// Whether a sentence's subject points back at what the sentence before named ("The core
 /// design of this feature was flawed"): a demonstrative and its noun among its first words.
 fn refers_back(sentence: &str) -> bool {
-    let words: Vec<String> = text::tokens(sentence)
-        .iter()
-        .take(SUBJECT_WORDS)
-        .map(|t| t.text.to_lowercase())
-        .collect();
-    words
-        .windows(2)
-        .any(|w| ["this", "these", "those"].contains(&w[0].as_str()) && !text::is_stopword(&w[1]))
+    let tokens = text::tokens(sentence);
+    tokens.iter().take(SUBJECT_WORDS).enumerate().any(|(i, t)| {
+        if !["this", "these", "those"].contains(&t.text.to_lowercase().as_str()) {
+            return false;
+        }
+        // "this feature" points back with its noun, "To work around this, ..." by itself.
+        let noun = tokens
+            .get(i + 1)
+            .is_some_and(|n| !text::is_stopword(&n.text.to_lowercase()));
+        let alone = sentence[t.start + t.text.len()..]
+            .trim_start()
+            .starts_with([',', ';', ':', '.']);
+        noun || alone
+    })
 }
 
 /// How far into a sentence its subject reaches, for [`refers_back`].
@@ -731,6 +750,12 @@ mod tests {
         assert!(!claim_like_alone(
             "WAL without shared memory → howtocorrupt.html#fakeusb pragma.html#pragma_locking_mode"
         ));
+        // Code and a comparison with what came before are no claims.
+        assert!(!claim_like_alone(
+            "ALTER INDEX distributors SET (fillfactor = 75);"
+        ));
+        assert!(!claim_like_alone("0 sqlite> PRAGMA foreign_keys = ON;"));
+        assert!(!claim_like_alone("CHECK constraints work the same."));
         // A formula states with its "=", verb or not.
         assert!(claim_like_alone(
             "vacuum insert threshold = vacuum base insert threshold + vacuum insert scale factor \
@@ -798,6 +823,29 @@ mod tests {
         assert_eq!(c.text, text, "the three sentences, verbatim, as one claim");
         assert_eq!(c.citations[0].start, 100);
         assert_eq!(c.citations[0].end, 100 + text.len());
+    }
+
+    #[test]
+    fn a_sentence_working_around_this_is_quoted_with_what_this_is() {
+        let text = "When the INSERT statement to which the UPSERT is attached takes its values \
+                    from a SELECT statement, there is a potential parsing ambiguity. To work \
+                    around this, the SELECT statement should always include a WHERE clause, \
+                    even if that WHERE clause is just \"WHERE true\".";
+        let q = "What must I watch for when an UPSERT takes its rows from a SELECT?";
+        let claims = OfflineExtractor::default().extract_sync(
+            q,
+            &overview_plan(q),
+            &[evidence("lang_upsert.html", text)],
+        );
+        let around = claims
+            .iter()
+            .find(|c| c.text.contains("WHERE true"))
+            .unwrap_or_else(|| panic!("{claims:?}"));
+        assert!(
+            around.text.starts_with("When the INSERT statement"),
+            "{}",
+            around.text
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct ClaimTerms {
     pub negated: Vec<String>,
     /// The words its negations deny (see [`text::negation_heads`]).
     pub denied: Vec<String>,
+    /// Of those, what a main clause denies (not a condition's or a relative clause's).
+    pub asserted_denied: Vec<String>,
     /// The stems of all its words.
     pub said: Vec<String>,
     /// The state it gives a feature (see [`state`]).
@@ -400,6 +402,7 @@ impl ClaimTerms {
             numbers,
             negated: text::negated_stems(claim),
             denied: text::negation_heads(claim),
+            asserted_denied: text::asserted_negation_heads(claim),
             said: text::all_stems(claim),
             state: state(claim),
             subject: text::negated_subject(claim),
@@ -548,17 +551,38 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
         && (own >= SUPPORT_COVERAGE
             || (!claim.numbers.is_empty() && own >= OWN_SUPPORT && coverage >= SUPPORT_COVERAGE));
     let numbers = text::numbers(sentence);
-    let quantities = text::quantities(sentence);
+    // "The other three levels" counts another set than the claim's "four levels".
+    let quantities: Vec<text::Quantity> = text::quantities(sentence)
+        .into_iter()
+        .filter(|q| {
+            let before = sentence[..q.at].trim_end().to_lowercase();
+            !OTHER_SET.iter().any(|w| {
+                before.ends_with(w)
+                    && !before[..before.len() - w.len()].ends_with(|c: char| c.is_alphanumeric())
+            })
+        })
+        .collect();
     // A number conflict needs the same subject, not just the same unit: "store at 50 percent"
     // and "charge to 80 percent" are different advice, not a disagreement. A conflict over the
     // same kind of value ("the default is 100 connections" against "1,000 connections by
     // default") needs less of the rest of the claim.
     // A default is not a maximum: when the claim says which kind of value it gives, the
     // evidence must speak of the same kind.
-    let shares_value_word = claim
-        .value_words
+    // The sentence's own kind of value speaks for it ("The maximum size database would be ..."
+    // after "The minimum size ... is ..."); without one, its context's does.
+    let own_kinds: Vec<String> = text::tokens(sentence)
         .iter()
-        .any(|v| stems.contains(v) || context.contains(v));
+        .map(|t| t.text.to_lowercase())
+        .filter(|w| KINDS.contains(&w.as_str()))
+        .map(|w| text::stem(&w))
+        .collect();
+    let shares_value_word = claim.value_words.iter().any(|v| {
+        if own_kinds.is_empty() || !KINDS.iter().any(|k| text::stem(k) == *v) {
+            stems.contains(v) || context.contains(v)
+        } else {
+            own_kinds.contains(v)
+        }
+    });
     let same_kind = claim.value_words.is_empty() || shares_value_word;
     let conflict = if same_kind {
         number_conflict(&claim.quantities, &quantities, &stems)
@@ -612,13 +636,15 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
         subject.is_empty() || subject.iter().any(|w| words.contains(w))
     };
     let claim_stems: Vec<String> = claim.words.iter().map(|(w, _)| w.clone()).collect();
+    // Only what a main clause denies is asserted: "If ONLY is not specified, ..." and "for
+    // objects that do not support the protocol" deny nothing on their own.
     let denied_by_claim = names(&claim.subject, &stems)
         && claim
-            .denied
+            .asserted_denied
             .iter()
             .any(|s| said.contains(s) && !denied.contains(s) && !negated.contains(s));
     let denied_by_evidence = names(&text::negated_subject(sentence), &claim_stems)
-        && denied.iter().any(|s| {
+        && text::asserted_negation_heads(sentence).iter().any(|s| {
             claim.said.contains(s) && !claim.denied.contains(s) && !claim.negated.contains(s)
         });
     let (requires, requirement_denied) = requirement(sentence);
@@ -741,6 +767,12 @@ fn overlaps(a: &[String], b: &[String]) -> bool {
 /// is a bare value ("is set to 10 by default") in a sentence that names what the claim's number
 /// counts, and what it is the value of when the claim says so. The flag says whether the match
 /// was by the words around both numbers (strict).
+/// Kinds of value that exclude each other: a minimum is not a maximum, nor a default.
+const KINDS: &[&str] = &["minimum", "maximum", "min", "max", "default", "defaults"];
+
+/// Words before a number that count another set than the one named before ("the other three").
+const OTHER_SET: &[&str] = &["other", "remaining", "additional", "another", "further"];
+
 fn number_conflict(
     claim: &[text::Quantity],
     sentence: &[text::Quantity],
@@ -877,6 +909,70 @@ mod tests {
                 "foreign key constraint enforcement is turned off by default in SQLite."
             ),
             Judgement::Supports { .. }
+        ));
+    }
+
+    #[test]
+    fn a_negation_in_a_condition_or_a_relative_clause_asserts_nothing() {
+        let claim = terms(
+            "If ONLY is not specified, the table and all its descendant tables are affected.",
+        );
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "Actions affecting trigger states recurse to partitions of partitioned tables \
+                 (unless ONLY is specified) and to the descendant tables."
+            ),
+            Judgement::Contradicts { .. }
+        ));
+        let claim =
+            terms("Some standard Python objects now support the context management protocol.");
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "A TypeError is now raised for standard objects that do not support the context \
+                 management protocol."
+            ),
+            Judgement::Contradicts { .. }
+        ));
+        // A main clause's negation still contradicts.
+        let claim = terms("WAL works over a network filesystem.");
+        assert!(matches!(
+            judge_sentence(&claim, "WAL does not work over a network filesystem."),
+            Judgement::Contradicts { .. }
+        ));
+    }
+
+    #[test]
+    fn a_value_of_another_kind_or_another_set_is_no_conflict() {
+        // The sentence before ("The minimum size ...") is the maximum's context: the maximum's
+        // own word says what its value is.
+        let claim = terms("The minimum size SQLite database is a single 512-byte page.");
+        let context =
+            text::content_stems("The minimum size SQLite database is a single 512-byte page.");
+        assert!(!matches!(
+            judge_in_context(
+                &claim,
+                "The maximum size database would be 2147483646 pages at 65536 bytes per page.",
+                &context
+            ),
+            Judgement::Contradicts { .. }
+        ));
+        let claim = terms("The SQL standard defines four levels of transaction isolation.");
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "The other three levels of transaction isolation are defined in terms of phenomena."
+            ),
+            Judgement::Contradicts { .. }
+        ));
+        // The same kind, another value, still conflicts.
+        assert!(matches!(
+            judge_sentence(
+                &claim,
+                "The SQL standard defines three levels of transaction isolation."
+            ),
+            Judgement::Contradicts { .. }
         ));
     }
 
