@@ -277,16 +277,35 @@ fn defined_term(heading: &str) -> Option<String> {
     (!term.is_empty() && !term.contains(' ')).then(|| term.to_lowercase())
 }
 
+/// The identifier a passage's label names, when the passage opens with one: a definition
+/// list's term inside a section ("SQLITE_DEFAULT_MEMSTATUS=<1 or 0>") heads its description
+/// as a heading would.
+fn label_term(passage: &str) -> Option<String> {
+    let &(a, b) = text::sentences(passage).first()?;
+    let label = passage[a..b].trim();
+    if label.len() > LABEL_CHARS || label.ends_with('.') {
+        return None;
+    }
+    defined_term(label).filter(|t| t.contains('_'))
+}
+
 /// A label is a short first sentence without a verb-like stop: a definition term, a heading.
 const LABEL_CHARS: usize = 90;
 
 fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
     let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
+    // The term the claim's own entry describes: its heading's, or its passage's label's
+    // ("SQLITE_DEFAULT_PAGE_SIZE=<bytes>" above "The default value is 4096.").
     let claim_term = claim
         .citations
         .first()
         .and_then(|c| c.heading_path.last())
-        .and_then(|h| defined_term(h));
+        .and_then(|h| defined_term(h))
+        .or_else(|| {
+            hits.iter()
+                .find(|h| claim.citations.iter().any(|c| h.passage.holds(c)))
+                .and_then(|h| label_term(&h.passage.text))
+        });
     let mut out = Vec::new();
     for (h, hit) in hits.iter().enumerate() {
         let mut spans = text::sentences(&hit.passage.text);
@@ -317,7 +336,8 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
             .passage
             .heading_path
             .last()
-            .and_then(|h| defined_term(h));
+            .and_then(|h| defined_term(h))
+            .or_else(|| label_term(&hit.passage.text));
         let named_term = passage_term.clone().filter(|t| {
             text::tokens(&claim.text)
                 .iter()
@@ -919,6 +939,40 @@ mod tests {
             score: 1.0,
             citations: vec![Citation::from_hit(own, 0, own.passage.text.len())],
         }
+    }
+
+    #[test]
+    fn another_entry_s_value_under_the_same_heading_refutes_nothing() {
+        // compile.html lists its options as labelled entries under one heading.
+        let mut own = hit(
+            "4. Options To Set Default Parameter Values",
+            "SQLITE_DEFAULT_PAGE_SIZE=<bytes>\n\nThis macro is used to set the default page-size \
+             used when a database is created. The default value is 4096.",
+        );
+        own.passage.doc_id = "compile.html".into();
+        let mut other = hit(
+            "4. Options To Set Default Parameter Values",
+            "SQLITE_DEFAULT_MEMSTATUS=<1 or 0>\n\nThis macro is used to determine whether or \
+             not the features are enabled by default. The default value is 1.",
+        );
+        other.passage.doc_id = "compile.html".into();
+        other.passage.ordinal = 1;
+        let start = own.passage.text.find("The default value is 4096.").unwrap();
+        let claim = Claim {
+            id: "c1".into(),
+            text: "The default value is 4096.".into(),
+            sub_query: 0,
+            score: 1.0,
+            citations: vec![Citation::from_hit(&own, start, own.passage.text.len())],
+        };
+        let terms = ClaimTerms::new(&claim.text, &|_| 1.0);
+        let hits = vec![own, other];
+        let (_, conflict) = weigh_lexically(&terms, &candidates(&claim, &hits), &hits);
+        assert!(conflict.is_none(), "{conflict:?}");
+        assert_eq!(
+            label_term("SQLITE_DEFAULT_MEMSTATUS=<1 or 0>\n\nThis macro ...").as_deref(),
+            Some("sqlite_default_memstatus")
+        );
     }
 
     #[test]
