@@ -310,7 +310,7 @@ fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<Strin
         "what's new"
     } else if has("tune") || has("tuning") || has("configur") || has("adjust") {
         "settings and parameters"
-    } else if (has("decide") && has_phrase("decide when")) || has("trigger") {
+    } else if has_phrase("decide when") || has("trigger") {
         "threshold"
     } else if has("decide") {
         // "How does MERGE decide what to do with each row": the rules it applies.
