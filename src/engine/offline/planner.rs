@@ -322,7 +322,7 @@ fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<Strin
     } else {
         return None;
     };
-    let terms = content_terms(part, subject, before);
+    let (terms, _) = content_terms(part, subject, before);
     if terms.is_empty() {
         return None;
     }
@@ -337,25 +337,14 @@ fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<Strin
 /// is that text stored") searched as the words it refers to: a researcher does not type "that
 /// number" into a search box. None when the part refers to nothing.
 fn resolved(part: &str, subject: &[String], before: Option<&str>) -> Option<String> {
-    let words: Vec<String> = text::tokens(part)
-        .iter()
-        .map(|t| t.text.to_lowercase())
-        .collect();
-    let refers = words.iter().any(|w| PRONOUNS.contains(&w.as_str()))
-        || words
-            .windows(2)
-            .any(|w| DEMONSTRATIVES.contains(&w[0].as_str()) && !text::is_stopword(&w[1]));
-    if !refers {
-        return None;
-    }
-    let terms = content_terms(part, subject, before);
-    (!terms.is_empty()).then(|| terms.join(" "))
+    let (terms, refers) = content_terms(part, subject, before);
+    (refers && !terms.is_empty()).then(|| terms.join(" "))
 }
 
 /// A part's content words, what it refers to named: a pronoun becomes the question's subject,
 /// a demonstrative ("that number") the question's subject and the key terms of the part before
-/// it, then the noun.
-fn content_terms(part: &str, subject: &[String], before: Option<&str>) -> Vec<String> {
+/// it, then the noun. Also whether the part referred to anything.
+fn content_terms(part: &str, subject: &[String], before: Option<&str>) -> (Vec<String>, bool) {
     let referred: Vec<String> = before
         .map(|b| {
             key_terms(b)
@@ -400,7 +389,7 @@ fn content_terms(part: &str, subject: &[String], before: Option<&str>) -> Vec<St
     }
     let mut seen = std::collections::HashSet::new();
     terms.retain(|t| seen.insert(t.to_lowercase()));
-    terms
+    (terms, named_subject)
 }
 
 /// Words pointing back at what the part before named ("that number", "these settings").
