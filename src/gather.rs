@@ -2,9 +2,9 @@
 //! own budget (passages and deadline). Results are merged and deduplicated by passage.
 
 use crate::artifact::{Evidence, Hit, Skipped, SubQuery};
-use crate::engine::Retriever;
 use crate::index::SearchRequest;
 use crate::progress::Progress;
+use crate::retrieval::{Meaning, Retriever};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,7 +65,14 @@ pub trait Source: Send + Sync {
 /// The indexed local corpora of this run.
 pub struct CorpusSource {
     pub retriever: Retriever,
+    /// Reads a larger lexical pool by meaning, when the engine has a model for it.
+    pub meaning: Option<Arc<dyn Meaning>>,
 }
+
+/// How many lexical candidates per passage kept the meaning model reads: enough to reach a
+/// passage that shares few words with the question (`add_note()` ranks near 100th for "attach
+/// extra context to an exception"), few enough that a run stays within a minute on 2 cores.
+const POOL_FACTOR: usize = 4;
 
 #[async_trait]
 impl Source for CorpusSource {
@@ -79,11 +86,22 @@ impl Source for CorpusSource {
         budget: AgentBudget,
     ) -> Result<Vec<Hit>, SourceError> {
         let retriever = self.retriever.clone();
+        let keep = budget.max_passages;
+        let meaning = self.meaning.clone();
         let req = SearchRequest {
             text: sub_query.query.clone(),
             phrases: quoted_phrases(&sub_query.query),
-            limit: budget.max_passages,
+            limit: if meaning.is_some() {
+                keep * POOL_FACTOR
+            } else {
+                keep
+            },
             ..Default::default()
+        };
+        // A part reads best as the words it was asked in; the other angles are searches.
+        let asked = match sub_query.angle {
+            crate::artifact::Angle::Part => sub_query.label.clone(),
+            _ => sub_query.query.clone(),
         };
         let fail = |detail: String| SourceError::Failed {
             source_name: "corpus".into(),
@@ -93,7 +111,15 @@ impl Source for CorpusSource {
         // angle, a follow-up) asks for what a list it finds is about.
         let focused = sub_query.angle != crate::artifact::Angle::Question;
         tokio::task::spawn_blocking(move || {
-            let hits = retriever.search(req.clone())?;
+            let mut hits = retriever.search(req.clone())?;
+            if let Some(m) = meaning {
+                let texts: Vec<String> = hits.iter().map(passage_for_meaning).collect();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                hits = match m.closeness(&asked, &refs) {
+                    Some(sims) => by_meaning(hits, &sims, keep),
+                    None => hits.into_iter().take(keep).collect(),
+                };
+            }
             if focused {
                 with_continuations(&retriever, &req, hits)
             } else {
@@ -104,6 +130,41 @@ impl Source for CorpusSource {
         .map_err(|e| fail(e.to_string()))?
         .map_err(|e| fail(e.to_string()))
     }
+}
+
+/// What the meaning model reads of a passage: the name its section gives it (a reference
+/// entry's `add_note(note)`) before its text.
+fn passage_for_meaning(hit: &Hit) -> String {
+    match hit.passage.heading_path.last() {
+        Some(h) => format!("{h}: {}", hit.passage.text),
+        None => hit.passage.text.clone(),
+    }
+}
+
+/// `keep` of the lexical pool `hits` (best first), taken in turn from the lexical order and
+/// from the order of `sims` (closeness in meaning): the words' best stay, and what says the
+/// same in other words joins them.
+fn by_meaning(hits: Vec<Hit>, sims: &[f32], keep: usize) -> Vec<Hit> {
+    let mut semantic: Vec<usize> = (0..hits.len()).collect();
+    semantic.sort_by(|&a, &b| {
+        let (x, y) = (sims.get(a).copied(), sims.get(b).copied());
+        y.unwrap_or(f32::MIN)
+            .total_cmp(&x.unwrap_or(f32::MIN))
+            .then(a.cmp(&b))
+    });
+    let mut chosen = vec![false; hits.len()];
+    let mut order = Vec::new();
+    let (mut lexical, mut meant) = (0..hits.len(), semantic.into_iter());
+    while order.len() < keep.min(hits.len()) {
+        for next in [lexical.next(), meant.next()].into_iter().flatten() {
+            if !chosen[next] && order.len() < keep {
+                chosen[next] = true;
+                order.push(next);
+            }
+        }
+    }
+    let mut slots: Vec<Option<Hit>> = hits.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// The hits, and after them the next passage of a hit's section when the hit ends in a list
@@ -333,6 +394,45 @@ mod tests {
             label: format!("s{id}"),
             query: format!("q{id}"),
         }
+    }
+
+    fn hit(doc: &str) -> Hit {
+        Hit {
+            passage: Passage {
+                doc_id: doc.to_string(),
+                ordinal: 0,
+                heading_path: vec![],
+                start: 0,
+                end: 1,
+                text: doc.to_string(),
+                page: None,
+            },
+            location: doc.to_string(),
+            title: doc.to_string(),
+            doc_hash: "h".into(),
+            score: 1.0,
+            fetched: None,
+        }
+    }
+
+    #[test]
+    fn the_meaning_model_brings_in_what_the_words_ranked_low() {
+        let pool: Vec<Hit> = ["a", "b", "c", "d", "e", "f"]
+            .into_iter()
+            .map(hit)
+            .collect();
+        // "f" is last by its words and closest in meaning; "b" is the words' second best.
+        let sims = [0.1, 0.2, 0.3, 0.0, 0.5, 0.9];
+        let kept: Vec<String> = by_meaning(pool, &sims, 4)
+            .into_iter()
+            .map(|h| h.passage.doc_id)
+            .collect();
+        assert_eq!(kept, ["a", "f", "b", "e"]);
+        // Without a model's answer for a text, it ranks last by meaning, not first.
+        let pool: Vec<Hit> = ["a", "b", "c"].into_iter().map(hit).collect();
+        let kept = by_meaning(pool, &[0.1], 2);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[1].passage.doc_id, "b");
     }
 
     #[tokio::test]

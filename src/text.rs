@@ -892,6 +892,23 @@ pub fn last_lead_in(passage: &str) -> Option<&str> {
     (at + 1 < lines.len()).then_some(lines[at])
 }
 
+/// The term a reference page's entry describes, from its heading: "vacuum_freeze_table_age
+/// (integer)" and "autovacuum (boolean)" name theirs before the parenthesis, "add_note(note)"
+/// too; a heading holding an identifier names that. Other headings name no term.
+pub fn entry_term(heading: &str) -> Option<&str> {
+    let head = heading.trim();
+    let term = match head.find('(') {
+        Some(at) if at > 0 => head[..at].split(',').next().unwrap_or("").trim(),
+        _ => {
+            tokens(head)
+                .into_iter()
+                .find(|t| t.text.contains('_'))?
+                .text
+        }
+    };
+    (!term.is_empty() && !term.contains(' ')).then_some(term)
+}
+
 pub fn squash_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1122,5 +1139,22 @@ mod tests {
         assert!(quantities("two or more databases")[0].bound);
         assert!(quantities("at least 3 replicas")[0].bound);
         assert!(!quantities("3 replicas")[0].bound);
+    }
+
+    #[test]
+    fn a_reference_entry_heading_names_its_term() {
+        assert_eq!(
+            entry_term("vacuum_freeze_table_age (integer)"),
+            Some("vacuum_freeze_table_age")
+        );
+        assert_eq!(entry_term("add_note(note)"), Some("add_note"));
+        assert_eq!(entry_term("sys.exc_info()"), Some("sys.exc_info"));
+        assert_eq!(entry_term("__notes__"), Some("__notes__"));
+        assert_eq!(
+            entry_term("SQLITE_DEFAULT_MEMSTATUS=<1 or 0>"),
+            Some("SQLITE_DEFAULT_MEMSTATUS")
+        );
+        assert_eq!(entry_term("8.10. Enriching Exceptions with Notes"), None);
+        assert_eq!(entry_term("What’s New In Python 3.11 (summary)"), None);
     }
 }

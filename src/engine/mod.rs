@@ -226,6 +226,9 @@ pub struct Engine {
     pub accounting: Option<Arc<dyn Accounting>>,
     /// role -> prompt template hash, for the audit.
     pub prompt_hashes: std::collections::BTreeMap<String, String>,
+    /// Orders gathered candidates by meaning besides their words, when the engine has a model
+    /// for it.
+    pub meaning: Option<Arc<dyn crate::retrieval::Meaning>>,
 }
 
 /// A shared list of notes.

@@ -376,6 +376,7 @@ async fn estimate_prepared(
     } else {
         vec![Arc::new(CorpusSource {
             retriever: Retriever::new(store, prepared.scope.clone()),
+            meaning: None,
         })]
     };
     let gathered =
@@ -450,6 +451,7 @@ pub async fn research_with(
     if cfg.corpora != Corpora::None {
         sources.push(Arc::new(CorpusSource {
             retriever: corpus_retriever,
+            meaning: engine.meaning.clone(),
         }));
     }
     sources.extend(extra.iter().cloned());

@@ -67,5 +67,6 @@ pub fn engine(
         notes,
         accounting: Some(caller),
         prompt_hashes: hashes,
+        meaning: None,
     }
 }

@@ -322,12 +322,34 @@ fn take(used: &mut Vec<usize>, claims: &[(&Reviewed, Vec<String>)], n: usize) ->
     true
 }
 
-fn sentence(r: &Reviewed) -> Sentence {
+/// A kept claim as a sentence of the report. A reference entry's description is read under
+/// the entry's name ("add_note(note): Add the string note to the exception's notes ..."), as
+/// its page prints it: without it "the string note" names nothing.
+pub(super) fn sentence(r: &Reviewed) -> Sentence {
+    let claim = &r.claim.text;
+    let entry = r
+        .claim
+        .citations
+        .first()
+        .and_then(|c| c.heading_path.last())
+        .and_then(|h| Some((h.trim(), text::entry_term(h)?)))
+        .filter(|(_, term)| !claim.to_lowercase().contains(&term.to_lowercase()));
+    let text = match entry {
+        Some((heading, _)) if heading.chars().count() <= ENTRY_HEADING_CHARS => {
+            format!("{heading}: {claim}")
+        }
+        Some((_, term)) => format!("{term}: {claim}"),
+        None => claim.clone(),
+    };
     Sentence {
-        text: r.claim.text.clone(),
+        text,
         claim_ids: vec![r.claim.id.clone()],
     }
 }
+
+/// An entry's heading shown whole up to this length ("autovacuum_vacuum_scale_factor (floating
+/// point)"); a longer one (a signature) by its term alone.
+const ENTRY_HEADING_CHARS: usize = 48;
 
 /// A number, or a word that marks a default, a limit or a version.
 fn is_key_fact(claim: &str) -> bool {
@@ -363,6 +385,51 @@ mod tests {
                 reason: String::new(),
             },
         }
+    }
+
+    fn under(heading: &str, mut r: Reviewed) -> Reviewed {
+        r.claim.citations.push(crate::artifact::Citation {
+            doc_id: "d".into(),
+            location: "d".into(),
+            title: "t".into(),
+            doc_hash: "h".into(),
+            start: 0,
+            end: r.claim.text.len(),
+            quote: r.claim.text.clone(),
+            heading_path: vec!["Built-in Exceptions".into(), heading.into()],
+            passage: 0,
+            page: None,
+            fetched: None,
+        });
+        r
+    }
+
+    #[test]
+    fn a_reference_entry_is_said_under_its_name() {
+        let note = "Add the string note to the exception's notes which appear in the standard \
+                    traceback after the exception string.";
+        let said = sentence(&under("add_note(note)", kept("c1", note, 5)));
+        assert_eq!(said.text, format!("add_note(note): {note}"));
+        // A signature too long to read as a label gives its name alone.
+        let long =
+            "traceback.print_exception(exc, /, [value, tb, ]limit=None, file=None, chain=True)";
+        let said = sentence(&under(long, kept("c1", "Print exception information.", 5)));
+        assert_eq!(
+            said.text,
+            "traceback.print_exception: Print exception information."
+        );
+        // A claim naming its entry already, or under an ordinary heading, is said as written.
+        let own = "The add_note() method is added to BaseException.";
+        assert_eq!(
+            sentence(&under("add_note(note)", kept("c1", own, 5))).text,
+            own
+        );
+        let plain = "Exceptions can be enriched with notes.";
+        let said = sentence(&under(
+            "8.10. Enriching Exceptions with Notes",
+            kept("c1", plain, 5),
+        ));
+        assert_eq!(said.text, plain);
     }
 
     fn texts(s: &[Sentence]) -> Vec<&str> {

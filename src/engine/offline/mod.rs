@@ -18,6 +18,7 @@ pub use reviewer::{Formulation, OfflineReviewer};
 pub use writer::OfflineWriter;
 
 use super::Engine;
+use std::sync::Arc;
 
 /// The offline engine with a panel of `reviewers` (at least 3, the last of every four a
 /// skeptic, and always at least one), voting with the installed verifier model when `verifier`
@@ -45,10 +46,28 @@ pub fn engine(reviewers: usize, max_claims: usize, verifier: bool) -> Engine {
             .into_iter()
             .map(|r| Box::new(r) as Box<dyn super::Reviewer>)
             .collect(),
+        meaning: model
+            .clone()
+            .map(|v| Arc::new(ByMeaning(v)) as Arc<dyn crate::retrieval::Meaning>),
         writer: Box::new(OfflineWriter { verifier: model }),
         notes,
         accounting: None,
         prompt_hashes: Default::default(),
+    }
+}
+
+/// The verifier's base model as a bi-encoder: cosine of sentence embeddings.
+struct ByMeaning(Arc<crate::verifier::Verifier>);
+
+impl crate::retrieval::Meaning for ByMeaning {
+    fn closeness(&self, query: &str, texts: &[&str]) -> Option<Vec<f32>> {
+        let q = self.0.embed(&[query]).ok()?.pop()?;
+        let rows = self.0.embed(texts).ok()?;
+        Some(
+            rows.iter()
+                .map(|r| crate::verifier::cosine(&q, r))
+                .collect(),
+        )
     }
 }
 

@@ -43,7 +43,11 @@ pub fn parts(question: &str) -> Vec<String> {
             let opens = OPENERS.contains(&first.as_str())
                 || ((first == "and" || first == "or" || first == "but")
                     && OPENERS.contains(&second.as_str()));
-            if opens && text::content_stems(&current).len() >= 2 && !fragment(trimmed) {
+            if opens
+                && text::content_stems(&current).len() >= 2
+                && !fragment(trimmed)
+                && !qualifier(&current)
+            {
                 out.push(current.clone());
                 current.clear();
             }
@@ -103,6 +107,26 @@ fn sentences_of(question: &str) -> Vec<&str> {
 
 /// Too little to be a part of its own: fewer than two content words, unless it asks about the
 /// question's subject by a pronoun ("what are its limitations").
+/// A leading phrase that sets the scene for the question after it ("In Python 3.11, how can
+/// ..."): a preposition and what it governs, asking nothing on its own.
+fn qualifier(part: &str) -> bool {
+    const PREPOSITIONS: &[&str] = &[
+        "in", "on", "for", "with", "within", "under", "using", "since", "from", "after", "before",
+        "during", "across", "inside",
+    ];
+    let words: Vec<String> = part
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
+    words
+        .first()
+        .is_some_and(|w| PREPOSITIONS.contains(&w.as_str()))
+        && !words.iter().any(|w| OPENERS.contains(&w.as_str()))
+}
+
 fn fragment(part: &str) -> bool {
     let stems = text::content_stems(part).len();
     let refers = text::tokens(part)
@@ -473,6 +497,16 @@ mod tests {
         assert!(p[0].starts_with("What are the default values"));
         assert!(p[1].starts_with("why is the default"));
         assert!(p[2].starts_with("can the two values"));
+    }
+
+    #[test]
+    fn a_leading_qualifier_stays_with_the_question_it_qualifies() {
+        let q = "In Python 3.11, how can an except block attach extra context to an exception \
+                 it caught, and where is that text stored on the exception object?";
+        let p = parts(q);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("In Python 3.11, how can"), "{p:?}");
+        assert!(p[1].starts_with("where is that text"), "{p:?}");
     }
 
     #[test]

@@ -257,24 +257,9 @@ impl Candidate {
     }
 }
 
-/// The term a reference page's entry describes, from its heading: "vacuum_freeze_table_age
-/// (integer)" and "autovacuum (boolean)" name theirs before the parenthesis, "add_note(note)"
-/// too; a heading holding an identifier names that. Other headings name no term.
+/// The term a reference page's entry describes, lowercased (see [`text::entry_term`]).
 fn defined_term(heading: &str) -> Option<String> {
-    let head = heading.trim();
-    let term = match head.find('(') {
-        Some(at) if at > 0 => head[..at]
-            .split(',')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string(),
-        _ => text::tokens(head)
-            .iter()
-            .find(|t| t.text.contains('_'))
-            .map(|t| t.text.to_string())?,
-    };
-    (!term.is_empty() && !term.contains(' ')).then(|| term.to_lowercase())
+    text::entry_term(heading).map(|t| t.to_lowercase())
 }
 
 /// The identifier a passage's label names, when the passage opens with one: a definition

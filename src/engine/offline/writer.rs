@@ -2,7 +2,7 @@
 //! most direct first. Each sentence is a claim's own words, so it never states more than its
 //! citation.
 
-use crate::artifact::{Answer, Plan, Reviewed, Section, Sentence};
+use crate::artifact::{Answer, Plan, Reviewed, Section};
 use crate::engine::{RoleError, Writer};
 use crate::verifier::Verifier;
 use async_trait::async_trait;
@@ -28,13 +28,7 @@ impl Writer for OfflineWriter {
                 .map(|(heading, claims)| Section {
                     sub_query: claims.first().map_or(0, |r| r.claim.sub_query),
                     heading,
-                    sentences: claims
-                        .iter()
-                        .map(|r| Sentence {
-                            text: r.claim.text.clone(),
-                            claim_ids: vec![r.claim.id.clone()],
-                        })
-                        .collect(),
+                    sentences: claims.iter().map(|r| super::answer::sentence(r)).collect(),
                 })
                 .collect(),
         )
