@@ -110,12 +110,15 @@ impl Source for CorpusSource {
         // The question's own wording matches lists by chance; a focused search (a part, an
         // angle, a follow-up) asks for what a list it finds is about.
         let focused = sub_query.angle != crate::artifact::Angle::Question;
+        // Reading by meaning may take half the agent's time; past that the words' order stands,
+        // so a busy machine costs the rerank, never the agent's passages.
+        let until = std::time::Instant::now() + budget.deadline / 2;
         tokio::task::spawn_blocking(move || {
             let mut hits = retriever.search(req.clone())?;
             if let Some(m) = meaning {
                 let texts: Vec<String> = hits.iter().map(passage_for_meaning).collect();
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                hits = match m.closeness(&asked, &refs) {
+                hits = match m.closeness(&asked, &refs, until) {
                     Some(sims) => by_meaning(hits, &sims, keep),
                     None => hits.into_iter().take(keep).collect(),
                 };

@@ -12,9 +12,10 @@ use std::sync::Arc;
 /// Closeness in meaning of passages to a query: what a sentence-embedding model adds to BM25's
 /// word matching ("attach extra context to an exception" and `add_note()` share few words).
 pub trait Meaning: Send + Sync {
-    /// One similarity per text, in order (higher is closer); `None` when the model failed, and
-    /// the lexical order stands.
-    fn closeness(&self, query: &str, texts: &[&str]) -> Option<Vec<f32>>;
+    /// One similarity per text, in order (higher is closer); `None` when the model failed or
+    /// could not finish by `until`, and the lexical order stands.
+    fn closeness(&self, query: &str, texts: &[&str], until: std::time::Instant)
+        -> Option<Vec<f32>>;
 }
 
 /// Read access to the evidence store, scoped to the corpora of one run. Cheap to clone.

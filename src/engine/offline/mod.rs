@@ -60,14 +60,23 @@ pub fn engine(reviewers: usize, max_claims: usize, verifier: bool) -> Engine {
 struct ByMeaning(Arc<crate::verifier::Verifier>);
 
 impl crate::retrieval::Meaning for ByMeaning {
-    fn closeness(&self, query: &str, texts: &[&str]) -> Option<Vec<f32>> {
+    fn closeness(
+        &self,
+        query: &str,
+        texts: &[&str],
+        until: std::time::Instant,
+    ) -> Option<Vec<f32>> {
         let q = self.0.embed(&[query]).ok()?.pop()?;
-        let rows = self.0.embed(texts).ok()?;
-        Some(
-            rows.iter()
-                .map(|r| crate::verifier::cosine(&q, r))
-                .collect(),
-        )
+        let mut out = Vec::with_capacity(texts.len());
+        // In chunks, so a busy machine gives up at `until` rather than overrun the agent.
+        for chunk in texts.chunks(16) {
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            let rows = self.0.embed(chunk).ok()?;
+            out.extend(rows.iter().map(|r| crate::verifier::cosine(&q, r)));
+        }
+        Some(out)
     }
 }
 
@@ -95,4 +104,31 @@ pub fn panel(n: usize, verifier: bool) -> Vec<OfflineReviewer> {
     out.into_iter()
         .map(|r| r.with_verifier(verifier.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieval::Meaning;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn reading_by_meaning_finds_what_shares_few_words_and_gives_up_at_its_deadline() {
+        let v = crate::verifier::Verifier::shared()
+            .unwrap_or_else(|e| panic!("this test needs the installed verifier: {e}"));
+        let m = ByMeaning(v);
+        let asked = "How can an except block attach extra context to an exception it caught?";
+        let texts = [
+            "add_note(note): Add the string note to the exception's notes which appear in the \
+             standard traceback after the exception string.",
+            "autovacuum_naptime (integer): Specifies the minimum delay between autovacuum runs \
+             on any given database.",
+        ];
+        let far = Instant::now() + Duration::from_secs(600);
+        let sims = m.closeness(asked, &texts, far).expect("the model answers");
+        assert_eq!(sims.len(), 2);
+        assert!(sims[0] > sims[1], "{sims:?}");
+        // Out of time before it starts: no order by meaning, so the words' order stands.
+        assert_eq!(m.closeness(asked, &texts, Instant::now()), None);
+    }
 }
