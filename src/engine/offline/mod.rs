@@ -46,9 +46,9 @@ pub fn engine(reviewers: usize, max_claims: usize, verifier: bool) -> Engine {
             .into_iter()
             .map(|r| Box::new(r) as Box<dyn super::Reviewer>)
             .collect(),
-        meaning: model
-            .clone()
-            .map(|v| Arc::new(ByMeaning(v)) as Arc<dyn crate::retrieval::Meaning>),
+        meaning: model.clone().map(|v| {
+            Arc::new(ByMeaning(v, Default::default())) as Arc<dyn crate::retrieval::Meaning>
+        }),
         writer: Box::new(OfflineWriter { verifier: model }),
         notes,
         accounting: None,
@@ -57,7 +57,7 @@ pub fn engine(reviewers: usize, max_claims: usize, verifier: bool) -> Engine {
 }
 
 /// The verifier's base model as a bi-encoder: cosine of sentence embeddings.
-struct ByMeaning(Arc<crate::verifier::Verifier>);
+struct ByMeaning(Arc<crate::verifier::Verifier>, std::sync::Mutex<()>);
 
 impl crate::retrieval::Meaning for ByMeaning {
     fn closeness(
@@ -73,7 +73,11 @@ impl crate::retrieval::Meaning for ByMeaning {
             if std::time::Instant::now() >= until {
                 return None;
             }
-            let rows = self.0.embed(chunk).ok()?;
+            let rows = {
+                // One reader at a time: concurrent agents on 2 cores only thrash.
+                let _turn = self.1.lock().unwrap_or_else(|e| e.into_inner());
+                self.0.embed(chunk).ok()?
+            };
             out.extend(rows.iter().map(|r| crate::verifier::cosine(&q, r)));
         }
         Some(out)
@@ -116,7 +120,7 @@ mod tests {
     fn reading_by_meaning_finds_what_shares_few_words_and_gives_up_at_its_deadline() {
         let v = crate::verifier::Verifier::shared()
             .unwrap_or_else(|e| panic!("this test needs the installed verifier: {e}"));
-        let m = ByMeaning(v);
+        let m = ByMeaning(v, Default::default());
         let asked = "How can an except block attach extra context to an exception it caught?";
         let texts = [
             "add_note(note): Add the string note to the exception's notes which appear in the \

@@ -109,7 +109,7 @@ fn sentences_of(question: &str) -> Vec<&str> {
 /// question's subject by a pronoun ("what are its limitations").
 /// A leading phrase that sets the scene for the question after it ("In Python 3.11, how can
 /// ..."): a preposition and what it governs, asking nothing on its own.
-fn qualifier(part: &str) -> bool {
+pub(super) fn qualifier(part: &str) -> bool {
     const PREPOSITIONS: &[&str] = &[
         "in", "on", "for", "with", "within", "under", "using", "since", "from", "after", "before",
         "during", "across", "inside",
