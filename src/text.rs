@@ -906,7 +906,12 @@ pub fn entry_term(heading: &str) -> Option<&str> {
                 .text
         }
     };
-    (!term.is_empty() && !term.contains(' ')).then_some(term)
+    // A name, not a date or a version ("2011-06-23 (3.7.7)").
+    let named = term
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_');
+    (named && !term.contains(' ')).then_some(term)
 }
 
 pub fn squash_whitespace(text: &str) -> String {
@@ -1156,5 +1161,6 @@ mod tests {
         );
         assert_eq!(entry_term("8.10. Enriching Exceptions with Notes"), None);
         assert_eq!(entry_term("What’s New In Python 3.11 (summary)"), None);
+        assert_eq!(entry_term("2011-06-23 (3.7.7)"), None);
     }
 }

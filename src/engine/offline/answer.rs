@@ -347,6 +347,9 @@ pub(super) fn sentence(r: &Reviewed) -> Sentence {
         .first()
         .and_then(|c| c.heading_path.last())
         .and_then(|h| Some((h.trim(), text::entry_term(h)?)))
+        // The heading is the entry ("add_note(note)"), not a section that mentions one ("9.
+        // Sometimes Queries Return SQLITE_BUSY In WAL Mode").
+        .filter(|(heading, term)| heading.starts_with(term))
         .filter(|(_, term)| !claim.to_lowercase().contains(&term.to_lowercase()));
     let text = match entry {
         Some((heading, _)) if heading.chars().count() <= ENTRY_HEADING_CHARS => {
@@ -444,6 +447,12 @@ mod tests {
             kept("c1", plain, 5),
         ));
         assert_eq!(said.text, plain);
+        let busy = "Writers do not block readers.";
+        let said = sentence(&under(
+            "9. Sometimes Queries Return SQLITE_BUSY In WAL Mode",
+            kept("c1", busy, 5),
+        ));
+        assert_eq!(said.text, busy);
     }
 
     fn texts(s: &[Sentence]) -> Vec<&str> {
