@@ -379,22 +379,7 @@ mod tests {
                 .0
                 .iter()
                 .take(budget.max_passages)
-                .map(|(doc, score)| Hit {
-                    passage: Passage {
-                        doc_id: doc.to_string(),
-                        ordinal: 0,
-                        heading_path: vec![],
-                        start: 0,
-                        end: 1,
-                        text: format!("{doc} for {}", sq.query),
-                        page: None,
-                    },
-                    location: doc.to_string(),
-                    title: doc.to_string(),
-                    doc_hash: "h".into(),
-                    score: *score,
-                    fetched: None,
-                })
+                .map(|(doc, score)| hit(doc, format!("{doc} for {}", sq.query), *score))
                 .collect())
         }
     }
@@ -408,7 +393,7 @@ mod tests {
         }
     }
 
-    fn hit(doc: &str) -> Hit {
+    fn hit(doc: &str, text: String, score: f32) -> Hit {
         Hit {
             passage: Passage {
                 doc_id: doc.to_string(),
@@ -416,13 +401,13 @@ mod tests {
                 heading_path: vec![],
                 start: 0,
                 end: 1,
-                text: doc.to_string(),
+                text,
                 page: None,
             },
             location: doc.to_string(),
             title: doc.to_string(),
             doc_hash: "h".into(),
-            score: 1.0,
+            score,
             fetched: None,
         }
     }
@@ -431,7 +416,7 @@ mod tests {
     fn the_meaning_model_brings_in_what_the_words_ranked_low() {
         let pool: Vec<Hit> = ["a", "b", "c", "d", "e", "f"]
             .into_iter()
-            .map(hit)
+            .map(|d| hit(d, d.to_string(), 1.0))
             .collect();
         // "f" is last by its words and closest in meaning; "b" is the words' second best.
         let sims = [0.1, 0.2, 0.3, 0.0, 0.5, 0.9];
@@ -441,7 +426,10 @@ mod tests {
             .collect();
         assert_eq!(kept, ["a", "f", "b", "e"]);
         // Without a model's answer for a text, it ranks last by meaning, not first.
-        let pool: Vec<Hit> = ["a", "b", "c"].into_iter().map(hit).collect();
+        let pool: Vec<Hit> = ["a", "b", "c"]
+            .into_iter()
+            .map(|d| hit(d, d.to_string(), 1.0))
+            .collect();
         let kept = by_meaning(pool, &[0.1], 2);
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[1].passage.doc_id, "b");
