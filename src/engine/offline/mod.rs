@@ -1,6 +1,8 @@
 //! The offline engine: no network. Deterministic retrieval, and votes from the local verifier
 //! model (falling back to lexical judging when it is not installed), so the same corpus and
-//! question always give the same report.
+//! question give the same report. One exception: with the verifier, a search whose reading by
+//! meaning runs out of time keeps the words' order, so a machine too busy to finish it in time
+//! may gather other passages.
 
 mod answer;
 mod extractor;
