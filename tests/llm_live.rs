@@ -235,9 +235,14 @@ fn smollm2_answers_a_question_over_the_sqlite_manual_with_most_votes_cast() {
         audit["notes"]
     );
     assert!(!votes.is_empty(), "no claim reached the panel");
+    let why: Vec<&str> = votes
+        .iter()
+        .filter(|v| v["stance"] == "error")
+        .filter_map(|v| v["note"].as_str())
+        .collect();
     assert!(
         cast * 2 > votes.len(),
-        "only {cast} of {} votes were cast",
+        "only {cast} of {} votes were cast: {why:?}",
         votes.len()
     );
     // The server's slots were learned: no prompt was refused for its context.

@@ -518,11 +518,14 @@ struct VoteItem {
     quote: String,
 }
 
-fn votes_schema(n: usize) -> serde_json::Value {
+/// One vote per claim; a claim id can only be one the pack holds (a constrained decoder then
+/// cannot name a claim that is not there).
+fn votes_schema(ids: &[&str]) -> serde_json::Value {
+    let n = ids.len();
     json!({"type": "object", "required": ["votes"], "properties": {"votes": {"type": "array",
         "minItems": n, "maxItems": n, "items": {"type": "object",
         "required": ["claim", "stance", "confidence", "evidence", "quote"], "properties": {
-            "claim": {"type": "string", "maxLength": 12},
+            "claim": {"type": "string", "enum": ids},
             "stance": {"type": "string", "enum": ["support", "refute", "abstain"]},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1},
             "evidence": {"type": "string", "maxLength": 8}, "quote": {"type": "string", "maxLength": 600}}}}}})
@@ -814,7 +817,7 @@ impl LlmReviewer {
                 &self.name,
                 &self.model,
                 &rendered,
-                &votes_schema(claims.len()),
+                &votes_schema(&claims.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()),
                 reply_tokens(claims.len()),
             )
             .await;
@@ -832,19 +835,11 @@ impl LlmReviewer {
                     .collect());
             }
         };
-        let mut by_claim: HashMap<String, VoteItem> = HashMap::new();
-        for (i, v) in reply.votes.into_iter().enumerate() {
-            // A vote that names no claim is taken in order.
-            let key = if v.claim.trim().is_empty() {
-                claims.get(i).map(|c| c.id.clone()).unwrap_or_default()
-            } else {
-                v.claim.trim().to_string()
-            };
-            by_claim.entry(key).or_insert(v);
-        }
+        let mut items = votes_by_claim(&claims, reply.votes);
         Ok(claims
             .iter()
-            .map(|c| match by_claim.remove(&c.id) {
+            .zip(items.iter_mut())
+            .map(|(c, item)| match item.take() {
                 None => self.vote(
                     c,
                     Stance::Error,
@@ -902,6 +897,27 @@ impl LlmReviewer {
         }
         vote
     }
+}
+
+/// The reply's votes laid against the claims, one each. A vote naming a claim of the pack goes
+/// to it; a vote naming none, or a claim already voted on (small models copy the prompt's
+/// example id), is taken as the vote for the claim at its position, since the prompt asks for
+/// the claims in order. A claim left with no vote stays `None`.
+fn votes_by_claim(claims: &[&Claim], votes: Vec<VoteItem>) -> Vec<Option<VoteItem>> {
+    let mut out: Vec<Option<VoteItem>> = claims.iter().map(|_| None).collect();
+    let mut unplaced = Vec::new();
+    for (i, v) in votes.into_iter().enumerate() {
+        match claims.iter().position(|c| c.id == v.claim.trim()) {
+            Some(at) if out[at].is_none() => out[at] = Some(v),
+            _ => unplaced.push((i, v)),
+        }
+    }
+    for (i, v) in unplaced {
+        if let Some(slot @ None) = out.get_mut(i) {
+            *slot = Some(v);
+        }
+    }
+    out
 }
 
 fn reply_tokens(claims: usize) -> u32 {
@@ -1268,5 +1284,42 @@ mod tests {
             &[&c]
         ));
         assert!(!sentence_is_grounded("Random pages cost more.", &[]));
+    }
+
+    #[test]
+    fn a_vote_under_a_copied_or_repeated_claim_id_goes_to_the_claim_at_its_place() {
+        let claim = |id: &str| Claim {
+            id: id.into(),
+            text: format!("claim {id}"),
+            sub_query: 0,
+            score: 1.0,
+            citations: vec![],
+        };
+        let (c3, c4, c5) = (claim("c3"), claim("c4"), claim("c5"));
+        let vote = |id: &str, stance: &str| VoteItem {
+            claim: id.into(),
+            stance: stance.into(),
+            confidence: json!(0.5),
+            evidence: String::new(),
+            quote: String::new(),
+        };
+        // The model copied the example's "c1", then named c5 twice.
+        let placed = votes_by_claim(
+            &[&c3, &c4, &c5],
+            vec![
+                vote("c1", "support"),
+                vote("c5", "refute"),
+                vote("c5", "abstain"),
+            ],
+        );
+        let stances: Vec<Option<&str>> = placed
+            .iter()
+            .map(|v| v.as_ref().map(|v| v.stance.as_str()))
+            .collect();
+        // c5 keeps the vote that named it; the others fill their own places in order.
+        assert_eq!(stances, [Some("support"), None, Some("refute")]);
+        // A reply with fewer votes than claims leaves the rest unvoted, never guessed.
+        let short = votes_by_claim(&[&c3, &c4], vec![vote("c4", "support")]);
+        assert!(short[0].is_none() && short[1].is_some());
     }
 }
