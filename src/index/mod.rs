@@ -533,11 +533,15 @@ impl Store {
     /// the last commit are discarded.
     pub fn indexer(&self) -> Result<Indexer<'_>, IndexError> {
         let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        // Replacing a document reads its stored passages: see what other processes committed.
+        let writer = self.writer()?;
+        // Replacing a document reads its stored passages to take their terms out of the
+        // counts: see what other processes committed, including one whose writer this session
+        // waited for (read before the wait, a document it added under another corpus kept its
+        // counts there for good).
         self.reader.reload().map_err(|e| self.err(e))?;
         Ok(Indexer {
             store: self,
-            writer: self.writer()?,
+            writer,
             _writing: writing,
             changes: Changes::default(),
             pending: HashSet::new(),
@@ -1852,6 +1856,48 @@ mod tests {
         };
         let words = Term::from_field_text(b.f.body, "word");
         assert_eq!(b.scoped_doc_freq(&searcher, scope, &words).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_session_that_waited_for_another_writer_counts_what_that_one_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(dir.path()).unwrap();
+        let b = Store::open(dir.path()).unwrap();
+        // Two runs over nested folders: one labels the document with the inner folder and
+        // holds the writer; the other waits for it, then labels the same document with the
+        // outer folder.
+        let inner = ["/c/html".to_string()];
+        let outer = ["/c".to_string()];
+        let mut first = a.indexer().unwrap();
+        let mut d = doc("p", "r1", &["merge words"]);
+        d.corpus = inner[0].clone();
+        first.add(&d).unwrap();
+        std::thread::scope(|s| {
+            let waiting = s.spawn(|| {
+                let mut second = b.indexer().unwrap();
+                let mut d = doc("p", "r1", &["merge words"]);
+                d.corpus = outer[0].clone();
+                second.add(&d).unwrap();
+                second.commit().unwrap();
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            first.commit().unwrap();
+            waiting.join().unwrap();
+        });
+        b.refresh().unwrap();
+        // The inner folder's counts lost the document with its label: no term of it is left
+        // to weigh that folder's searches, and the outer folder's are those of a scan.
+        let searcher = b.reader.searcher();
+        let merge = Term::from_field_text(b.f.body, &text::stem("merge"));
+        let freq = |c: &[String]| {
+            let scope = Scope {
+                corpora: c,
+                documents: &[],
+            };
+            b.scoped_doc_freq(&searcher, scope, &merge).unwrap()
+        };
+        assert_eq!((freq(&inner), freq(&outer)), (0, 1));
+        assert_frequencies_kept(&b, &outer);
     }
 
     #[test]
