@@ -243,3 +243,47 @@ async fn a_list_of_disadvantages_cut_by_a_passage_boundary_is_read_to_its_end() 
         .collect();
     assert!(found, "{all:#?}");
 }
+
+/// SQLite's pragma.html heads each pragma with a hidden `<h>` element: each pragma's text is a
+/// section under its name, so "the database file remains the same size" is found, and quoted,
+/// as auto_vacuum's, not in a run of the whole page's entries.
+#[test]
+fn each_sqlite_pragma_is_a_section_under_its_name() {
+    let path = manual("/usr/share/doc/sqlite3", "sqlite3-doc").join("pragma.html");
+    let bytes = std::fs::read(&path).unwrap();
+    let id = path.to_string_lossy();
+    let doc = ingest::document_from_bytes(
+        &id,
+        &id,
+        "sqlite",
+        format_for_path(&path).unwrap(),
+        &bytes,
+        None,
+    )
+    .unwrap();
+    let under = |text: &str| {
+        doc.passages
+            .iter()
+            .find(|p| p.text.contains(text))
+            .map(|p| p.heading_path.last().cloned().unwrap_or_default())
+            .unwrap_or_else(|| panic!("{text:?} is in no passage"))
+    };
+    assert_eq!(
+        under("the database file remains the same size"),
+        "PRAGMA auto_vacuum"
+    );
+    assert_eq!(
+        under("auto-vacuum can actually make fragmentation worse"),
+        "PRAGMA auto_vacuum"
+    );
+    assert_eq!(
+        under("causes up to N pages to be removed"),
+        "PRAGMA incremental_vacuum"
+    );
+    // One pragma's passages never carry the next one's text.
+    let mixed = doc.passages.iter().any(|p| {
+        p.text.contains("the database file remains the same size")
+            && p.text.contains("incremental_vacuum pragma causes")
+    });
+    assert!(!mixed);
+}

@@ -214,6 +214,8 @@ struct Walker<'a> {
     out: Extracted,
     group: usize,
     heading_stack: Vec<(u8, String)>,
+    /// Level of the last `<h1>`..`<h6>` read: an `<h>` heading sits one below it.
+    numbered_level: u8,
     first_h1: Option<String>,
     /// Inline text of the paragraph being built.
     buf: String,
@@ -243,6 +245,7 @@ impl<'a> Walker<'a> {
             out,
             group,
             heading_stack: Vec::new(),
+            numbered_level: 0,
             first_h1: None,
             buf: String::new(),
             pending_space: false,
@@ -321,9 +324,17 @@ impl<'a> Walker<'a> {
                 .is_some_and(|id| is_boilerplate_token(id, keep_toc))
     }
 
+    /// A heading's level: `<h1>`..`<h6>` say theirs. SQLite's reference pages head each entry
+    /// with an `<h>` element (hidden, for their search: `<h _id=pragma_auto_vacuum>PRAGMA
+    /// auto_vacuum</h>`); read as a heading one below the last numbered one, each entry's text
+    /// is its own section under its name instead of a run of the whole page's entries.
+    fn level_of(&self, name: &str) -> Option<u8> {
+        heading_level(name).or_else(|| (name == "h").then_some((self.numbered_level + 1).min(6)))
+    }
+
     fn open(&mut self, element: ElementRef<'a>) {
         let name = element.value().name();
-        if let Some(level) = heading_level(name) {
+        if let Some(level) = self.level_of(name) {
             if self.heading.is_none() && self.pre_depth == 0 {
                 self.flush();
                 self.heading = Some(level);
@@ -386,8 +397,11 @@ impl<'a> Walker<'a> {
 
     fn close(&mut self, element: ElementRef<'a>) {
         let name = element.value().name();
-        if let Some(level) = heading_level(name) {
+        if let Some(level) = self.level_of(name) {
             if self.heading == Some(level) {
+                if heading_level(name).is_some() {
+                    self.numbered_level = level;
+                }
                 self.finish_heading(level);
             }
             return;
@@ -644,6 +658,37 @@ mod tests {
             ["Connection Settings", "port (integer), listen_port"]
         );
         assert_eq!(under("After the list"), ["Connection Settings"]);
+    }
+
+    #[test]
+    fn a_reference_page_s_h_elements_head_their_entries() {
+        // As SQLite's pragma.html heads each pragma.
+        let html = r#"<html><body><h1>PRAGMA Statements</h1><h2>List Of PRAGMAs</h2>
+            <a name="pragma_auto_vacuum"></a>
+            <h _id=pragma_auto_vacuum style="display:none"> PRAGMA auto_vacuum</h><hr>
+            <p>When auto-vacuum is disabled and data is deleted, the file keeps its size.</p>
+            <a name="pragma_cache_size"></a>
+            <h _id=pragma_cache_size style="display:none"> PRAGMA cache_size</h><hr>
+            <p>Query or change the suggested maximum number of database disk pages.</p>
+            <h2>Notes</h2><p>After the list.</p></body></html>"#;
+        let passages = build_passages("doc", &extract(html));
+        let under = |text: &str| {
+            passages
+                .iter()
+                .find(|p| p.text.contains(text))
+                .map(|p| p.heading_path.clone())
+                .unwrap_or_else(|| panic!("{text} not found: {passages:?}"))
+        };
+        assert_eq!(
+            under("keeps its size"),
+            ["PRAGMA Statements", "List Of PRAGMAs", "PRAGMA auto_vacuum"]
+        );
+        // The next entry is a sibling, not a child, of the one before.
+        assert_eq!(
+            under("suggested maximum"),
+            ["PRAGMA Statements", "List Of PRAGMAs", "PRAGMA cache_size"]
+        );
+        assert_eq!(under("After the list"), ["PRAGMA Statements", "Notes"]);
     }
 
     #[test]

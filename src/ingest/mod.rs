@@ -413,7 +413,11 @@ fn ingest_one(
     let id = path.to_string_lossy().into_owned();
     let meta = FileMeta::of(&metadata);
     let prior = prior(&id);
-    if !opts.rehash && prior.as_ref().is_some_and(|p| p.file == Some(meta)) {
+    if !opts.rehash
+        && prior
+            .as_ref()
+            .is_some_and(|p| p.file == Some(meta) && current_extraction(&p.raw_hash))
+    {
         return Ok(Outcome::Unchanged {
             id,
             read: false,
@@ -422,7 +426,7 @@ fn ingest_one(
     }
     let bytes = read_at_most(path, opts.max_file_bytes)?;
     let trusted = trusted(meta);
-    let raw_hash = blake3::hash(&bytes).to_hex().to_string();
+    let raw_hash = raw_hash(&bytes);
     if let Some(p) = prior.filter(|p| p.raw_hash == raw_hash) {
         return Ok(Outcome::Unchanged {
             id,
@@ -433,6 +437,25 @@ fn ingest_one(
     let mut document = build_document(&id, &id, &file.corpus, format, &bytes, None, raw_hash)?;
     document.file = trusted;
     Ok(Outcome::Document(Box::new(document)))
+}
+
+/// What text extraction is: raised whenever a change to it would make different passages from
+/// the same bytes (v2: SQLite's `<h>` entry headings). It opens every raw hash, so documents
+/// indexed by an earlier extraction differ from their files and are read again once.
+const EXTRACTION: &str = "x2";
+
+/// The identity of a source's bytes as extraction read them: the same bytes under another
+/// extraction are another document.
+pub fn raw_hash(bytes: &[u8]) -> String {
+    format!("{EXTRACTION}:{}", blake3::hash(bytes).to_hex())
+}
+
+/// Whether a stored raw hash was made by this extraction (file metadata alone may not then
+/// vouch for it).
+fn current_extraction(raw_hash: &str) -> bool {
+    raw_hash
+        .strip_prefix(EXTRACTION)
+        .is_some_and(|rest| rest.starts_with(':'))
 }
 
 /// `meta` if it may be trusted on the next run (see [`RACY_WINDOW_NS`]).
@@ -465,7 +488,7 @@ pub fn document_from_bytes(
     bytes: &[u8],
     content_type_charset: Option<&str>,
 ) -> Result<Document, Unusable> {
-    let raw_hash = blake3::hash(bytes).to_hex().to_string();
+    let raw_hash = raw_hash(bytes);
     build_document(
         id,
         location,

@@ -306,7 +306,7 @@ fn unchanged_files_are_counted_not_extracted() {
     let b = write(dir.path(), "b.md", b"# B\n\nSecond file.");
     let files = discover(&[dir.path().to_path_buf()]).unwrap();
     let b_id = fs::canonicalize(&b).unwrap().to_string_lossy().into_owned();
-    let b_hash = blake3::hash(b"# B\n\nSecond file.").to_hex().to_string();
+    let b_hash = raw_hash(b"# B\n\nSecond file.");
     let asked = std::sync::Mutex::new(Vec::new());
     // Known by its hash only (no metadata): read, found the same, not extracted.
     let prior = |id: &str| {
@@ -328,12 +328,22 @@ fn unchanged_files_are_counted_not_extracted() {
     let meta = |id: &str| FileMeta::of(&fs::metadata(id).unwrap());
     let same = |id: &str| {
         Some(Prior {
-            raw_hash: "stale".into(),
+            raw_hash: raw_hash(b"other bytes, once"),
             file: Some(meta(id)),
         })
     };
     let all = ingest_files(&files, &IngestOptions::default(), &same).unwrap();
     assert_eq!((all.unchanged, all.read, all.documents.len()), (2, 0, 0));
+    // Indexed by an earlier extraction (its hash is the bytes' alone): the metadata does not
+    // vouch for passages this extraction would make otherwise, so both are made again.
+    let earlier = |id: &str| {
+        Some(Prior {
+            raw_hash: blake3::hash(&fs::read(id).unwrap()).to_hex().to_string(),
+            file: Some(meta(id)),
+        })
+    };
+    let all = ingest_files(&files, &IngestOptions::default(), &earlier).unwrap();
+    assert_eq!((all.unchanged, all.read, all.documents.len()), (0, 2, 2));
     // A re-hash reads them and finds the content changed.
     let rehash = IngestOptions {
         rehash: true,

@@ -126,7 +126,7 @@ pub fn prepare(
                 let mut present = HashSet::new();
                 for (id, bytes) in bundled::files() {
                     present.insert(id.clone());
-                    let raw = blake3::hash(bytes).to_hex().to_string();
+                    let raw = crate::ingest::raw_hash(bytes);
                     if known.get(&id).is_some_and(|k| k.raw_hash == raw) {
                         out.unchanged += 1;
                         continue;
@@ -282,7 +282,7 @@ pub fn verify_files(store: &dyn SearchBackend) -> Result<Verified, RunError> {
     let checks: Vec<Check> = files
         .par_iter()
         .map(|(id, k)| match std::fs::read(id.as_str()) {
-            Ok(bytes) if blake3::hash(&bytes).to_hex().as_str() == k.raw_hash => Check::Same,
+            Ok(bytes) if crate::ingest::raw_hash(&bytes) == k.raw_hash => Check::Same,
             Ok(_) => Check::Changed((*id).clone()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Check::Missing((*id).clone()),
             // Unreadable now: it cannot be what was indexed either.

@@ -409,7 +409,7 @@ impl Inner {
                 Ok(c.doc_id)
             }
             Fetched::Page(page) => {
-                let raw_hash = blake3::hash(&page.body).to_hex().to_string();
+                let raw_hash = crate::ingest::raw_hash(&page.body);
                 if let Some(c) = cached.as_ref().filter(|c| c.raw_hash == raw_hash) {
                     // Same bytes as the stored copy: keep it, refresh the validators.
                     let mut entry = c.clone();
