@@ -1,8 +1,10 @@
 //! Tokens per kept claim and the share of reviewer prompt tokens in byte-identical prefixes, for
 //! batched voting against the `--voting naive` baseline (one call per claim per reviewer with the
 //! whole run's evidence, data first), side by side on the same corpus and question, in one pass
-//! (`--depth 1`); then the default two rounds against one pass, batched. Measured by the scripted
-//! model server's own counters on loopback. `cargo bench --bench llm_tokens`.
+//! (`--depth 1`); then the default two rounds against one pass, batched; then batched with the
+//! local verifier's first pass (`--first-pass`, when the verifier is installed) against without.
+//! Measured by the scripted model server's own counters on loopback.
+//! `cargo bench --bench llm_tokens`.
 
 #[path = "../tests/support/scripted_model.rs"]
 mod scripted_model;
@@ -16,6 +18,8 @@ const QUESTION: &str =
 
 struct Figures {
     kept: u64,
+    /// Claims the local first pass settled.
+    settled_locally: usize,
     statuses: String,
     reviewer_calls: usize,
     reviewer_tokens: usize,
@@ -23,7 +27,7 @@ struct Figures {
     prefix_share: f64,
 }
 
-fn run(voting: &str, depth: &str) -> Figures {
+fn run(voting: &str, depth: &str, extra: &[&str]) -> Figures {
     let server = serve(Mode::Good);
     let tmp = tempfile::tempdir().expect("temp dir");
     let config = tmp.path().join("research.toml");
@@ -40,6 +44,7 @@ fn run(voting: &str, depth: &str) -> Figures {
             QUESTION, "--engine", "llm", "--model", "scripted", "--quiet", "--voting", voting,
             "--depth", depth,
         ])
+        .args(extra)
         .arg("--config")
         .arg(&config)
         .arg("--index")
@@ -58,8 +63,21 @@ fn run(voting: &str, depth: &str) -> Figures {
     )
     .expect("audit json");
     let s = &server.script;
+    let settled_locally = audit["reviewed"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter(|r| {
+                    r["votes"]
+                        .as_array()
+                        .is_some_and(|v| !v.is_empty() && v.iter().all(|v| v["first_pass"] == true))
+                })
+                .count()
+        })
+        .unwrap_or(0);
     Figures {
         kept: audit["stats"]["kept"].as_u64().unwrap_or(0),
+        settled_locally,
         statuses: format!(
             "{} kept, {} disputed, {} dropped, {} unverified",
             audit["stats"]["kept"],
@@ -75,9 +93,9 @@ fn run(voting: &str, depth: &str) -> Figures {
 }
 
 fn main() {
-    let batched = run("batched", "1");
-    let naive = run("naive", "1");
-    let deep = run("batched", "2");
+    let batched = run("batched", "1", &[]);
+    let naive = run("naive", "1", &[]);
+    let deep = run("batched", "2", &[]);
     let per = |tokens: usize, kept: u64| tokens as f64 / kept.max(1) as f64;
     println!("question: {QUESTION}");
     println!("corpus: the bundled sample corpus; 5 reviewers; scripted model on 127.0.0.1 (prompt tokens = bytes/4)");
@@ -127,5 +145,24 @@ fn main() {
         } else {
             "NOT met"
         }
+    );
+    if research::verifier::Verifier::shared().is_err() {
+        println!(
+            "--first-pass: not measured, the verifier is not installed (research models install)"
+        );
+        return;
+    }
+    let first = run("batched", "1", &["--first-pass"]);
+    println!(
+        "batched with --first-pass: {} kept ({}), {} settled by the verifier, {} reviewer calls, {:.0} reviewer tok/kept",
+        first.kept,
+        first.statuses,
+        first.settled_locally,
+        first.reviewer_calls,
+        per(first.reviewer_tokens, first.kept)
+    );
+    println!(
+        "--first-pass / without, reviewer tokens per kept claim: {:.2}x",
+        per(first.reviewer_tokens, first.kept) / per(batched.reviewer_tokens, batched.kept)
     );
 }

@@ -267,6 +267,10 @@ pub struct Vote {
     pub corroborating: bool,
     /// A short reason (what matched, what conflicted, or what failed).
     pub note: String,
+    /// Cast by the local verifier's first pass, which settled the claim before any model
+    /// reviewer was asked (`--first-pass`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_pass: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -310,6 +310,10 @@ pub struct LlmArgs {
     /// Folder of role prompts overriding the built-in ones (<role>.md).
     #[arg(long, hide_short_help = true, help_heading = LLM_HEADING, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
+    /// The local verifier votes first: a claim its whole panel supports is settled without a
+    /// model call, and only the rest go to the model reviewers (needs `research models install`).
+    #[arg(long, hide_short_help = true, help_heading = LLM_HEADING)]
+    pub first_pass: bool,
 }
 
 #[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -566,6 +570,11 @@ impl Panel {
         let p = &self.args;
         Ok(match p.engine {
             EngineKind::Offline => {
+                if p.llm.first_pass {
+                    anyhow::bail!(
+                        "--first-pass goes before model reviewers: use it with --engine llm (offline, --verifier votes with the model throughout)"
+                    );
+                }
                 let engine =
                     offline::engine(p.policy.reviewers, p.policy.max_claims.max(1), p.verifier);
                 // Lexical judging is a fallback the user should know about, and fix.
@@ -598,14 +607,31 @@ impl Panel {
                     VotingKind::Batched => Voting::Batched,
                     VotingKind::Naive => Voting::Naive,
                 };
-                llm_engine::engine(
+                let mut engine = llm_engine::engine(
                     config,
                     prompts,
                     p.policy.reviewers,
                     voting,
                     p.policy.max_claims.max(1),
                     journal,
-                )
+                );
+                if a.first_pass {
+                    research::verifier::Verifier::shared().map_err(|e| {
+                        anyhow::anyhow!(
+                            "--first-pass needs the verifier model ({e}); install it with `research models install`"
+                        )
+                    })?;
+                    let local = offline::panel(p.policy.reviewers, true)
+                        .into_iter()
+                        .map(|r| Box::new(r) as Box<dyn research::engine::Reviewer>)
+                        .collect();
+                    let first = research::review::FirstPass::new(local, self.policy.clone());
+                    engine.reviewers = first.before(std::mem::take(&mut engine.reviewers));
+                    engine.notes.push(
+                        "the local verifier voted first: claims its whole panel supported were settled without a model call".into(),
+                    );
+                }
+                engine
             }
         })
     }

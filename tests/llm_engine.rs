@@ -628,3 +628,63 @@ fn a_later_round_is_planned_by_the_model_from_a_compact_summary() {
         .all(|e| e["role"] != "follow-up"));
     assert!(a1.get("trail").is_none());
 }
+
+/// `--first-pass`: the local verifier votes first; a claim its whole panel supports is settled
+/// without a model call, the audit marks those votes, and only the other claims reach the model
+/// reviewers. Needs the installed verifier (.ci/run installs it).
+#[test]
+fn the_verifier_s_first_pass_settles_what_it_is_sure_of_and_the_models_review_the_rest() {
+    let plain_server = serve(Mode::Good);
+    let plain = audit(&research(&plain_server, &["--depth", "1"]));
+    let server = serve(Mode::Good);
+    let run = research(&server, &["--depth", "1", "--first-pass"]);
+    assert!(
+        run.status.success(),
+        "this test needs the installed verifier (research models install): {}",
+        run.stderr
+    );
+    let a = audit(&run);
+    assert_quotes_verbatim(&a);
+    let reviewed = a["reviewed"].as_array().unwrap();
+    let settled: Vec<&Value> = reviewed
+        .iter()
+        .filter(|r| {
+            let votes = r["votes"].as_array().unwrap();
+            !votes.is_empty() && votes.iter().all(|v| v["first_pass"] == true)
+        })
+        .collect();
+    assert!(!settled.is_empty(), "the verifier settled nothing");
+    let prompts = server.script.reviewer_prompts.lock().unwrap().join("\n");
+    for r in &settled {
+        // Settled locally: kept on supporting votes with checked evidence, said so, and never
+        // sent to a model reviewer.
+        assert_eq!(r["verdict"]["status"], "kept", "{r}");
+        assert!(r["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("settled by the local verifier"));
+        for v in r["votes"].as_array().unwrap() {
+            assert_eq!(v["stance"], "support");
+            assert!(!v["evidence"].is_null());
+        }
+        let text = r["claim"]["text"].as_str().unwrap();
+        assert!(!prompts.contains(text), "sent to the models: {text}");
+    }
+    // A claim the verifier did not settle was reviewed by the models, with no vote of the
+    // first pass among its votes.
+    for r in reviewed.iter().filter(|r| !settled.contains(r)) {
+        assert!(r["votes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["first_pass"].is_null()));
+    }
+    let tokens = |s: &scripted_model::Script| s.reviewer_prompt_tokens.load(Ordering::SeqCst);
+    assert!(
+        tokens(&server.script) < tokens(&plain_server.script),
+        "{} reviewer tokens with the first pass, {} without",
+        tokens(&server.script),
+        tokens(&plain_server.script)
+    );
+    assert!(plain["stats"]["kept"].as_u64().unwrap() > 0);
+}

@@ -7,6 +7,9 @@ use crate::engine::{ReviewTask, Reviewer};
 use crate::journal::Key;
 use std::collections::HashSet;
 
+mod first_pass;
+pub use first_pass::FirstPass;
+
 pub use crate::policy::{Policy, PolicyError};
 
 impl Policy {
@@ -144,10 +147,16 @@ fn aggregate_ballots(
                         evidence: None,
                         corroborating: false,
                         note: "no vote returned for this claim".into(),
+                        first_pass: false,
                     },
                 })
                 .collect();
-            let verdict = policy.aggregate(&claim.id, &votes);
+            let mut verdict = policy.aggregate(&claim.id, &votes);
+            if !votes.is_empty() && votes.iter().all(|v| v.first_pass) {
+                verdict
+                    .reason
+                    .push_str("; settled by the local verifier, no model reviewer was asked");
+            }
             Reviewed {
                 claim: claim.clone(),
                 votes,
@@ -259,6 +268,7 @@ mod tests {
             }),
             corroborating: true,
             note: String::new(),
+            first_pass: false,
         }
     }
 

@@ -683,6 +683,7 @@ impl LlmReviewer {
             evidence: None,
             corroborating: false,
             note,
+            first_pass: false,
         }
     }
 

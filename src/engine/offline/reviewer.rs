@@ -78,6 +78,7 @@ impl OfflineReviewer {
             evidence: None,
             corroborating: false,
             note: "no passage states or contradicts the claim".into(),
+            first_pass: false,
         };
         let request = self.request(question, claim, retriever);
         let mut hits = match retriever.search(request.clone()) {
@@ -867,6 +868,7 @@ impl Reviewer for OfflineReviewer {
                     evidence: None,
                     corroborating: false,
                     note: format!("reviewer failed: {e}"),
+                    first_pass: false,
                 })
                 .collect(),
         }
