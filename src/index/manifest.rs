@@ -72,8 +72,11 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
 /// The state row saying the `terms` table is kept: a manifest written before it existed has
-/// none, and is rebuilt from the index like a manifest behind it.
-const TERMS_KEPT: &str = "terms";
+/// none, and is rebuilt from the index like a manifest behind it. Its second version ("-2")
+/// dates from the fix that made a writing session see what the writer it waited for committed:
+/// counts kept before it may have been doubled by runs over nested folders at once, so such a
+/// manifest is rebuilt once too.
+const TERMS_KEPT: &str = "terms-2";
 
 /// The scored fields whose terms are counted, as stored in `terms.field`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1901,6 +1901,27 @@ mod tests {
     }
 
     #[test]
+    fn term_counts_kept_before_the_writer_wait_fix_are_rebuilt_once() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path())
+            .unwrap()
+            .add(&varied_docs())
+            .unwrap();
+        // A manifest as builds before the fix could leave it: counts doubled, the old marker.
+        let conn = rusqlite::Connection::open(dir.path().join(manifest::FILE)).unwrap();
+        conn.execute_batch(
+            "UPDATE terms SET passages = passages * 2;
+             DELETE FROM state WHERE key = 'terms-2';
+             INSERT INTO state VALUES ('terms', 1);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(dir.path()).unwrap();
+        assert_frequencies_kept(&store, &["/c".to_string()]);
+        assert_frequencies_kept(&store, &["/other".to_string()]);
+    }
+
+    #[test]
     fn a_manifest_behind_the_index_is_rebuilt_when_the_index_opens() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
