@@ -35,6 +35,11 @@ impl Default for OfflineExtractor {
 /// about 0.5 and sentences that merely share a word ("large objects" for "a large table") near
 /// 0.3.
 const ON_QUESTION: f32 = 0.4;
+
+/// A reference entry's description quoted whole (see the extractor) when it has at most this
+/// many sentences and bytes.
+const ENTRY_SENTENCES: usize = 3;
+const ENTRY_CHARS: usize = 400;
 /// ...or this share of the closest sentence's closeness, for a question whose best sentences
 /// all read further from it.
 const NEAR_BEST: f32 = 0.7;
@@ -555,7 +560,25 @@ impl OfflineExtractor {
                 .as_ref()
                 .is_some_and(|c| c.lists_changes(&hit.title, &hit.passage.heading_path));
             let spans = text::sentences(&hit.passage.text);
-            for (k, &(mut s, e)) in spans.iter().enumerate() {
+            // A short reference entry's description is one statement about its entry: "Add the
+            // string note to the exception's notes ... A TypeError is raised if note is not a
+            // string." under `add_note(note)`. Its first sentence is quoted with the rest, so
+            // the conditions and errors of the entry come with what it does.
+            let whole_entry =
+                spans.len() >= 2
+                    && spans.len() <= ENTRY_SENTENCES
+                    && hit.passage.text.len() <= ENTRY_CHARS
+                    && hit.passage.heading_path.last().is_some_and(|h| {
+                        text::entry_term(h).is_some_and(|t| h.trim().starts_with(t))
+                    });
+            let mut covered = 0;
+            for (k, &(mut s, mut e)) in spans.iter().enumerate() {
+                if s < covered {
+                    continue;
+                }
+                if k == 0 && whole_entry {
+                    e = spans[spans.len() - 1].1;
+                }
                 if hit.passage.text[s..e].trim_end().ends_with(':') {
                     lead_in = text::content_stems(&hit.passage.text[s..e]);
                     continue;
@@ -628,6 +651,7 @@ impl OfflineExtractor {
                 }
                 // Taken once: a sentence too far from one search may still answer another.
                 seen_spans.insert((hit.passage.doc_id.clone(), start, end));
+                covered = e;
                 // The sentences it leans on, taken without it, say less.
                 if joined {
                     candidates.retain(|c| {
@@ -845,6 +869,32 @@ mod tests {
             around.text.starts_with("When the INSERT statement"),
             "{}",
             around.text
+        );
+    }
+
+    #[test]
+    fn a_short_reference_entry_is_quoted_whole_a_long_one_by_the_sentence() {
+        let q = "How can an except block attach a note to an exception for the traceback?";
+        let short = "Add the string note to the exception's notes which appear in the standard \
+                     traceback after the exception string. A TypeError is raised if note is not \
+                     a string.";
+        let mut entry = evidence("exceptions.html", short);
+        entry.hit.passage.heading_path = vec!["Base classes".into(), "add_note(note)".into()];
+        let claims = OfflineExtractor::default().extract_sync(q, &overview_plan(q), &[entry]);
+        // What the entry does comes with its condition, verbatim, as one claim.
+        assert_eq!(claims.len(), 1, "{claims:?}");
+        assert_eq!(claims[0].text, short);
+        assert_eq!(claims[0].citations[0].end, 100 + short.len());
+        // Under a section heading that is no entry, the sentences stand apart.
+        let mut section = evidence("tutorial.html", short);
+        section.hit.passage.heading_path = vec!["8.10. Enriching Exceptions with Notes".into()];
+        let claims = OfflineExtractor::default().extract_sync(q, &overview_plan(q), &[section]);
+        assert!(!claims.is_empty());
+        assert!(
+            claims
+                .iter()
+                .all(|c| !(c.text.starts_with("Add the string") && c.text.contains("TypeError"))),
+            "{claims:?}"
         );
     }
 
