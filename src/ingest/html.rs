@@ -638,13 +638,7 @@ mod tests {
             <p>After the list.</p></body></html>"#;
         let extracted = extract(html);
         let passages = build_passages("doc", &extracted);
-        let under = |text: &str| {
-            passages
-                .iter()
-                .find(|p| p.text.contains(text))
-                .map(|p| p.heading_path.clone())
-                .unwrap_or_else(|| panic!("{text} not found: {passages:?}"))
-        };
+        let under = |text: &str| heading_of(&passages, text);
         assert_eq!(
             under("maximum number of concurrent"),
             ["Connection Settings", "max_connections (integer)"]
@@ -660,6 +654,15 @@ mod tests {
         assert_eq!(under("After the list"), ["Connection Settings"]);
     }
 
+    /// The heading path of the passage holding `text`.
+    fn heading_of(passages: &[crate::artifact::Passage], text: &str) -> Vec<String> {
+        passages
+            .iter()
+            .find(|p| p.text.contains(text))
+            .map(|p| p.heading_path.clone())
+            .unwrap_or_else(|| panic!("{text} not found: {passages:?}"))
+    }
+
     #[test]
     fn a_reference_page_s_h_elements_head_their_entries() {
         // As SQLite's pragma.html heads each pragma.
@@ -672,13 +675,7 @@ mod tests {
             <p>Query or change the suggested maximum number of database disk pages.</p>
             <h2>Notes</h2><p>After the list.</p></body></html>"#;
         let passages = build_passages("doc", &extract(html));
-        let under = |text: &str| {
-            passages
-                .iter()
-                .find(|p| p.text.contains(text))
-                .map(|p| p.heading_path.clone())
-                .unwrap_or_else(|| panic!("{text} not found: {passages:?}"))
-        };
+        let under = |text: &str| heading_of(&passages, text);
         assert_eq!(
             under("keeps its size"),
             ["PRAGMA Statements", "List Of PRAGMAs", "PRAGMA auto_vacuum"]

@@ -152,17 +152,9 @@ impl Reviewer for Settling {
                     v.note = format!("settled by the local verifier: {}", v.note);
                     v
                 } else {
-                    asked.next().unwrap_or_else(|| Vote {
-                        claim_id: claim.id.clone(),
-                        reviewer: self.name().to_string(),
-                        skeptic: self.is_skeptic(),
-                        stance: Stance::Error,
-                        confidence: 0.0,
-                        evidence: None,
-                        corroborating: false,
-                        note: "no vote returned for this claim".into(),
-                        first_pass: false,
-                    })
+                    asked
+                        .next()
+                        .unwrap_or_else(|| super::missing_vote(claim, self))
                 }
             })
             .collect()

@@ -138,17 +138,7 @@ fn aggregate_ballots(
                 .map(|(ballot, reviewer)| match ballot.get(i) {
                     Some(v) if v.claim_id == claim.id => v.clone(),
                     // A reviewer that skipped or misnumbered a claim has not voted on it.
-                    _ => Vote {
-                        claim_id: claim.id.clone(),
-                        reviewer: reviewer.name().to_string(),
-                        skeptic: reviewer.is_skeptic(),
-                        stance: Stance::Error,
-                        confidence: 0.0,
-                        evidence: None,
-                        corroborating: false,
-                        note: "no vote returned for this claim".into(),
-                        first_pass: false,
-                    },
+                    _ => missing_vote(claim, reviewer.as_ref()),
                 })
                 .collect();
             let mut verdict = policy.aggregate(&claim.id, &votes);
@@ -164,6 +154,21 @@ fn aggregate_ballots(
             }
         })
         .collect()
+}
+
+/// The vote of a reviewer that returned none for the claim: unverified, never a refutation.
+fn missing_vote(claim: &Claim, reviewer: &dyn Reviewer) -> Vote {
+    Vote {
+        claim_id: claim.id.clone(),
+        reviewer: reviewer.name().to_string(),
+        skeptic: reviewer.is_skeptic(),
+        stance: Stance::Error,
+        confidence: 0.0,
+        evidence: None,
+        corroborating: false,
+        note: "no vote returned for this claim".into(),
+        first_pass: false,
+    }
 }
 
 type Journaled<'a> = (
