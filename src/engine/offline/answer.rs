@@ -58,20 +58,20 @@ pub fn compose_with(question: &str, kept: &[Reviewed], verifier: Option<&Verifie
             sentences,
         });
     }
-    // Key facts are the answer's too: only claims that speak to a part of the question.
-    let mut facts: Vec<usize> = (0..claims.len())
-        .filter(|n| ranking.by_part.iter().any(|ranked| ranked.contains(n)))
+    // Key facts are the answer's too: only claims that speak to a part of the question, the
+    // most direct first, taking each part's in turn.
+    let deepest = ranking.by_part.iter().map(Vec::len).max().unwrap_or(0);
+    let facts: Vec<usize> = (0..deepest)
+        .flat_map(|k| {
+            ranking
+                .by_part
+                .iter()
+                .filter_map(move |ranked| ranked.get(k))
+        })
+        .copied()
         .filter(|n| !used.contains(n))
         .filter(|&n| is_key_fact(&claims[n].0.claim.text))
         .collect();
-    facts.sort_by(|&a, &b| {
-        claims[b]
-            .0
-            .claim
-            .score
-            .total_cmp(&claims[a].0.claim.score)
-            .then(a.cmp(&b))
-    });
     for n in facts {
         if out.key_facts.len() == KEY_FACTS {
             break;
@@ -193,17 +193,58 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
         })
         .unwrap_or_default();
     let part_stems: Vec<Vec<String>> = parts.iter().map(|p| text::content_stems(p)).collect();
+    // "When should I use WAL mode in SQLite and what are its limitations": "its" is WAL mode,
+    // so the subject is every part's; what a part asks of it is its own.
+    let refers_back = parts.iter().skip(1).any(|p| {
+        text::tokens(p)
+            .iter()
+            .any(|t| super::planner::PRONOUNS.contains(&t.text.to_lowercase().as_str()))
+    });
+    let subject: Vec<String> = if refers_back {
+        super::planner::subject_of(question)
+            .iter()
+            .flat_map(|w| text::content_stems(w))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // The words sources use for the kind of answer a part asks for: "WAL is significantly
+    // faster in most scenarios" answers "when should I use it" without its words.
+    let kinds: Vec<&[&str]> = parts.iter().map(|p| kind_words(p).0).collect();
+    // The words that asked for the kind ("use" in "when should I use", "limitations") are
+    // framing, not a topic: "SQLITE_DEFAULT_JOURNAL_SIZE_LIMIT" answers no limitation.
+    let part_stems: Vec<Vec<String>> = part_stems
+        .into_iter()
+        .zip(&parts)
+        .map(|(stems, p)| {
+            let asking = kind_words(p).1;
+            stems
+                .into_iter()
+                .filter(|s| !asking.iter().any(|a| s.starts_with(a)))
+                .collect()
+        })
+        .collect();
     let claims: Vec<(&Reviewed, Vec<String>)> = kept
         .iter()
         .map(|r| (r, text::content_stems(&r.claim.text)))
         .collect();
+    let words: Vec<Vec<String>> = kept
+        .iter()
+        .map(|r| {
+            text::tokens(&r.claim.text)
+                .iter()
+                .map(|t| text::stem(t.text))
+                .collect()
+        })
+        .collect();
     // A part's own words count fully; words several parts share (the subject) count less, so a
     // part is answered by what speaks to it, not by anything on the subject.
     let weight = |i: usize, stem: &String| {
-        let shared = part_stems
-            .iter()
-            .enumerate()
-            .any(|(j, other)| j != i && other.contains(stem));
+        let shared = subject.contains(stem)
+            || part_stems
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && other.contains(stem));
         if shared {
             0.3
         } else {
@@ -231,20 +272,30 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                     || part_stems[i]
                         .iter()
                         .any(|s| weight(i, s) == 1.0 && stems.contains(s))
+                    || of_kind(kinds[i], &words[n])
                     // In meaning, the part it is closest to.
                     || near.is_some_and(|c| c.iter().all(|&x| x <= c[i]))
             })
             .map(|i| {
-                let total: f32 = part_stems[i].iter().map(|s| weight(i, s)).sum();
+                // The kind of answer counts as one more word of the part.
+                let kind = if kinds[i].is_empty() { 0.0 } else { 1.0 };
+                let total: f32 = part_stems[i].iter().map(|s| weight(i, s)).sum::<f32>() + kind;
                 let own: f32 = part_stems[i]
                     .iter()
                     .filter(|s| stems.contains(s))
                     .map(|s| weight(i, s))
-                    .sum();
+                    .sum::<f32>()
+                    + if of_kind(kinds[i], &words[n]) {
+                        kind
+                    } else {
+                        0.0
+                    };
                 let words = own / total.max(1e-3) * on_subject;
-                // Words count half beside meaning: they still tell "threshold" from "tune".
+                // Meaning counts half beside the words: every sentence on the subject is close to every
+                // part in meaning, while the words tell "threshold" from "tune", and benefits
+                // from drawbacks.
                 let relevance = match near {
-                    Some(c) => 0.5 * words + c[i],
+                    Some(c) => words + 0.5 * c[i],
                     None => words,
                 };
                 (relevance, i)
@@ -322,6 +373,90 @@ fn parts(question: &str) -> Vec<String> {
         return vec![text::squash_whitespace(question)];
     }
     cleaned
+}
+
+/// Stems of the words a source answering a part of this kind uses (empty for other parts):
+/// benefits for "when should I use", drawbacks for "limitations", settings for "how do I tune",
+/// conditions for "decide when".
+/// Also the stems that asked for that kind.
+fn kind_words(part: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    let lower = part.to_lowercase();
+    let stems = text::content_stems(&lower);
+    let has = |w: &str| stems.iter().any(|s| s.starts_with(w));
+    const DRAWBACK: &[&str] = &[
+        "limit",
+        "drawback",
+        "disadvantag",
+        "downsid",
+        "caveat",
+        "pitfal",
+    ];
+    const BENEFIT: &[&str] = &["use", "advantag", "benefit"];
+    const SETTING: &[&str] = &["tune", "tuning", "configur", "adjust"];
+    const CONDITION: &[&str] = &["decid", "trigger"];
+    if DRAWBACK.iter().any(|w| has(w)) {
+        (DRAWBACK_WORDS, DRAWBACK)
+    } else if lower.contains("when should")
+        || lower.contains("why should")
+        || has("advantag")
+        || has("benefit")
+    {
+        (BENEFIT_WORDS, BENEFIT)
+    } else if SETTING.iter().any(|w| has(w)) {
+        (SETTING_WORDS, SETTING)
+    } else if lower.contains("decide when") || has("trigger") {
+        (CONDITION_WORDS, CONDITION)
+    } else {
+        (&[], &[])
+    }
+}
+
+const DRAWBACK_WORDS: &[&str] = &[
+    "drawback",
+    "disadvantage",
+    "downside",
+    "caveat",
+    "restriction",
+    "cannot",
+    "unable",
+    "fails",
+    "slower",
+    "requires",
+    "must",
+    "only",
+];
+const BENEFIT_WORDS: &[&str] = &[
+    "advantage",
+    "benefit",
+    "faster",
+    "better",
+    "improves",
+    "recommended",
+    "preferred",
+    "efficient",
+    "concurrency",
+    "allows",
+    "permits",
+];
+const SETTING_WORDS: &[&str] = &[
+    "parameter",
+    "setting",
+    "configure",
+    "adjust",
+    "increase",
+    "decrease",
+    "lower",
+    "raise",
+    "default",
+    "per-table",
+    "storage",
+];
+const CONDITION_WORDS: &[&str] = &["threshold", "exceeds", "triggers", "whenever", "condition"];
+
+/// Whether a claim uses a word of a part's kind (`words`: the stems of all its words, common
+/// ones included: "cannot" and "only" say what a limitation is).
+fn of_kind(kind: &[&str], words: &[String]) -> bool {
+    !kind.is_empty() && kind.iter().any(|k| words.contains(&text::stem(k)))
 }
 
 /// Use claim `n` unless it says what a used claim already says; whether it was taken.
@@ -455,6 +590,43 @@ mod tests {
         assert_eq!(said.text, busy);
     }
 
+    #[test]
+    fn a_part_is_answered_by_what_it_asks_of_the_subject_not_by_the_subject_s_name() {
+        // "its" is WAL mode: naming WAL mode answers neither part; what a benefit or a drawback
+        // is made of does, without the words "use" or "limitations".
+        let claims = [
+            kept("c1", "The persistence of WAL mode means that applications can use SQLite in WAL mode unchanged.", 5),
+            kept("c2", "WAL is significantly faster in most scenarios.", 5),
+            kept("c3", "All processes must be on the same host; WAL does not work over a network filesystem.", 5),
+            kept("c4", "SQLITE_DEFAULT_JOURNAL_SIZE_LIMIT sets the size limit of the WAL file.", 5),
+        ];
+        let a = compose(
+            "When should I use WAL mode in SQLite and what are its limitations?",
+            &claims,
+        );
+        assert_eq!(
+            texts(&a.parts[0].sentences),
+            [claims[1].claim.text.as_str()],
+            "{a:?}"
+        );
+        assert_eq!(
+            texts(&a.parts[1].sentences),
+            [claims[2].claim.text.as_str()],
+            "{a:?}"
+        );
+        let found = groups(
+            "When should I use WAL mode in SQLite and what are its limitations?",
+            &claims,
+            None,
+        );
+        let also = found
+            .iter()
+            .find(|(h, _)| h == ALSO_FOUND)
+            .expect("also found");
+        let ids: Vec<&str> = also.1.iter().map(|r| r.claim.id.as_str()).collect();
+        assert_eq!(ids, ["c1", "c4"], "{found:?}");
+    }
+
     fn texts(s: &[Sentence]) -> Vec<&str> {
         s.iter().map(|s| s.text.as_str()).collect()
     }
@@ -469,6 +641,8 @@ mod tests {
             kept("c5", "WAL mode is faster in most scenarios since readers do not block writers at all.", 3),
             kept("c6", "Use WAL mode for concurrent access by many readers.", 5),
             kept("c7", "By default a WAL checkpoint runs when the WAL file reaches 1000 pages.", 2),
+            kept("c8", "WAL allows better concurrency.", 4),
+            kept("c9", "With WAL, reads are 10 percent faster.", 2),
         ];
         let a = compose(
             "When should I use WAL mode in SQLite and what are its limitations?",
@@ -484,10 +658,11 @@ mod tests {
             texts(&a.parts[1].sentences).contains(&claims[2].claim.text.as_str()),
             "{a:?}"
         );
-        // A default on the question's subject is a key fact; one on no part of it is not.
+        // A number that answers a part, past the part's sentences, is a key fact; a default that
+        // answers no part ("1000 pages" of checkpointing: neither a benefit nor a drawback) is not.
         assert_eq!(
             texts(&a.key_facts),
-            [claims[6].claim.text.as_str()],
+            [claims[8].claim.text.as_str()],
             "{a:?}"
         );
         // No sentence rests on anything but one kept claim of its own words.

@@ -270,11 +270,11 @@ pub fn plan(question: &str) -> Plan {
 }
 
 /// Pronouns a later part uses for the question's subject ("... and what are its limitations").
-const PRONOUNS: &[&str] = &["it", "its", "they", "their", "them", "this", "these"];
+pub(super) const PRONOUNS: &[&str] = &["it", "its", "they", "their", "them", "this", "these"];
 
 /// The question's subject: the names and identifiers of its first part, else its first two
 /// key terms.
-fn subject_of(question: &str) -> Vec<String> {
+pub(super) fn subject_of(question: &str) -> Vec<String> {
     let first = parts(question)
         .into_iter()
         .next()
