@@ -600,10 +600,7 @@ mod tests {
             kept("c3", "All processes must be on the same host; WAL does not work over a network filesystem.", 5),
             kept("c4", "SQLITE_DEFAULT_JOURNAL_SIZE_LIMIT sets the size limit of the WAL file.", 5),
         ];
-        let a = compose(
-            "When should I use WAL mode in SQLite and what are its limitations?",
-            &claims,
-        );
+        let a = compose(WAL_QUESTION, &claims);
         assert_eq!(
             texts(&a.parts[0].sentences),
             [claims[1].claim.text.as_str()],
@@ -614,11 +611,7 @@ mod tests {
             [claims[2].claim.text.as_str()],
             "{a:?}"
         );
-        let found = groups(
-            "When should I use WAL mode in SQLite and what are its limitations?",
-            &claims,
-            None,
-        );
+        let found = groups(WAL_QUESTION, &claims, None);
         let also = found
             .iter()
             .find(|(h, _)| h == ALSO_FOUND)
@@ -626,6 +619,8 @@ mod tests {
         let ids: Vec<&str> = also.1.iter().map(|r| r.claim.id.as_str()).collect();
         assert_eq!(ids, ["c1", "c4"], "{found:?}");
     }
+
+    const WAL_QUESTION: &str = "When should I use WAL mode in SQLite and what are its limitations?";
 
     fn texts(s: &[Sentence]) -> Vec<&str> {
         s.iter().map(|s| s.text.as_str()).collect()
@@ -644,10 +639,7 @@ mod tests {
             kept("c8", "WAL allows better concurrency.", 4),
             kept("c9", "With WAL, reads are 10 percent faster.", 2),
         ];
-        let a = compose(
-            "When should I use WAL mode in SQLite and what are its limitations?",
-            &claims,
-        );
+        let a = compose(WAL_QUESTION, &claims);
         assert_eq!(a.parts.len(), 2, "{a:?}");
         assert!(a.parts[0].part.starts_with("When should I use WAL mode"));
         assert_eq!(texts(&a.parts[0].sentences)[0], claims[0].claim.text);
@@ -715,11 +707,7 @@ mod tests {
             ),
             kept("c3", "The default page size is 4096 bytes.", 3),
         ];
-        let g = groups(
-            "When should I use WAL mode in SQLite and what are its limitations?",
-            &claims,
-            None,
-        );
+        let g = groups(WAL_QUESTION, &claims, None);
         let headings: Vec<&str> = g.iter().map(|(h, _)| h.as_str()).collect();
         assert_eq!(
             headings,
@@ -739,7 +727,7 @@ mod tests {
     #[test]
     fn a_question_is_split_where_it_asks_another_thing() {
         assert_eq!(
-            parts("When should I use WAL mode in SQLite and what are its limitations?"),
+            parts(WAL_QUESTION),
             [
                 "When should I use WAL mode in SQLite",
                 "what are its limitations"
