@@ -210,14 +210,13 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
     };
     // The words sources use for the kind of answer a part asks for: "WAL is significantly
     // faster in most scenarios" answers "when should I use it" without its words.
-    let kinds: Vec<&[&str]> = parts.iter().map(|p| kind_words(p).0).collect();
+    let (kinds, asking): (Vec<&[&str]>, Vec<&[&str]>) = parts.iter().map(|p| kind_words(p)).unzip();
     // The words that asked for the kind ("use" in "when should I use", "limitations") are
     // framing, not a topic: "SQLITE_DEFAULT_JOURNAL_SIZE_LIMIT" answers no limitation.
     let part_stems: Vec<Vec<String>> = part_stems
         .into_iter()
-        .zip(&parts)
-        .map(|(stems, p)| {
-            let asking = kind_words(p).1;
+        .zip(&asking)
+        .map(|(stems, asking)| {
             stems
                 .into_iter()
                 .filter(|s| !asking.iter().any(|a| s.starts_with(a)))
@@ -291,9 +290,9 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                         0.0
                     };
                 let words = own / total.max(1e-3) * on_subject;
-                // Meaning counts half beside the words: every sentence on the subject is close to every
-                // part in meaning, while the words tell "threshold" from "tune", and benefits
-                // from drawbacks.
+                // Meaning counts half beside the words: every sentence on the subject is close
+                // to every part in meaning, while the words tell "threshold" from "tune", and
+                // benefits from drawbacks.
                 let relevance = match near {
                     Some(c) => words + 0.5 * c[i],
                     None => words,
@@ -375,10 +374,9 @@ fn parts(question: &str) -> Vec<String> {
     cleaned
 }
 
-/// Stems of the words a source answering a part of this kind uses (empty for other parts):
-/// benefits for "when should I use", drawbacks for "limitations", settings for "how do I tune",
-/// conditions for "decide when".
-/// Also the stems that asked for that kind.
+/// The words a source answering a part of this kind uses (empty for other parts): benefits for
+/// "when should I use", drawbacks for "limitations", settings for "how do I tune", conditions
+/// for "decide when"; and the stems in the part that asked for that kind.
 fn kind_words(part: &str) -> (&'static [&'static str], &'static [&'static str]) {
     let lower = part.to_lowercase();
     let stems = text::content_stems(&lower);
