@@ -129,6 +129,11 @@ pub const MAX_SUB_QUERIES: usize = 8;
 pub struct Plan {
     pub question: String,
     pub sub_queries: Vec<SubQuery>,
+    /// What the question is about ("WAL", "SQLite", "mode"): the words a claim must hold, by
+    /// their weight in the searched corpora, to be a finding (see `relevance`). Empty: any
+    /// kept claim is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subject: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -529,6 +534,10 @@ pub struct Report {
     /// The rounds after the first: what each searched, why, and what it found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trail: Vec<Round>,
+    /// Ids of kept claims on another subject than the question's (see `relevance`): listed
+    /// apart, not as findings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aside: Vec<String>,
 }
 
 /// Why a later round searches something.

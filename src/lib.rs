@@ -21,6 +21,7 @@ pub mod plan;
 pub mod policy;
 pub mod progress;
 pub mod quote;
+pub mod relevance;
 pub mod report;
 pub mod retrieval;
 pub mod review;

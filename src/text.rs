@@ -347,6 +347,91 @@ pub fn asserted(sentence: &str) -> &str {
     &sentence[..cut]
 }
 
+/// Names in a sentence: runs of capitalised words ("Shirley Temple", "Kiss and Tell" is two),
+/// with a number that follows one ("PEP 654"), and identifiers (`add_note`, `wal_autocheckpoint`).
+/// A lone capitalised word opening the sentence is only the sentence's first word.
+pub fn names(sentence: &str) -> Vec<String> {
+    let tokens = tokens(sentence);
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    let mut run_start = 0;
+    let flush = |run: &mut Vec<&str>, start: usize, out: &mut Vec<String>| {
+        // "Before Merlinio", "The Apprentice": a capitalised common word opens the run, not the name.
+        let lead = run
+            .iter()
+            .take_while(|w| {
+                is_stopword(&w.to_lowercase()) || OPENING_WORDS.contains(&w.to_lowercase().as_str())
+            })
+            .count();
+        if lead > 0 && lead < run.len() {
+            run.drain(..lead);
+        }
+        let lone_opener = run.len() == 1 && start == 0;
+        let all_stop = run.iter().all(|w| is_stopword(&w.to_lowercase()));
+        if !run.is_empty() && !lone_opener && !all_stop {
+            let name = run.join(" ");
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        run.clear();
+    };
+    for (i, t) in tokens.iter().enumerate() {
+        let w = t.text;
+        let identifier = w.contains('_') && w.chars().any(char::is_alphabetic);
+        let capitalised = w.chars().next().is_some_and(char::is_uppercase);
+        let number_after_name = !run.is_empty() && w.chars().all(|c| c.is_ascii_digit());
+        // Words of a run must be adjacent in the text (a comma or a full stop ends it).
+        let adjacent = i > 0 && {
+            let prev = &tokens[i - 1];
+            sentence[prev.start + prev.text.len()..t.start]
+                .trim()
+                .is_empty()
+        };
+        if identifier {
+            flush(&mut run, run_start, &mut out);
+            if !out.iter().any(|n| n == w) {
+                out.push(w.to_string());
+            }
+        } else if (capitalised || number_after_name) && (run.is_empty() || adjacent) {
+            if run.is_empty() {
+                run_start = i;
+            }
+            run.push(w);
+        } else {
+            flush(&mut run, run_start, &mut out);
+            if capitalised {
+                run_start = i;
+                run.push(w);
+            }
+        }
+    }
+    flush(&mut run, run_start, &mut out);
+    out
+}
+
+/// Capitalised words that open a sentence or a clause without being part of a name.
+const OPENING_WORDS: &[&str] = &[
+    "before",
+    "after",
+    "during",
+    "since",
+    "although",
+    "however",
+    "in",
+    "on",
+    "at",
+    "as",
+    "by",
+    "from",
+    "with",
+    "while",
+    "when",
+    "unlike",
+    "like",
+    "according",
+];
+
 /// Content stems of a text: stopwords and negations removed, order kept, duplicates removed.
 pub fn content_stems(text: &str) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();

@@ -287,3 +287,84 @@ fn each_sqlite_pragma_is_a_section_under_its_name() {
     });
     assert!(!mixed);
 }
+
+/// A report's findings are about what the question is about; what the panel kept on another
+/// subject (shared-cache mode, printf's precision, VFSes for a question about WAL mode) is
+/// listed apart, cited, and not offered as an answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn claims_on_another_subject_are_listed_apart_not_as_findings() {
+    let dir = manual("/usr/share/doc/sqlite3", "sqlite3-doc");
+    let (report, tmp) = run_on(
+        "When should I use WAL mode in SQLite and what are its limitations?",
+        dir,
+    )
+    .await;
+    let by_id = |id: &str| report.reviewed.iter().find(|r| r.claim.id == id).unwrap();
+    // WAL, in the sentence or where it stands (wal.html is "Write-Ahead Logging").
+    let on_wal = |id: &str| {
+        let r = by_id(id);
+        let mut said = r.claim.text.clone();
+        for c in &r.claim.citations {
+            said.push(' ');
+            said.push_str(&c.title);
+            said.push(' ');
+            said.push_str(&c.heading_path.join(" "));
+        }
+        said.contains("WAL") || said.contains("Write-Ahead Logging")
+    };
+    let findings: Vec<&str> = report
+        .sections
+        .iter()
+        .flat_map(|s| s.sentences.iter().flat_map(|x| x.claim_ids.iter()))
+        .map(String::as_str)
+        .chain(
+            report
+                .answer
+                .parts
+                .iter()
+                .flat_map(|p| p.sentences.iter().flat_map(|x| x.claim_ids.iter()))
+                .map(String::as_str),
+        )
+        .collect();
+    assert!(findings.len() >= 5, "{findings:?}");
+    for id in &findings {
+        assert!(
+            on_wal(id),
+            "a finding not about WAL: {}",
+            by_id(id).claim.text
+        );
+    }
+    assert!(
+        findings
+            .iter()
+            .any(|id| by_id(id).claim.text.contains("network filesystem")),
+        "the network-filesystem limitation is a finding"
+    );
+    // What was kept on other subjects is still shown, cited, under its own heading.
+    assert!(!report.aside.is_empty());
+    let md = std::fs::read_dir(tmp.path().join("reports"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "md"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .unwrap();
+    let apart = md
+        .split("## Kept, on other subjects")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the section of claims on other subjects");
+    for id in &report.aside {
+        assert!(
+            !on_wal(id),
+            "set apart though about WAL: {}",
+            by_id(id).claim.text
+        );
+        let first_words: String = by_id(id).claim.text.chars().take(20).collect();
+        let first_words = first_words.replace('_', "\\_");
+        assert!(
+            apart.contains(&first_words),
+            "{first_words} not listed apart"
+        );
+    }
+    assert!(apart.contains("](#src-"));
+}

@@ -522,6 +522,7 @@ async fn item_claims(
         .await
         .unwrap_or_default();
     let plan = Plan {
+        subject: Vec::new(),
         question: question.clone(),
         sub_queries: vec![SubQuery {
             id: 0,

@@ -553,6 +553,13 @@ pub async fn research_with(
         .cloned()
         .collect();
 
+    // Findings are the kept claims about what the question is about; the rest are listed
+    // apart. Rarity is read where the reviewers searched.
+    let searched = Retriever::new(Arc::clone(&store), prepared.scope.clone())
+        .with_documents(gathered.brought.clone());
+    let (kept, aside) =
+        crate::relevance::Subject::new(&plan.question, &plan.subject, |s| searched.idf(s))
+            .split(&kept);
     // Keyed by the kept claims, so a replay under another policy writes afresh.
     let kept_ids: Vec<&str> = kept.iter().map(|r| r.claim.id.as_str()).collect();
     let kept_digest = Key::digest(&kept_ids.join(","));
@@ -619,6 +626,7 @@ pub async fn research_with(
         spend: engine.accounting.as_ref().map(|a| a.spend()),
         prompts: engine.prompt_hashes.clone(),
         trail: deeper.trail,
+        aside: aside.iter().map(|r| r.claim.id.clone()).collect(),
     };
     report::recheck_quotes(&mut report, store.as_ref())?;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;

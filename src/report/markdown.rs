@@ -207,6 +207,37 @@ fn render_answer(
     }
 }
 
+/// "## Kept, on other subjects": claims the panel kept that are not about what the question
+/// is about, each with its citations, so nothing kept is hidden and none poses as an answer.
+fn render_aside(
+    md: &mut String,
+    report: &Report,
+    by_id: &HashMap<&str, &Reviewed>,
+    idx: &mut CitationIndex,
+) {
+    let aside: Vec<&Reviewed> = report
+        .aside
+        .iter()
+        .filter_map(|id| by_id.get(id.as_str()).copied())
+        .filter(|r| r.verdict.status == Status::Kept)
+        .collect();
+    if aside.is_empty() {
+        return;
+    }
+    let subject = report.plan.subject.join(", ");
+    let _ = writeln!(
+        md,
+        "## Kept, on other subjects\n\nThe panel kept these, but they are not about the \
+         question's subject ({}); they are not findings.\n",
+        esc(&subject)
+    );
+    for r in aside {
+        let own: Vec<&Citation> = r.claim.citations.iter().collect();
+        let _ = writeln!(md, "- {} {}", esc(&r.claim.text), idx.refs(&own));
+    }
+    md.push('\n');
+}
+
 pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
     let mut md = String::new();
     let mut idx = CitationIndex::default();
@@ -301,6 +332,8 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
             md.push('\n');
         }
     }
+
+    render_aside(&mut md, report, &by_id, &mut idx);
 
     render_sources(&mut md, &idx.sources);
 

@@ -113,6 +113,7 @@ impl Planner for LlmPlanner {
                 Ok(Plan {
                     question: fallback.question,
                     sub_queries: subs,
+                    subject: fallback.subject,
                 })
             }
             Err(e) => {

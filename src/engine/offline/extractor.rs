@@ -823,6 +823,7 @@ mod tests {
     /// A plan of one search: the question itself.
     fn overview_plan(q: &str) -> Plan {
         Plan {
+            subject: Vec::new(),
             question: q.into(),
             sub_queries: vec![SubQuery {
                 id: 0,
@@ -946,6 +947,7 @@ mod tests {
 
     fn overview(q: &str) -> Plan {
         Plan {
+            subject: Vec::new(),
             question: q.into(),
             sub_queries: vec![SubQuery {
                 id: 0,
@@ -1066,6 +1068,7 @@ mod tests {
     fn a_followed_page_s_own_pronoun_names_its_subject() {
         let q = "What is the county seat of the county where East Lempster is located?";
         let plan = Plan {
+            subject: Vec::new(),
             question: q.into(),
             sub_queries: vec![
                 SubQuery {

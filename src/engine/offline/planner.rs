@@ -264,6 +264,7 @@ pub fn plan(question: &str) -> Plan {
         });
     }
     Plan {
+        subject: subject_of(&question),
         question,
         sub_queries: subs,
     }
