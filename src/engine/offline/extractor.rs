@@ -159,6 +159,23 @@ impl Candidate {
         if !alike {
             return false;
         }
+        // Within one document, a word one sentence has and the other lacks is another fact:
+        // "vacuum insert threshold = ..." beside "vacuum threshold = ..." in the same section.
+        let same_doc = self.claim.citations.iter().any(|a| {
+            other
+                .claim
+                .citations
+                .iter()
+                .any(|b| a.doc_id == b.doc_id && a.start != b.start)
+        });
+        if same_doc && {
+            let (mut a, mut b) = (self.stems.clone(), other.stems.clone());
+            a.sort();
+            b.sort();
+            a != b
+        } {
+            return false;
+        }
         let numbers = |t: &str| {
             let mut v: Vec<String> = text::numbers(t)
                 .iter()
@@ -943,6 +960,28 @@ mod tests {
         let first = &c.citations[0];
         let text = if first.doc_id == "a" { a } else { b };
         assert_eq!(&text[first.start - 100..first.end - 100], first.quote);
+    }
+
+    #[test]
+    fn two_sentences_of_one_page_that_differ_by_a_word_are_two_claims() {
+        let q = "How does autovacuum decide when to vacuum a table?";
+        let plan = overview_plan(q);
+        let page = "The table is vacuumed when dead tuples exceed the threshold. \
+                    vacuum threshold = vacuum base threshold + vacuum scale factor * number of tuples. \
+                    The table is also vacuumed when inserted tuples exceed the insert threshold. \
+                    vacuum insert threshold = vacuum base insert threshold + vacuum insert scale factor * number of tuples.";
+        let claims = OfflineExtractor::default().extract_sync(q, &plan, &[evidence("a", page)]);
+        let texts = texts(&claims);
+        assert!(
+            texts.iter().any(|t| t.contains("vacuum threshold =")),
+            "{texts:?}"
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|t| t.contains("vacuum insert threshold =")),
+            "{texts:?}"
+        );
     }
 
     fn overview(q: &str) -> Plan {
