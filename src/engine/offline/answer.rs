@@ -211,6 +211,10 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
     // The words sources use for the kind of answer a part asks for: "WAL is significantly
     // faster in most scenarios" answers "when should I use it" without its words.
     let (kinds, asking): (Vec<&[&str]>, Vec<&[&str]>) = parts.iter().map(|p| kind_words(p)).unzip();
+    let kinds: Vec<Vec<String>> = kinds
+        .iter()
+        .map(|k| k.iter().map(|w| text::stem(w)).collect())
+        .collect();
     // The words that asked for the kind ("use" in "when should I use", "limitations") are
     // framing, not a topic: "SQLITE_DEFAULT_JOURNAL_SIZE_LIMIT" answers no limitation.
     let part_stems: Vec<Vec<String>> = part_stems
@@ -271,7 +275,7 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                     || part_stems[i]
                         .iter()
                         .any(|s| weight(i, s) == 1.0 && stems.contains(s))
-                    || of_kind(kinds[i], &words[n])
+                    || of_kind(&kinds[i], &words[n])
                     // In meaning, the part it is closest to.
                     || near.is_some_and(|c| c.iter().all(|&x| x <= c[i]))
             })
@@ -284,7 +288,7 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                     .filter(|s| stems.contains(s))
                     .map(|s| weight(i, s))
                     .sum::<f32>()
-                    + if of_kind(kinds[i], &words[n]) {
+                    + if of_kind(&kinds[i], &words[n]) {
                         kind
                     } else {
                         0.0
@@ -378,34 +382,23 @@ fn parts(question: &str) -> Vec<String> {
 /// "when should I use", drawbacks for "limitations", settings for "how do I tune", conditions
 /// for "decide when"; and the stems in the part that asked for that kind.
 fn kind_words(part: &str) -> (&'static [&'static str], &'static [&'static str]) {
-    let lower = part.to_lowercase();
-    let stems = text::content_stems(&lower);
-    let has = |w: &str| stems.iter().any(|s| s.starts_with(w));
-    const DRAWBACK: &[&str] = &[
-        "limit",
-        "drawback",
-        "disadvantag",
-        "downsid",
-        "caveat",
-        "pitfal",
-    ];
-    const BENEFIT: &[&str] = &["use", "advantag", "benefit"];
-    const SETTING: &[&str] = &["tune", "tuning", "configur", "adjust"];
-    const CONDITION: &[&str] = &["decid", "trigger"];
-    if DRAWBACK.iter().any(|w| has(w)) {
-        (DRAWBACK_WORDS, DRAWBACK)
-    } else if lower.contains("when should")
-        || lower.contains("why should")
-        || has("advantag")
-        || has("benefit")
-    {
-        (BENEFIT_WORDS, BENEFIT)
-    } else if SETTING.iter().any(|w| has(w)) {
-        (SETTING_WORDS, SETTING)
-    } else if lower.contains("decide when") || has("trigger") {
-        (CONDITION_WORDS, CONDITION)
-    } else {
-        (&[], &[])
+    use super::planner::Sought;
+    match super::planner::sought(part) {
+        Some(Sought::Drawbacks) => (
+            DRAWBACK_WORDS,
+            &[
+                "limit",
+                "drawback",
+                "disadvantag",
+                "downsid",
+                "caveat",
+                "pitfal",
+            ],
+        ),
+        Some(Sought::Benefits) => (BENEFIT_WORDS, &["use", "advantag", "benefit"]),
+        Some(Sought::Settings) => (SETTING_WORDS, &["tune", "tuning", "configur", "adjust"]),
+        Some(Sought::Threshold) => (CONDITION_WORDS, &["decid", "trigger"]),
+        _ => (&[], &[]),
     }
 }
 
@@ -451,10 +444,10 @@ const SETTING_WORDS: &[&str] = &[
 ];
 const CONDITION_WORDS: &[&str] = &["threshold", "exceeds", "triggers", "whenever", "condition"];
 
-/// Whether a claim uses a word of a part's kind (`words`: the stems of all its words, common
-/// ones included: "cannot" and "only" say what a limitation is).
-fn of_kind(kind: &[&str], words: &[String]) -> bool {
-    !kind.is_empty() && kind.iter().any(|k| words.contains(&text::stem(k)))
+/// Whether a claim uses a word of a part's kind (`kind`: stemmed; `words`: the stems of all
+/// its words, common ones included: "cannot" and "only" say what a limitation is).
+fn of_kind(kind: &[String], words: &[String]) -> bool {
+    kind.iter().any(|k| words.contains(k))
 }
 
 /// Use claim `n` unless it says what a used claim already says; whether it was taken.

@@ -312,11 +312,30 @@ pub(super) fn subject_of(question: &str) -> Vec<String> {
     named.into_iter().chain(plain).collect()
 }
 
-/// A focused search for one part of a question when it asks for something researchers have
-/// words for: drawbacks, reasons to use something, what changed in a version, how to tune or
-/// configure, how something decides, defaults. The part's own words stay (a pronoun becomes
-/// the question's subject); the search adds the words sources use for that kind of answer.
-fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<String> {
+/// The kind of answer a part of a question asks for, where researchers have words for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sought {
+    /// "what are its limitations", "drawbacks of ..."
+    Drawbacks,
+    /// "when should I use ...", "advantages of ..."
+    Benefits,
+    /// "what changed in ...", "what's new in ..."
+    WhatChanged,
+    /// "how do I tune / configure / adjust ..."
+    Settings,
+    /// "how does it decide when to ...", "what triggers ..."
+    Threshold,
+    /// "how does it decide what to do ..."
+    Conditions,
+    /// "what is the upper bound ...", "how large can ..."
+    Maximum,
+    /// "what is the default ..."
+    Default,
+}
+
+/// What a part asks for, if it is one of the kinds in [`Sought`]. The planner searches with
+/// the words sources use for that kind; the Answer ranks the claims that use them.
+pub(super) fn sought(part: &str) -> Option<Sought> {
     let lower = part.to_lowercase();
     let words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric() && c != '_' && c != '.')
@@ -324,34 +343,52 @@ fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<Strin
         .collect();
     let has = |w: &str| words.iter().any(|x| x.starts_with(w));
     let has_phrase = |p: &str| lower.contains(p);
-    let adds = if DRAWBACKS.iter().any(|w| has(w)) {
-        "disadvantages"
+    Some(if DRAWBACKS.iter().any(|w| has(w)) {
+        Sought::Drawbacks
     } else if has_phrase("when should")
         || has_phrase("why should")
         || BENEFITS.iter().any(|w| has(w))
     {
-        "advantages"
+        Sought::Benefits
     } else if asks_what_changed(part) {
-        "what's new"
+        Sought::WhatChanged
     } else if has("tune") || has("tuning") || has("configur") || has("adjust") {
-        "settings and parameters"
+        Sought::Settings
     } else if has_phrase("decide when") || has("trigger") {
-        "threshold"
+        Sought::Threshold
     } else if has("decide") {
-        // "How does MERGE decide what to do with each row": the rules it applies.
-        "conditions"
+        Sought::Conditions
     } else if UPPER_BOUND.iter().any(|p| has_phrase(p)) {
-        "maximum"
+        Sought::Maximum
     } else if has("default") {
-        "default value"
+        Sought::Default
     } else {
         return None;
+    })
+}
+
+/// A focused search for one part of a question when it asks for something researchers have
+/// words for: drawbacks, reasons to use something, what changed in a version, how to tune or
+/// configure, how something decides, defaults. The part's own words stay (a pronoun becomes
+/// the question's subject); the search adds the words sources use for that kind of answer.
+fn focused(part: &str, subject: &[String], before: Option<&str>) -> Option<String> {
+    let kind = sought(part)?;
+    let adds = match kind {
+        Sought::Drawbacks => "disadvantages",
+        Sought::Benefits => "advantages",
+        Sought::WhatChanged => "what's new",
+        Sought::Settings => "settings and parameters",
+        Sought::Threshold => "threshold",
+        // "How does MERGE decide what to do with each row": the rules it applies.
+        Sought::Conditions => "conditions",
+        Sought::Maximum => "maximum",
+        Sought::Default => "default value",
     };
     let (terms, _) = content_terms(part, subject, before);
     if terms.is_empty() {
         return None;
     }
-    Some(if adds == "what's new" {
+    Some(if kind == Sought::WhatChanged {
         format!("what's new in {}", terms.join(" "))
     } else {
         format!("{}: {adds}", terms.join(" "))
