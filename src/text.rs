@@ -349,7 +349,7 @@ pub fn asserted(sentence: &str) -> &str {
 
 /// Names in a sentence: runs of capitalised words ("Shirley Temple", "Kiss and Tell" is two),
 /// with a number that follows one ("PEP 654"), and identifiers (`add_note`, `wal_autocheckpoint`).
-/// A lone capitalised word opening the sentence is only the sentence's first word.
+/// A lone capitalised word opening a sentence is only the sentence's first word.
 pub fn names(sentence: &str) -> Vec<String> {
     let tokens = tokens(sentence);
     let mut out: Vec<String> = Vec::new();
@@ -366,7 +366,14 @@ pub fn names(sentence: &str) -> Vec<String> {
         if lead > 0 && lead < run.len() {
             run.drain(..lead);
         }
-        let lone_opener = run.len() == 1 && start == 0;
+        // A sentence may open anywhere in the text ("... are always vacuumed. Otherwise, ...").
+        let opens_sentence = start == 0
+            || tokens.get(start).is_some_and(|t| {
+                sentence[..t.start]
+                    .trim_end()
+                    .ends_with(['.', '!', '?', ':', ';'])
+            });
+        let lone_opener = run.len() == 1 && opens_sentence;
         let all_stop = run.iter().all(|w| is_stopword(&w.to_lowercase()));
         if !run.is_empty() && !lone_opener && !all_stop {
             let name = run.join(" ");

@@ -271,10 +271,15 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
             // in "a large, write-heavy table" shares a word with large objects, not a meaning.
             .filter(|&i| near.is_none_or(|c| c[i] >= ON_TOPIC))
             .filter(|&i| {
+                // A part asking for a kind of answer (a threshold, settings) is answered in
+                // that kind's words; one word of its own is not enough ("vacuum" is in every
+                // sentence about autovacuum, "large" in large objects).
+                let own = part_stems[i]
+                    .iter()
+                    .filter(|s| weight(i, s) == 1.0 && stems.contains(s))
+                    .count();
                 parts.len() == 1
-                    || part_stems[i]
-                        .iter()
-                        .any(|s| weight(i, s) == 1.0 && stems.contains(s))
+                    || own >= if kinds[i].is_empty() { 1 } else { 2 }
                     || of_kind(&kinds[i], &words[n])
                     // In meaning, the part it is closest to.
                     || near.is_some_and(|c| c.iter().all(|&x| x <= c[i]))
@@ -384,20 +389,10 @@ fn parts(question: &str) -> Vec<String> {
 fn kind_words(part: &str) -> (&'static [&'static str], &'static [&'static str]) {
     use super::planner::Sought;
     match super::planner::sought(part) {
-        Some(Sought::Drawbacks) => (
-            DRAWBACK_WORDS,
-            &[
-                "limit",
-                "drawback",
-                "disadvantag",
-                "downsid",
-                "caveat",
-                "pitfal",
-            ],
-        ),
-        Some(Sought::Benefits) => (BENEFIT_WORDS, &["use", "advantag", "benefit"]),
-        Some(Sought::Settings) => (SETTING_WORDS, &["tune", "tuning", "configur", "adjust"]),
-        Some(Sought::Threshold) => (CONDITION_WORDS, &["decid", "trigger"]),
+        Some(k @ Sought::Drawbacks) => (DRAWBACK_WORDS, k.asking()),
+        Some(k @ Sought::Benefits) => (BENEFIT_WORDS, k.asking()),
+        Some(k @ Sought::Settings) => (SETTING_WORDS, k.asking()),
+        Some(k @ Sought::Threshold) => (CONDITION_WORDS, k.asking()),
         _ => (&[], &[]),
     }
 }

@@ -303,12 +303,7 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     let first = s.split_whitespace().next().unwrap_or("");
     // A named formula opens in lower case: "vacuum threshold = vacuum base threshold + vacuum
     // scale factor * number of tuples where ...".
-    let formula = s.find(" = ").is_some_and(|at| {
-        at <= 60
-            && s[..at]
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == ' ' || c == '_')
-    });
+    let formula = is_formula(s);
     let starts_ok = formula
         || first
             .chars()
@@ -383,6 +378,23 @@ pub(super) fn leans_on_previous(text: &str, subject_known: bool) -> bool {
     ANAPHORA.contains(&first_lower.as_str()) && !(subject_known && text::leads_with_pronoun(s))
 }
 
+/// Whether `sentence` names the terms of the formula `before` states ("vacuum threshold = ...
+/// number of tuples" then "where the vacuum base threshold is autovacuum_vacuum_threshold,
+/// ..."): the formula is quoted with it, so the settings it is made of come with it.
+fn defines_formula(before: &str, sentence: &str) -> bool {
+    sentence.trim_start().starts_with("where ") && is_formula(before.trim())
+}
+
+/// A named formula: "vacuum threshold = vacuum base threshold + ...", its name plain words.
+fn is_formula(s: &str) -> bool {
+    s.find(" = ").is_some_and(|at| {
+        at <= 60
+            && s[..at]
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == ' ' || c == '_')
+    })
+}
+
 /// A passage's heading path and the stems of the lead-in of the list it ends in.
 type OpenList<'a> = (&'a Vec<String>, Vec<String>);
 
@@ -443,11 +455,7 @@ impl OfflineExtractor {
         // Words naming the kind of answer wanted ("limitations", "benefits") are not its
         // subject: matched as words they find SQLite's "Limits" page for a question on WAL's
         // limitations. A part's own search says them in the words sources use.
-        let intent: HashSet<String> = text::tokens(question)
-            .iter()
-            .filter(|t| super::planner::is_intent_word(t.text))
-            .flat_map(|t| text::content_stems(t.text))
-            .collect();
+        let intent: HashSet<String> = super::planner::framing(question);
         let change = ChangeQuestion::of(question);
         // In "what changed in 3.11 ...", "changed" frames the question: matched as a word it
         // finds every "Changed in version" note.
@@ -609,7 +617,12 @@ impl OfflineExtractor {
                     && (leans_on_previous(
                         &hit.passage.text[spans[back].0..spans[back].1],
                         page_subject.is_some(),
-                    ) || (back == k && refers_back(&hit.passage.text[s..e])))
+                    ) || (back == k && refers_back(&hit.passage.text[s..e]))
+                        || (back == k
+                            && defines_formula(
+                                &hit.passage.text[spans[back - 1].0..spans[back - 1].1],
+                                &hit.passage.text[s..e],
+                            )))
                 {
                     back -= 1;
                     joined = true;
@@ -984,6 +997,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_formula_is_quoted_with_the_sentence_naming_its_terms() {
+        let q = "What is the vacuum threshold of autovacuum?";
+        // As the manual prints it: the formula in its own block, then "where ...".
+        let page = "Otherwise, if the number of tuples obsoleted since the last VACUUM exceeds \
+                    the vacuum threshold, the table is vacuumed. The vacuum threshold is defined \
+                    as:\n\nvacuum threshold = vacuum base threshold + vacuum scale factor * \
+                    number of tuples\n\nwhere the vacuum base threshold is \
+                    autovacuum_vacuum_threshold, the vacuum scale factor is \
+                    autovacuum_vacuum_scale_factor, and the number of tuples is \
+                    pg_class.reltuples.";
+        let claims =
+            OfflineExtractor::default().extract_sync(q, &overview_plan(q), &[evidence("a", page)]);
+        let formula = claims
+            .iter()
+            .find(|c| c.text.starts_with("vacuum threshold ="))
+            .unwrap_or_else(|| panic!("{:?}", texts(&claims)));
+        assert!(
+            formula
+                .text
+                .ends_with("the number of tuples is pg_class.reltuples."),
+            "{}",
+            formula.text
+        );
+        let cite = &formula.citations[0];
+        assert_eq!(&page[cite.start - 100..cite.end - 100], cite.quote);
+    }
     fn overview(q: &str) -> Plan {
         Plan {
             subject: Vec::new(),

@@ -117,6 +117,7 @@ fn gaps(plan: &Plan, reviewed: &[Reviewed], asked: &HashSet<String>) -> Vec<Foll
 fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
     let asked: HashSet<String> = text::content_stems(question).into_iter().collect();
     let question_terms = key_terms(question);
+    let framed = super::planner::framing(question);
     let mut kept: Vec<&Reviewed> = reviewed
         .iter()
         .filter(|r| r.verdict.status == Status::Kept)
@@ -167,7 +168,10 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
             // finds pages on limits.
             let still_asked: Vec<&str> = question_terms
                 .iter()
-                .filter(|w| !super::planner::is_intent_word(w))
+                .filter(|w| {
+                    !super::planner::is_intent_word(w)
+                        && !text::content_stems(w).iter().all(|s| framed.contains(s))
+                })
                 .filter(|w| {
                     text::content_stems(w)
                         .iter()
@@ -304,6 +308,11 @@ mod tests {
         );
         // The sentence's first word alone is no name.
         assert!(names("Autovacuum runs in the background.").is_empty());
+        // Nor is a later sentence's.
+        assert_eq!(
+            names("Old tables are always vacuumed. Otherwise, track_counts decides."),
+            vec!["track_counts"]
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::artifact::{Angle, Plan, SubQuery, MAX_SUB_QUERIES};
 use crate::engine::{Planner, RoleError};
 use crate::text;
 use async_trait::async_trait;
+use std::collections::HashSet;
 
 pub struct OfflinePlanner;
 
@@ -221,10 +222,15 @@ pub fn plan(question: &str) -> Plan {
     }
     let keys = key_terms(&question);
     // What the question asks about, not what kind of answer it wants: "limitations" shares
-    // its stem with "limits", and would pull every page of limits into every search.
+    // its stem with "limits", and would pull every page of limits into every search; "decide"
+    // finds "VACUUM should use to decide whether to freeze".
+    let framed = framing(&question);
     let focus = keys
         .iter()
-        .filter(|k| !is_intent_word(k))
+        .filter(|k| {
+            let stems = text::content_stems(k);
+            !is_intent_word(k) && !(stems.len() == 1 && framed.contains(&stems[0]))
+        })
         .take(4)
         .cloned()
         .collect::<Vec<_>>()
@@ -331,6 +337,48 @@ pub(super) enum Sought {
     Maximum,
     /// "what is the default ..."
     Default,
+}
+
+impl Sought {
+    /// The word beginnings that asked for this kind ("tune" in "how do I tune it", "decid" in
+    /// "decide when"): they frame the question, so matched as words they find namesakes
+    /// ("VACUUM should use to decide whether to freeze"), not answers.
+    pub(super) fn asking(self) -> &'static [&'static str] {
+        match self {
+            Sought::Drawbacks => &[
+                "limit",
+                "drawback",
+                "disadvantag",
+                "downsid",
+                "caveat",
+                "pitfal",
+            ],
+            Sought::Benefits => &["use", "advantag", "benefit"],
+            Sought::Settings => &["tune", "tuning", "configur", "adjust"],
+            Sought::Threshold => &["decid", "trigger"],
+            Sought::Conditions => &["decid"],
+            Sought::WhatChanged => &["chang"],
+            Sought::Maximum | Sought::Default => &[],
+        }
+    }
+}
+
+/// The stems of a question's words that ask for a kind of answer rather than name its topic:
+/// words like "limitations" anywhere, and in a part of a known kind the words that asked for it.
+pub(super) fn framing(question: &str) -> HashSet<String> {
+    let asking: Vec<&str> = parts(question)
+        .iter()
+        .filter_map(|p| sought(p))
+        .flat_map(|k| k.asking().iter().copied())
+        .collect();
+    text::tokens(question)
+        .iter()
+        .filter(|t| {
+            let lower = t.text.to_lowercase();
+            is_intent_word(&lower) || asking.iter().any(|a| lower.starts_with(a))
+        })
+        .flat_map(|t| text::content_stems(t.text))
+        .collect()
 }
 
 /// What a part asks for, if it is one of the kinds in [`Sought`]. The planner searches with
