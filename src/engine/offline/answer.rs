@@ -606,6 +606,46 @@ mod tests {
         assert_eq!(ids, ["c1", "c4"], "{found:?}");
     }
 
+    #[test]
+    fn a_part_asking_for_a_kind_of_answer_is_not_answered_by_one_shared_word() {
+        let q = "How does PostgreSQL's autovacuum decide when to vacuum a table, and how do I \
+                 tune it for a large, write-heavy table?";
+        let claims = [
+            kept(
+                "c1",
+                "A table is vacuumed when its dead tuples exceed the vacuum threshold.",
+                5,
+            ),
+            kept(
+                "c2",
+                "Lower the scale factor of a big table with its storage parameters.",
+                5,
+            ),
+            // "vacuum" and "large" alone: on the subject, answering neither part.
+            kept(
+                "c3",
+                "VACUUM FULL rewrites the whole table into a new disk file.",
+                5,
+            ),
+            kept(
+                "c4",
+                "PostgreSQL has a large object facility for stream-style access.",
+                5,
+            ),
+        ];
+        let found = groups(q, &claims, None);
+        let ids = |heading: &str| -> Vec<&str> {
+            found
+                .iter()
+                .find(|(h, _)| h.starts_with(heading))
+                .map(|(_, rs)| rs.iter().map(|r| r.claim.id.as_str()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(ids("How does"), ["c1"], "{found:?}");
+        assert_eq!(ids("How do I tune"), ["c2"], "{found:?}");
+        assert_eq!(ids(ALSO_FOUND), ["c3", "c4"], "{found:?}");
+    }
+
     const WAL_QUESTION: &str = "When should I use WAL mode in SQLite and what are its limitations?";
 
     fn texts(s: &[Sentence]) -> Vec<&str> {
