@@ -122,10 +122,21 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
         .iter()
         .filter(|r| r.verdict.status == Status::Kept)
         .collect();
+    // Claims that answer a part of the question first: the names they bring are what the
+    // question leads to (the settings a formula is made of), not what a claim on the side names.
+    let answering: HashSet<String> = {
+        let owned: Vec<Reviewed> = kept.iter().map(|r| (*r).clone()).collect();
+        super::answer::groups(question, &owned, None)
+            .into_iter()
+            .filter(|(h, _)| h != super::answer::ALSO_FOUND)
+            .flat_map(|(_, rs)| rs.into_iter().map(|r| r.claim.id.clone()))
+            .collect()
+    };
     kept.sort_by(|a, b| {
-        b.claim
-            .score
-            .total_cmp(&a.claim.score)
+        answering
+            .contains(&b.claim.id)
+            .cmp(&answering.contains(&a.claim.id))
+            .then(b.claim.score.total_cmp(&a.claim.score))
             .then_with(|| a.claim.id.cmp(&b.claim.id))
     });
     // Names of the most relevant claims first; in a claim, names of several words (a person, a
@@ -332,6 +343,38 @@ mod tests {
         // Words the claim already answered are not searched again.
         assert!(!bridge.query.contains("Corliss"), "{bridge:?}");
         assert_eq!(bridge.claim_id.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn a_bridge_follows_the_names_of_a_claim_answering_a_part_first() {
+        let q = "How does autovacuum decide when to vacuum a table, and how do I tune it for a \
+                 large, write-heavy table?";
+        let mut side = reviewed(
+            "c1",
+            "VACUUM uses vacuum_freeze_min_age as the cutoff age of row versions.",
+            0,
+            Status::Kept,
+        );
+        side.claim.score = 0.9;
+        let mut answer = reviewed(
+            "c2",
+            "A table is vacuumed when dead tuples exceed the threshold autovacuum_vacuum_scale_factor sets.",
+            0,
+            Status::Kept,
+        );
+        answer.claim.score = 0.3;
+        let f = follow_ups(&plan(q, &[]), &[side, answer], &[], 6);
+        let bridges: Vec<&str> = f
+            .iter()
+            .filter(|f| f.lead == Lead::Bridge)
+            .map(|f| f.query.as_str())
+            .collect();
+        assert!(
+            bridges
+                .first()
+                .is_some_and(|b| b.starts_with("autovacuum_vacuum_scale_factor")),
+            "{bridges:?}"
+        );
     }
 
     #[test]

@@ -229,7 +229,8 @@ pub fn plan(question: &str) -> Plan {
         .iter()
         .filter(|k| {
             let stems = text::content_stems(k);
-            !is_intent_word(k) && !(stems.len() == 1 && framed.contains(&stems[0]))
+            let asks = stems.len() == 1 && framed.contains(&stems[0]);
+            !is_intent_word(k) && !asks
         })
         .take(4)
         .cloned()
@@ -357,8 +358,8 @@ impl Sought {
             Sought::Settings => &["tune", "tuning", "configur", "adjust"],
             Sought::Threshold => &["decid", "trigger"],
             Sought::Conditions => &["decid"],
-            Sought::WhatChanged => &["chang"],
-            Sought::Maximum | Sought::Default => &[],
+            // What changed is read by the extractor's own rules (`ChangeQuestion`).
+            Sought::WhatChanged | Sought::Maximum | Sought::Default => &[],
         }
     }
 }
