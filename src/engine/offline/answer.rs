@@ -211,6 +211,10 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
     // The words sources use for the kind of answer a part asks for: "WAL is significantly
     // faster in most scenarios" answers "when should I use it" without its words.
     let (kinds, asking): (Vec<&[&str]>, Vec<&[&str]>) = parts.iter().map(|p| kind_words(p)).unzip();
+    let settings: Vec<bool> = parts
+        .iter()
+        .map(|p| super::planner::sought(p) == Some(super::planner::Sought::Settings))
+        .collect();
     let kinds: Vec<Vec<String>> = kinds
         .iter()
         .map(|k| k.iter().map(|w| text::stem(w)).collect())
@@ -230,6 +234,25 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
     let claims: Vec<(&Reviewed, Vec<String>)> = kept
         .iter()
         .map(|r| (r, text::content_stems(&r.claim.text)))
+        .collect();
+    // "How do I tune it": a setting answers when it is the subject's setting. A claim about
+    // `vacuum_freeze_min_age` (a VACUUM setting) does not say how to tune autovacuum, one
+    // about `autovacuum_vacuum_scale_factor` does.
+    let anothers_setting: Vec<bool> = kept
+        .iter()
+        .map(|r| {
+            // The setting a reference entry describes is its heading's term; a sentence of
+            // prose that names settings is about what it says, not about them.
+            let entry = r
+                .claim
+                .citations
+                .first()
+                .and_then(|c| c.heading_path.last())
+                .and_then(|h| text::entry_term(h))
+                .map(str::to_lowercase);
+            !subject.is_empty()
+                && entry.is_some_and(|e| !subject.iter().any(|s| e.contains(s.as_str())))
+        })
         .collect();
     let words: Vec<Vec<String>> = kept
         .iter()
@@ -278,6 +301,9 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                     .iter()
                     .filter(|s| weight(i, s) == 1.0 && stems.contains(s))
                     .count();
+                if settings[i] && anothers_setting[n] {
+                    return false;
+                }
                 parts.len() == 1
                     || own >= if kinds[i].is_empty() { 1 } else { 2 }
                     || of_kind(&kinds[i], &words[n])
@@ -644,6 +670,29 @@ mod tests {
         assert_eq!(ids("How does"), ["c1"], "{found:?}");
         assert_eq!(ids("How do I tune"), ["c2"], "{found:?}");
         assert_eq!(ids(ALSO_FOUND), ["c3", "c4"], "{found:?}");
+    }
+
+    #[test]
+    fn how_to_tune_the_subject_is_answered_by_the_subject_s_settings() {
+        let q = "How does PostgreSQL's autovacuum decide when to vacuum a table, and how do I \
+                 tune it for a large, write-heavy table?";
+        let claims = [
+            under(
+                "autovacuum_vacuum_scale_factor (floating point)",
+                kept("c1", "The default is 0.2; it can be overridden per table with storage parameters.", 5),
+            ),
+            // A VACUUM setting's entry, naming autovacuum's in passing.
+            under(
+                "vacuum_freeze_min_age (integer)",
+                kept("c2", "The default is 50 million; the effective value is limited by autovacuum_freeze_max_age.", 5),
+            ),
+        ];
+        let found = groups(q, &claims, None);
+        let tune = found
+            .iter()
+            .find(|(h, _)| h.starts_with("How do I tune"))
+            .map(|(_, rs)| rs.iter().map(|r| r.claim.id.as_str()).collect::<Vec<_>>());
+        assert_eq!(tune, Some(vec!["c1"]), "{found:?}");
     }
 
     const WAL_QUESTION: &str = "When should I use WAL mode in SQLite and what are its limitations?";
