@@ -770,6 +770,9 @@ fn overlaps(a: &[String], b: &[String]) -> bool {
 /// Kinds of value that exclude each other: a minimum is not a maximum, nor a default.
 const KINDS: &[&str] = &["minimum", "maximum", "min", "max", "default", "defaults"];
 
+/// Stems before a number that say only that it is a value ("The default value is 2.0").
+const BARE_VALUE: &[&str] = &["valu", "default", "maximum", "minimum"];
+
 /// Words before a number that count another set than the one named before ("the other three").
 const OTHER_SET: &[&str] = &["other", "remaining", "additional", "another", "further"];
 
@@ -801,8 +804,9 @@ fn number_conflict(
     // is the value of.
     let loose = |c: &text::Quantity, n: &text::Quantity| {
         let of_it = |w: &String| sentence_stems.contains(w);
+        // "The default value is 2.0": words naming only the kind of value leave it bare.
         n.after.is_empty()
-            && n.before.is_empty()
+            && n.before.iter().all(|w| BARE_VALUE.contains(&w.as_str()))
             && if c.after.is_empty() {
                 !c.before.is_empty() && c.before.iter().all(of_it)
             } else {
@@ -986,6 +990,23 @@ mod tests {
         // Another setting's default is no conflict.
         assert!(!matches!(
             judge_sentence(&claim, "maintenance_work_mem: The default is three."),
+            Judgement::Contradicts { .. }
+        ));
+        // "The default value is 2.0": "value" names no other quantity.
+        let claim = terms("hash_mem_multiplier defaults to 1.0.");
+        let entry = "hash_mem_multiplier: The default value is 2.0, which makes hash-based \
+                     operations use twice the usual work_mem base amount.";
+        assert!(
+            matches!(judge_sentence(&claim, entry), Judgement::Contradicts { .. }),
+            "{:?}",
+            judge_sentence(&claim, entry)
+        );
+        // Nor does it make another kind of value the same quantity.
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "hash_mem_multiplier: The value 2.0 doubles the budget."
+            ),
             Judgement::Contradicts { .. }
         ));
     }
