@@ -527,6 +527,26 @@ fn clause_negations(text: &str) -> Vec<(bool, Vec<String>)> {
     scopes
 }
 
+/// For each of [`tokens`]'s tokens, whether it sits in a subordinate clause (as
+/// [`clause_negations`] reads clauses): "if the VFS does not support the necessary
+/// primitives" conditions what the sentence says and asserts nothing on its own.
+pub fn subordinate_tokens(text: &str) -> Vec<bool> {
+    let mut out = Vec::new();
+    let mut subordinate = false;
+    let mut prev_end = 0;
+    for t in tokens(text) {
+        if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
+            subordinate = false;
+        }
+        prev_end = t.start + t.text.len();
+        if SUBORDINATORS.contains(&t.text.to_lowercase().as_str()) {
+            subordinate = true;
+        }
+        out.push(subordinate);
+    }
+    out
+}
+
 /// Words opening a clause that restricts or conditions the main one.
 const SUBORDINATORS: &[&str] = &[
     "if", "unless", "when", "whenever", "whether", "that", "which", "who", "whose", "where", "as",

@@ -78,6 +78,7 @@ const REQUIREMENT: &[&str] = &[
 /// (states a requirement, denies one): "needs X" / "X is not required", "no longer necessary".
 fn requirement(text: &str) -> (bool, bool) {
     let toks = text::tokens(text);
+    let subordinate = text::subordinate_tokens(text);
     let mut states = false;
     let mut denies = false;
     for (i, t) in toks.iter().enumerate() {
@@ -89,6 +90,11 @@ fn requirement(text: &str) -> (bool, bool) {
             let p = p.text.to_lowercase();
             text::is_negation(&p) || p == "never"
         });
+        // A condition ("if the VFS does not support the necessary primitives") neither
+        // states nor denies a requirement.
+        if subordinate.get(i).copied().unwrap_or(false) {
+            continue;
+        }
         if negated {
             denies = true;
         } else {
@@ -936,6 +942,17 @@ mod tests {
                 &claim,
                 "A TypeError is now raised for standard objects that do not support the context \
                  management protocol."
+            ),
+            Judgement::Contradicts { .. }
+        ));
+        // Nor does a requirement denied in a condition.
+        let claim = terms("WAL normally requires that the VFS support shared-memory primitives.");
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "If the conversion to WAL could not be completed (for example, if the VFS does \
+                 not support the necessary shared-memory primitives) then the journaling mode \
+                 will be unchanged."
             ),
             Judgement::Contradicts { .. }
         ));
