@@ -695,15 +695,22 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     // neither).
     let said_state = state(sentence);
     let by_default = |stems: &[String]| stems.iter().any(|s| s == "default");
+    // "If the locking mode is EXCLUSIVE when first entering WAL journal mode, then the locking
+    // mode cannot be changed ...": what a sentence denies in one case does not deny a claim
+    // that names no case.
+    let another_case = claim.condition.is_none() && condition(sentence).is_some();
     let state_conflict = matches!((claim.state, said_state), (Some(a), Some(b)) if a != b)
-        && by_default(&claim_stems) == by_default(&stems);
+        && by_default(&claim_stems) == by_default(&stems)
+        && !another_case;
     if state_conflict && speaks >= SUPPORT_COVERAGE {
         return Judgement::Contradicts {
             confidence: speaks * 0.85,
             why: "the evidence gives the opposite state".into(),
         };
     }
-    if (denied_by_claim || denied_by_evidence || requirement_conflict) && speaks >= SUPPORT_COVERAGE
+    if (denied_by_claim || denied_by_evidence || requirement_conflict)
+        && speaks >= SUPPORT_COVERAGE
+        && !another_case
     {
         return Judgement::Contradicts {
             confidence: speaks * 0.85,
@@ -942,6 +949,19 @@ mod tests {
                 &claim,
                 "A TypeError is now raised for standard objects that do not support the context \
                  management protocol."
+            ),
+            Judgement::Contradicts { .. }
+        ));
+        // A denial in one case does not deny a claim that names no case.
+        let claim = terms(
+            "The only way to change out of EXCLUSIVE locking mode is to first change out of WAL \
+             journal mode.",
+        );
+        assert!(!matches!(
+            judge_sentence(
+                &claim,
+                "If the locking mode is EXCLUSIVE when first entering WAL journal mode, then the \
+                 locking mode cannot be changed to NORMAL until after exiting WAL journal mode."
             ),
             Judgement::Contradicts { .. }
         ));
