@@ -634,8 +634,7 @@ mod tests {
 
     #[test]
     fn a_part_asking_for_a_kind_of_answer_is_not_answered_by_one_shared_word() {
-        let q = "How does PostgreSQL's autovacuum decide when to vacuum a table, and how do I \
-                 tune it for a large, write-heavy table?";
+        let q = AUTOVACUUM_QUESTION;
         let claims = [
             kept(
                 "c1",
@@ -660,22 +659,14 @@ mod tests {
             ),
         ];
         let found = groups(q, &claims, None);
-        let ids = |heading: &str| -> Vec<&str> {
-            found
-                .iter()
-                .find(|(h, _)| h.starts_with(heading))
-                .map(|(_, rs)| rs.iter().map(|r| r.claim.id.as_str()).collect())
-                .unwrap_or_default()
-        };
-        assert_eq!(ids("How does"), ["c1"], "{found:?}");
-        assert_eq!(ids("How do I tune"), ["c2"], "{found:?}");
-        assert_eq!(ids(ALSO_FOUND), ["c3", "c4"], "{found:?}");
+        assert_eq!(ids_under(&found, "How does"), ["c1"], "{found:?}");
+        assert_eq!(ids_under(&found, "How do I tune"), ["c2"], "{found:?}");
+        assert_eq!(ids_under(&found, ALSO_FOUND), ["c3", "c4"], "{found:?}");
     }
 
     #[test]
     fn how_to_tune_the_subject_is_answered_by_the_subject_s_settings() {
-        let q = "How does PostgreSQL's autovacuum decide when to vacuum a table, and how do I \
-                 tune it for a large, write-heavy table?";
+        let q = AUTOVACUUM_QUESTION;
         let claims = [
             under(
                 "autovacuum_vacuum_scale_factor (floating point)",
@@ -688,11 +679,19 @@ mod tests {
             ),
         ];
         let found = groups(q, &claims, None);
-        let tune = found
+        assert_eq!(ids_under(&found, "How do I tune"), ["c1"], "{found:?}");
+    }
+
+    const AUTOVACUUM_QUESTION: &str = "How does PostgreSQL's autovacuum decide when to vacuum a \
+                                       table, and how do I tune it for a large, write-heavy table?";
+
+    /// The ids of the claims under the findings' section whose heading starts with `heading`.
+    fn ids_under<'a>(found: &[(String, Vec<&'a Reviewed>)], heading: &str) -> Vec<&'a str> {
+        found
             .iter()
-            .find(|(h, _)| h.starts_with("How do I tune"))
-            .map(|(_, rs)| rs.iter().map(|r| r.claim.id.as_str()).collect::<Vec<_>>());
-        assert_eq!(tune, Some(vec!["c1"]), "{found:?}");
+            .find(|(h, _)| h.starts_with(heading))
+            .map(|(_, rs)| rs.iter().map(|r| r.claim.id.as_str()).collect())
+            .unwrap_or_default()
     }
 
     const WAL_QUESTION: &str = "When should I use WAL mode in SQLite and what are its limitations?";
@@ -755,8 +754,7 @@ mod tests {
             kept("c1", "Specifies a fraction of the table size to add to autovacuum_vacuum_threshold when deciding whether to trigger a VACUUM.", 5),
             kept("c2", "lo_open will fail if SELECT privilege is not available for the large object.", 5),
         ];
-        let q = "How does PostgreSQL's autovacuum decide when to vacuum a table, and how do I \
-                 tune it for a large, write-heavy table?";
+        let q = AUTOVACUUM_QUESTION;
         let groups = groups(q, &claims, Some(&v));
         let (last, rest) = groups.split_last().unwrap();
         assert_eq!(last.0, ALSO_FOUND, "{groups:?}");
