@@ -175,14 +175,11 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
         .into_iter()
         .map(|(_, _, term, r)| {
             let have: HashSet<String> = text::content_stems(&r.claim.text).into_iter().collect();
-            // "limitations" names the kind of answer, not a word to search: beside a name it
-            // finds pages on limits.
+            // "limitations" or "tune" names the kind of answer, not a word to search: beside a
+            // name it finds pages on limits.
             let still_asked: Vec<&str> = question_terms
                 .iter()
-                .filter(|w| {
-                    !super::planner::is_intent_word(w)
-                        && !text::content_stems(w).iter().all(|s| framed.contains(s))
-                })
+                .filter(|w| !text::content_stems(w).iter().all(|s| framed.contains(s)))
                 .filter(|w| {
                     text::content_stems(w)
                         .iter()
