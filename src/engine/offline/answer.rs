@@ -3,6 +3,7 @@
 //! (numbers, defaults, versions, limits). No word is added to a claim: each sentence is a kept
 //! claim's own text, so it never states more than its citations.
 
+use super::planner::Sought;
 use crate::artifact::{Answer, AnswerPart, Reviewed, Sentence};
 use crate::text;
 use crate::verifier::{cosine, Verifier};
@@ -210,11 +211,9 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
     };
     // The words sources use for the kind of answer a part asks for: "WAL is significantly
     // faster in most scenarios" answers "when should I use it" without its words.
-    let (kinds, asking): (Vec<&[&str]>, Vec<&[&str]>) = parts.iter().map(|p| kind_words(p)).unzip();
-    let settings: Vec<bool> = parts
-        .iter()
-        .map(|p| super::planner::sought(p) == Some(super::planner::Sought::Settings))
-        .collect();
+    let sought: Vec<Option<Sought>> = parts.iter().map(|p| super::planner::sought(p)).collect();
+    let (kinds, asking): (Vec<&[&str]>, Vec<&[&str]>) =
+        sought.iter().map(|k| kind_words(*k)).unzip();
     let kinds: Vec<Vec<String>> = kinds
         .iter()
         .map(|k| k.iter().map(|w| text::stem(w)).collect())
@@ -297,13 +296,13 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                 // A part asking for a kind of answer (a threshold, settings) is answered in
                 // that kind's words; one word of its own is not enough ("vacuum" is in every
                 // sentence about autovacuum, "large" in large objects).
+                if sought[i] == Some(Sought::Settings) && anothers_setting[n] {
+                    return false;
+                }
                 let own = part_stems[i]
                     .iter()
                     .filter(|s| weight(i, s) == 1.0 && stems.contains(s))
                     .count();
-                if settings[i] && anothers_setting[n] {
-                    return false;
-                }
                 parts.len() == 1
                     || own >= if kinds[i].is_empty() { 1 } else { 2 }
                     || of_kind(&kinds[i], &words[n])
@@ -412,9 +411,8 @@ fn parts(question: &str) -> Vec<String> {
 /// The words a source answering a part of this kind uses (empty for other parts): benefits for
 /// "when should I use", drawbacks for "limitations", settings for "how do I tune", conditions
 /// for "decide when"; and the stems in the part that asked for that kind.
-fn kind_words(part: &str) -> (&'static [&'static str], &'static [&'static str]) {
-    use super::planner::Sought;
-    match super::planner::sought(part) {
+fn kind_words(sought: Option<Sought>) -> (&'static [&'static str], &'static [&'static str]) {
+    match sought {
         Some(k @ Sought::Drawbacks) => (DRAWBACK_WORDS, k.asking()),
         Some(k @ Sought::Benefits) => (BENEFIT_WORDS, k.asking()),
         Some(k @ Sought::Settings) => (SETTING_WORDS, k.asking()),
