@@ -499,25 +499,20 @@ fn negation_scopes(text: &str) -> Vec<Vec<String>> {
 fn clause_negations(text: &str) -> Vec<(bool, Vec<String>)> {
     let mut scopes: Vec<(bool, Vec<String>)> = Vec::new();
     let mut open = false;
-    let mut subordinate = false;
     let mut prev_end = 0;
-    for t in tokens(text) {
+    for (t, subordinate) in tokens(text).into_iter().zip(subordinate_tokens(text)) {
         if text[prev_end..t.start].contains([',', ';', ':', '(', ')', '.']) {
             open = false;
-            subordinate = false;
         }
         prev_end = t.start + t.text.len();
         let lower = t.text.to_lowercase();
         if is_negation(&lower) {
             scopes.push((subordinate || lower == "unless", Vec::new()));
             open = true;
-        } else if CLAUSE_OPENERS.contains(&lower.as_str()) {
+        } else if CLAUSE_OPENERS.contains(&lower.as_str())
+            || SUBORDINATORS.contains(&lower.as_str())
+        {
             open = false;
-            if SUBORDINATORS.contains(&lower.as_str()) {
-                subordinate = true;
-            }
-        } else if SUBORDINATORS.contains(&lower.as_str()) {
-            subordinate = true;
         } else if open {
             if let Some((_, scope)) = scopes.last_mut() {
                 scope.push(lower);
@@ -527,8 +522,8 @@ fn clause_negations(text: &str) -> Vec<(bool, Vec<String>)> {
     scopes
 }
 
-/// For each of [`tokens`]'s tokens, whether it sits in a subordinate clause (as
-/// [`clause_negations`] reads clauses): "if the VFS does not support the necessary
+/// For each of [`tokens`]'s tokens, whether it sits in a subordinate clause (the clauses
+/// [`clause_negations`] reads negations in): "if the VFS does not support the necessary
 /// primitives" conditions what the sentence says and asserts nothing on its own.
 pub fn subordinate_tokens(text: &str) -> Vec<bool> {
     let mut out = Vec::new();
