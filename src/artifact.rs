@@ -211,6 +211,10 @@ pub struct Citation {
     /// Fetch time for web sources (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetched: Option<String>,
+    /// The lead-in of the list the quote is an item of ("But there are also disadvantages:"):
+    /// what the item is, which its own words may not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_in: Option<String>,
 }
 
 impl Citation {
@@ -228,6 +232,7 @@ impl Citation {
             passage: hit.passage.ordinal,
             page: hit.passage.page,
             fetched: hit.fetched.clone(),
+            lead_in: None,
         }
     }
 }

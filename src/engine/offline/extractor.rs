@@ -395,8 +395,8 @@ fn is_formula(s: &str) -> bool {
     })
 }
 
-/// A passage's heading path and the stems of the lead-in of the list it ends in.
-type OpenList<'a> = (&'a Vec<String>, Vec<String>);
+/// A passage's heading path and the lead-in of the list it ends in.
+type OpenList<'a> = (&'a Vec<String>, &'a str);
 
 /// Whether a sentence's subject points back at what the sentence before named ("The core
 /// design of this feature was flawed"): a demonstrative and its noun among its first words.
@@ -523,10 +523,7 @@ impl OfflineExtractor {
             .filter_map(|ev| {
                 let p = &ev.hit.passage;
                 let lead = text::last_lead_in(&p.text)?;
-                Some((
-                    (p.doc_id.as_str(), p.ordinal),
-                    (&p.heading_path, text::content_stems(lead)),
-                ))
+                Some(((p.doc_id.as_str(), p.ordinal), (&p.heading_path, lead)))
             })
             .collect();
         let mut candidates: Vec<Candidate> = Vec::new();
@@ -572,14 +569,20 @@ impl OfflineExtractor {
             // is significantly faster in most scenarios." is an advantage.
             // A list a passage boundary cut continues here: its items read under the lead-in
             // of the passage before.
-            let mut lead_in: Vec<String> = hit
+            let mut lead_in: Option<&str> = hit
                 .passage
                 .ordinal
                 .checked_sub(1)
                 .and_then(|o| lists_open.get(&(hit.passage.doc_id.as_str(), o)))
                 .filter(|(path, _)| **path == hit.passage.heading_path)
-                .map(|(_, stems)| stems.clone())
-                .unwrap_or_default();
+                // The lead-in is the line's last sentence: "There are advantages and
+                // disadvantages ... Advantages include:" leads in advantages.
+                .map(|(_, lead)| {
+                    text::sentences(lead)
+                        .last()
+                        .map_or(*lead, |&(s, e)| &lead[s..e])
+                });
+            let mut lead_stems: Vec<String> = lead_in.map(text::content_stems).unwrap_or_default();
             // A question after what changed: does this passage sit in a list of its changes?
             let lists_changes = change
                 .as_ref()
@@ -605,7 +608,8 @@ impl OfflineExtractor {
                     e = spans[spans.len() - 1].1;
                 }
                 if hit.passage.text[s..e].trim_end().ends_with(':') {
-                    lead_in = text::content_stems(&hit.passage.text[s..e]);
+                    lead_in = Some(hit.passage.text[s..e].trim());
+                    lead_stems = text::content_stems(&hit.passage.text[s..e]);
                     continue;
                 }
                 // "This changes the default of log_checkpoints to on" says what it changes in
@@ -643,7 +647,7 @@ impl OfflineExtractor {
                 }
                 let stems = text::content_stems(quote);
                 let mut about = stems.clone();
-                for c in context.iter().chain(&lead_in) {
+                for c in context.iter().chain(&lead_stems) {
                     if !about.contains(c) {
                         about.push(c.clone());
                     }
@@ -699,7 +703,10 @@ impl OfflineExtractor {
                         },
                         sub_query: ev.sub_query,
                         score,
-                        citations: vec![Citation::from_hit(hit, s, e)],
+                        citations: vec![Citation {
+                            lead_in: lead_in.map(text::squash_whitespace),
+                            ..Citation::from_hit(hit, s, e)
+                        }],
                     },
                     stems,
                     meaning: None,
@@ -1195,5 +1202,41 @@ mod tests {
             !claims.iter().any(|c| c.text.contains("Claremont")),
             "{claims:?}"
         );
+    }
+
+    #[test]
+    fn a_list_item_is_cited_with_the_lead_in_of_its_list() {
+        let q = "What should I know about WAL?";
+        // As wal.html prints it, cut by a passage boundary inside the first list: the last
+        // sentence of the lead-in's line leads the next passage's items in.
+        let first = "There are advantages and disadvantages to using WAL instead of a rollback \
+                     journal. Advantages include:\n\nWAL is significantly faster in most \
+                     scenarios.";
+        let second = "Disk I/O operations tends to be more sequential using WAL.\n\nBut there \
+                      are also disadvantages:\n\nWAL does not work over a network filesystem.";
+        let mut next = evidence("wal.html", second);
+        next.hit.passage.ordinal = 1;
+        let claims = OfflineExtractor::default().extract_sync(
+            q,
+            &overview_plan(q),
+            &[evidence("wal.html", first), next],
+        );
+        let lead_in = |start: &str| {
+            claims
+                .iter()
+                .find(|c| c.text.starts_with(start))
+                .unwrap_or_else(|| panic!("{:?}", texts(&claims)))
+                .citations[0]
+                .lead_in
+                .clone()
+        };
+        assert_eq!(lead_in("WAL is").as_deref(), Some("Advantages include:"));
+        assert_eq!(lead_in("Disk I/O").as_deref(), Some("Advantages include:"));
+        assert_eq!(
+            lead_in("WAL does not work").as_deref(),
+            Some("But there are also disadvantages:")
+        );
+        // A sentence before any list has none.
+        assert_eq!(lead_in("There are advantages"), None);
     }
 }
