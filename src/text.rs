@@ -719,6 +719,9 @@ pub struct Quantity {
     /// Names no value of anything: a version ("version 3.8", "Python 3"), a year ("in 2003") or
     /// a term of an expression ("2000*1024 bytes").
     pub version: bool,
+    /// Written as a setting's assignment ("-DSQLITE_THREADSAFE=0"): a configuration the text
+    /// names, which is a case, not a value it states of something.
+    pub assigned: bool,
     /// Byte offset of the number in the text.
     pub at: usize,
 }
@@ -845,6 +848,7 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
             bound,
             denied,
             version,
+            assigned: text[..t.start].ends_with('='),
             at: t.start,
         });
     }

@@ -849,17 +849,20 @@ fn number_conflict(
         // giving that value is no disagreement with it.
         let stated_by_claim =
             |n: &&text::Quantity| claim.iter().any(|o| same_value(o.value, n.value));
+        // "With -DSQLITE_THREADSAFE=0 the threading mode is single-thread" and "With
+        // -DSQLITE_THREADSAFE=2 ... multi-thread": two configurations are two cases.
+        let other = |n: &&text::Quantity| !stated_by_claim(n) && !(c.assigned && n.assigned);
         let found = sentence
             .iter()
             .copied()
-            .filter(|n| !stated_by_claim(n))
+            .filter(other)
             .find(|n| strict(c, n))
             .map(|n| (n, true))
             .or_else(|| {
                 sentence
                     .iter()
                     .copied()
-                    .filter(|n| !stated_by_claim(n))
+                    .filter(other)
                     .find(|n| loose(c, n))
                     .map(|n| (n, false))
             });
@@ -1421,5 +1424,19 @@ mod tests {
         // A claim about the past is not outdated by the past.
         let c = terms("Before version 3.38.0 the SQLite JSON functions needed the -DSQLITE_ENABLE_JSON1 compile-time option.");
         assert!(c.past);
+    }
+
+    #[test]
+    fn two_configurations_are_two_cases_not_two_values() {
+        let c = terms("With -DSQLITE_THREADSAFE=0 the threading mode is single-thread.");
+        let j = judge_sentence(
+            &c,
+            "With -DSQLITE_THREADSAFE=2 the threading mode is multi-thread.",
+        );
+        assert!(!matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // A value stated of the setting still conflicts with another.
+        let c = terms("The default threading mode is 0.");
+        let j = judge_sentence(&c, "The default threading mode is 2.");
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
     }
 }
