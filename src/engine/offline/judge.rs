@@ -83,13 +83,20 @@ fn requirement(text: &str) -> (bool, bool) {
     let mut denies = false;
     for (i, t) in toks.iter().enumerate() {
         let w = t.text.to_lowercase();
-        if !REQUIREMENT.contains(&w.as_str()) {
+        // "should be charged for 12 hours" is advice that something is needed; "should not"
+        // forbids, which denies no requirement.
+        let advice = w == "should";
+        if !REQUIREMENT.contains(&w.as_str()) && !advice {
             continue;
         }
-        let negated = toks[i.saturating_sub(3)..i].iter().any(|p| {
+        let negation = |p: &text::Token| {
             let p = p.text.to_lowercase();
             text::is_negation(&p) || p == "never"
-        });
+        };
+        let negated = toks[i.saturating_sub(3)..i].iter().any(negation);
+        if advice && (negated || toks.get(i + 1).is_some_and(negation)) {
+            continue;
+        }
         // A condition ("if the VFS does not support the necessary primitives") neither
         // states nor denies a requirement.
         if subordinate.get(i).copied().unwrap_or(false) {
@@ -1438,5 +1445,24 @@ mod tests {
         let c = terms("The default threading mode is 0.");
         let j = judge_sentence(&c, "The default threading mode is 2.");
         assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+    }
+
+    #[test]
+    fn advice_that_something_is_needed_conflicts_with_its_denial() {
+        let c = terms(
+            "A new lithium-ion battery should be charged for 12 hours before its first use so \
+             that it reaches full capacity.",
+        );
+        let j = judge_sentence(
+            &c,
+            "A new lithium-ion battery does not need a 12-hour first charge.",
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // "should not" forbids: it denies no requirement.
+        assert_eq!(
+            requirement("You should not charge it below 0 degrees."),
+            (false, false)
+        );
+        assert_eq!(requirement("It should be stored cool."), (true, false));
     }
 }
