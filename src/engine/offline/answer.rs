@@ -138,12 +138,26 @@ pub fn groups<'a>(
             ));
         }
     }
-    let rest: Vec<&Reviewed> = kept
+    let mut rest: Vec<&Reviewed> = kept
         .iter()
         .zip(&placed)
         .filter(|(_, p)| !**p)
         .map(|(r, _)| r)
         .collect();
+    // The most relevant first; ties in the order of their sources, not of gathering (which
+    // runs concurrently), so a report reads the same every run.
+    rest.sort_by(|a, b| {
+        let at = |r: &Reviewed| {
+            r.claim
+                .citations
+                .first()
+                .map(|c| (c.doc_id.clone(), c.start))
+        };
+        b.claim
+            .score
+            .total_cmp(&a.claim.score)
+            .then_with(|| at(a).cmp(&at(b)))
+    });
     if !rest.is_empty() {
         out.push((ALSO_FOUND.to_string(), rest));
     }

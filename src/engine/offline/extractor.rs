@@ -322,9 +322,64 @@ fn claim_like(sentence: &str, subject_known: bool) -> bool {
     if s.matches(" | ").count() >= 2 {
         return false;
     }
+    // A column's description ("Number of times this table has been vacuumed by the autovacuum
+    // daemon", "Last time at which this table was analyzed") names a value; it states nothing.
+    if describes_a_value(s) {
+        return false;
+    }
     // A sentence without a verb-like word is usually a title or a label; a formula states
     // with its "=".
     formula || has_verb(s)
+}
+
+/// Whether a sentence is a noun phrase naming a value, as a table's column is described: it
+/// opens with what the value is ("Number of", "Last time at which") and says no more.
+fn describes_a_value(s: &str) -> bool {
+    let lower = s.to_lowercase();
+    let opens = [
+        "number of ",
+        "total number of ",
+        "estimated number of ",
+        "last time ",
+        "time at which ",
+        "time of ",
+        "name of ",
+        "oid of ",
+        "size of ",
+        "amount of ",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
+    // One sentence only: "Number of workers is limited by ..." has its own verb, and a second
+    // sentence states something.
+    opens
+        && text::sentences(s).len() == 1
+        && !text::tokens(s).iter().any(|t| {
+            matches!(
+                t.text.to_lowercase().as_str(),
+                "is" | "are"
+                    | "was"
+                    | "were"
+                    | "has"
+                    | "have"
+                    | "must"
+                    | "can"
+                    | "cannot"
+                    | "should"
+                    | "will"
+            ) && !relative_before(s, t.start)
+        })
+}
+
+/// Whether a relative clause ("at which", "that", "which", or a bare "times this table has")
+/// opens before byte `at`: a verb there belongs to it, not to the sentence.
+fn relative_before(s: &str, at: usize) -> bool {
+    let head = s[..at].to_lowercase();
+    [
+        " which ", " that ", " who ", " whose ", " where ", " when ", " times ",
+    ]
+    .iter()
+    .any(|m| head.contains(m))
 }
 
 /// Whether a sentence holds a verb-like word: a common verb, or a word ending like one ("-es",
@@ -832,6 +887,16 @@ mod tests {
         assert!(claim_like_alone(
             "The VACUUM command rebuilds the database file, repacking it into a minimal amount \
              of disk space."
+        ));
+        // A column's description names a value; one with its own verb states something.
+        assert!(!claim_like_alone(
+            "Number of times this table has been vacuumed by the autovacuum daemon"
+        ));
+        assert!(!claim_like_alone(
+            "Last time at which this table was vacuumed by the autovacuum daemon"
+        ));
+        assert!(claim_like_alone(
+            "Number of background workers is limited by max_worker_processes."
         ));
     }
 
