@@ -858,7 +858,10 @@ fn number_conflict(
             |n: &&text::Quantity| claim.iter().any(|o| same_value(o.value, n.value));
         // "With -DSQLITE_THREADSAFE=0 the threading mode is single-thread" and "With
         // -DSQLITE_THREADSAFE=2 ... multi-thread": two configurations are two cases.
-        let other = |n: &&text::Quantity| !stated_by_claim(n) && !(c.assigned && n.assigned);
+        let other = |n: &&text::Quantity| {
+            let cases = c.assigned && n.assigned;
+            !stated_by_claim(n) && !cases
+        };
         let found = sentence
             .iter()
             .copied()
