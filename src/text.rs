@@ -805,7 +805,14 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
                         | ("fewer", "than")
                         | ("up", "to")
                 ))
-            || (i >= 1 && matches!(word(i - 1).as_str(), "over" | "under" | "each" | "every"));
+            // "below 0 degrees", "colder than 0", "heat above 35", "within 5 percent", "plus or
+            // minus 1 degree": a bound or a tolerance, not a value.
+            || (i >= 1
+                && matches!(
+                    word(i - 1).as_str(),
+                    "over" | "under" | "each" | "every" | "below" | "above" | "than" | "within"
+                ))
+            || (i >= 3 && word(i - 3) == "plus" && word(i - 2) == "or" && word(i - 1) == "minus");
         let denied = (i >= 1 && matches!(word(i - 1).as_str(), "not" | "never"))
             || (i >= 2
                 && matches!(
@@ -1255,6 +1262,11 @@ mod tests {
         assert!(quantities("two or more databases")[0].bound);
         assert!(quantities("at least 3 replicas")[0].bound);
         assert!(!quantities("3 replicas")[0].bound);
+        assert!(quantities("charging below 0 degrees Celsius")[0].bound);
+        assert!(quantities("colder than 0 degrees Celsius")[0].bound);
+        assert!(quantities("heat above 35 degrees Celsius")[0].bound);
+        assert!(quantities("stayed within plus or minus 1 degree Celsius")[0].bound);
+        assert!(!quantities("store them at 10 degrees Celsius")[0].bound);
     }
 
     #[test]

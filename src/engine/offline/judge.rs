@@ -598,7 +598,15 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     });
     let same_kind = claim.value_words.is_empty() || shares_value_word;
     let conflict = if same_kind {
-        number_conflict(&claim.quantities, &quantities, &stems)
+        // "stored at three temperatures (10, 25 and 40 degrees Celsius)": a list of values
+        // names the cases of a set, none of which is the value of one thing.
+        let single: Vec<text::Quantity> = quantities
+            .iter()
+            .zip(enumerated(sentence, &quantities))
+            .filter(|(_, listed)| !listed)
+            .map(|(q, _)| q.clone())
+            .collect();
+        number_conflict(&claim.quantities, &single, &stems)
     } else {
         None
     };
@@ -796,6 +804,30 @@ const BARE_VALUE: &[&str] = &["valu", "default", "maximum", "minimum"];
 /// Words before a number that count another set than the one named before ("the other three").
 const OTHER_SET: &[&str] = &["other", "remaining", "additional", "another", "further"];
 
+/// For each quantity of `sentence` (in order), whether it is one of a list of three or more
+/// values ("10, 25 and 40"): only commas, "and" or "or" stand between them.
+fn enumerated(sentence: &str, quantities: &[text::Quantity]) -> Vec<bool> {
+    let joined = |a: &text::Quantity, b: &text::Quantity| {
+        let from = a.at + a.raw.len();
+        b.at > from
+            && sentence.get(from..b.at).is_some_and(|gap| {
+                gap.split(|c: char| c == ',' || c.is_whitespace())
+                    .all(|w| w.is_empty() || w == "and" || w == "or")
+            })
+    };
+    let mut listed = vec![false; quantities.len()];
+    let mut start = 0;
+    for i in 1..=quantities.len() {
+        if i == quantities.len() || !joined(&quantities[i - 1], &quantities[i]) {
+            if i - start >= 3 {
+                listed[start..i].iter_mut().for_each(|l| *l = true);
+            }
+            start = i;
+        }
+    }
+    listed
+}
+
 fn number_conflict(
     claim: &[text::Quantity],
     sentence: &[text::Quantity],
@@ -813,8 +845,24 @@ fn number_conflict(
             .flat_map(|w| w.split('_').map(text::stem).collect::<Vec<_>>())
             .collect()
     };
+    // One unit, two things: "store batteries at 10 degrees" and "a reference cycle at 25
+    // degrees" measure different temperatures. A value measures what the claim's does when
+    // the words before it agree, or the sentence names what the claim's measures.
+    // The end of a range ("10 to 20 degrees") measures what its start does.
+    let claim_before: Vec<String> = claim.iter().flat_map(|q| q.before.clone()).collect();
+    let same_thing = |a: &text::Quantity, b: &text::Quantity| {
+        let before = if a.before.is_empty() {
+            &claim_before
+        } else {
+            &a.before
+        };
+        before.is_empty()
+            || b.before.is_empty()
+            || overlaps(before, &b.before)
+            || before.iter().any(|w| sentence_stems.contains(w))
+    };
     let strict = |a: &text::Quantity, b: &text::Quantity| {
-        overlaps(&a.after, &b.after)
+        (overlaps(&a.after, &b.after) && same_thing(a, b))
             || (overlaps(&a.before, &b.before) && (a.after.is_empty() || b.after.is_empty()))
             || (a.after.is_empty() && overlaps(&named_unit(a), &b.after))
             || (b.after.is_empty() && overlaps(&a.after, &named_unit(b)))
@@ -1467,5 +1515,35 @@ mod tests {
             (false, false)
         );
         assert_eq!(requirement("It should be stored cool."), (true, false));
+    }
+
+    #[test]
+    fn a_list_of_values_names_cases_not_one_value() {
+        let c = terms("Store lithium-ion batteries at 10 to 20 degrees Celsius.");
+        let j = judge_sentence(
+            &c,
+            "Cells were stored at three temperatures (10, 25 and 40 degrees Celsius) and at three \
+             states of charge (10, 50 and 100 percent), with four cells per combination.",
+        );
+        assert!(!matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // One value of the same thing still conflicts.
+        let j = judge_sentence(&c, "Store lithium-ion batteries at 30 degrees Celsius.");
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+    }
+
+    #[test]
+    fn one_unit_measuring_two_things_is_no_conflict() {
+        let claim = text::quantities("Store lithium-ion batteries at 10 to 20 degrees Celsius.");
+        let conflict = |sentence: &str| {
+            number_conflict(
+                &claim,
+                &text::quantities(sentence),
+                &text::content_stems(sentence),
+            )
+        };
+        let other = "Capacity was measured every three months with a slow reference cycle at 25 \
+                     degrees Celsius.";
+        assert_eq!(conflict(other), None);
+        assert!(conflict("Store lithium-ion batteries at 25 degrees Celsius.").is_some());
     }
 }
