@@ -665,6 +665,24 @@ impl OfflineExtractor {
                 if hit.passage.text[s..e].trim_end().ends_with(':') {
                     lead_in = Some(hit.passage.text[s..e].trim());
                     lead_stems = text::content_stems(&hit.passage.text[s..e]);
+                    // "There are advantages and disadvantages to using WAL ... Advantages
+                    // include:": the sentence before announces the list; the items say it.
+                    if let Some(&(ps, pe)) = k.checked_sub(1).and_then(|j| spans.get(j)) {
+                        let text = &hit.passage.text;
+                        let announces = !text[pe..s].contains("\n\n")
+                            && ["There are ", "There is "]
+                                .iter()
+                                .any(|p| text[ps..pe].trim_start().starts_with(p));
+                        if announces {
+                            let (start, end) = (hit.passage.start + ps, hit.passage.start + pe);
+                            candidates.retain(|c| {
+                                let q = &c.claim.citations[0];
+                                !(q.doc_id == hit.passage.doc_id
+                                    && q.start == start
+                                    && q.end == end)
+                            });
+                        }
+                    }
                     continue;
                 }
                 // "This changes the default of log_checkpoints to on" says what it changes in
@@ -1301,7 +1319,11 @@ mod tests {
             lead_in("WAL does not work").as_deref(),
             Some("But there are also disadvantages:")
         );
-        // A sentence before any list has none.
-        assert_eq!(lead_in("There are advantages"), None);
+        // The sentence announcing the list says nothing the items do not.
+        assert!(
+            !claims.iter().any(|c| c.text.starts_with("There are")),
+            "{:?}",
+            texts(&claims)
+        );
     }
 }
