@@ -349,7 +349,7 @@ async fn claims_on_another_subject_are_listed_apart_not_as_findings() {
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .unwrap();
     let apart = md
-        .split("## Kept, on other subjects")
+        .split("### On other subjects")
         .nth(1)
         .and_then(|rest| rest.split("\n## ").next())
         .expect("the section of claims on other subjects");
@@ -367,4 +367,24 @@ async fn claims_on_another_subject_are_listed_apart_not_as_findings() {
         );
     }
     assert!(apart.contains("](#src-"));
+    // What is kept on the subject but answers no part is listed too, before those on other
+    // subjects: nothing kept is hidden, and none of it is a finding.
+    let on_subject = md
+        .split("### On the question's subject")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap_or("");
+    for r in report
+        .reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Kept)
+        .filter(|r| !findings.contains(&r.claim.id.as_str()) && !report.aside.contains(&r.claim.id))
+    {
+        let first_words: String = r.claim.text.chars().take(20).collect();
+        let first_words = first_words.replace('_', "\\_");
+        assert!(
+            on_subject.contains(&first_words),
+            "{first_words} not listed"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use crate::artifact::{Citation, Report, Reviewed, Stance, Status, Vote};
 use crate::text::squash_whitespace;
 use comrak::nodes::NodeValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 /// Numbers citations in order of first appearance; one number per (document, span).
@@ -207,35 +207,71 @@ fn render_answer(
     }
 }
 
-/// "## Kept, on other subjects": claims the panel kept that are not about what the question
-/// is about, each with its citations, so nothing kept is hidden and none poses as an answer.
-fn render_aside(
+/// "## Kept, answering no part of the question": claims the panel kept that no section of the
+/// findings holds, those on the question's subject first (most relevant first), then those on
+/// other subjects, each with its citations: nothing kept is hidden, and none poses as an
+/// answer.
+fn render_kept_apart(
     md: &mut String,
     report: &Report,
     by_id: &HashMap<&str, &Reviewed>,
     idx: &mut CitationIndex,
 ) {
-    let aside: Vec<&Reviewed> = report
-        .aside
+    let kept = |id: &String| {
+        by_id
+            .get(id.as_str())
+            .copied()
+            .filter(|r| r.verdict.status == Status::Kept)
+    };
+    let aside: Vec<&Reviewed> = report.aside.iter().filter_map(kept).collect();
+    let placed: HashSet<&str> = report
+        .sections
         .iter()
-        .filter_map(|id| by_id.get(id.as_str()).copied())
-        .filter(|r| r.verdict.status == Status::Kept)
+        .flat_map(|s| s.sentences.iter().flat_map(|x| x.claim_ids.iter()))
+        .map(String::as_str)
         .collect();
-    if aside.is_empty() {
+    let mut unplaced: Vec<&Reviewed> = report
+        .reviewed
+        .iter()
+        .filter(|r| r.verdict.status == Status::Kept)
+        .filter(|r| !placed.contains(r.claim.id.as_str()) && !report.aside.contains(&r.claim.id))
+        .collect();
+    // The most relevant first; ties in the order of their sources, not of gathering (which
+    // runs concurrently), so a report reads the same every run.
+    let at = |r: &Reviewed| {
+        r.claim
+            .citations
+            .first()
+            .map(|c| (c.doc_id.clone(), c.start))
+    };
+    unplaced.sort_by(|a, b| {
+        b.claim
+            .score
+            .total_cmp(&a.claim.score)
+            .then_with(|| at(a).cmp(&at(b)))
+    });
+    if aside.is_empty() && unplaced.is_empty() {
         return;
     }
-    let subject = report.plan.subject.join(", ");
-    let _ = writeln!(
-        md,
-        "## Kept, on other subjects\n\nThe panel kept these, but they are not about the \
-         question's subject ({}); they are not findings.\n",
-        esc(&subject)
+    md.push_str(
+        "## Kept, answering no part of the question\n\nThe panel kept these, but none of them \
+         answers a part of the question; they are not findings.\n\n",
     );
-    for r in aside {
-        let own: Vec<&Citation> = r.claim.citations.iter().collect();
-        let _ = writeln!(md, "- {} {}", esc(&r.claim.text), idx.refs(&own));
+    let subject = esc(&report.plan.subject.join(", "));
+    for (heading, claims) in [
+        (format!("On the question's subject ({subject})"), unplaced),
+        ("On other subjects".to_string(), aside),
+    ] {
+        if claims.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "### {heading}\n");
+        for r in claims {
+            let own: Vec<&Citation> = r.claim.citations.iter().collect();
+            let _ = writeln!(md, "- {} {}", esc(&r.claim.as_printed()), idx.refs(&own));
+        }
+        md.push('\n');
     }
-    md.push('\n');
 }
 
 pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
@@ -333,7 +369,7 @@ pub fn render_markdown(report: &Report) -> (String, Vec<Citation>) {
         }
     }
 
-    render_aside(&mut md, report, &by_id, &mut idx);
+    render_kept_apart(&mut md, report, &by_id, &mut idx);
 
     render_sources(&mut md, &idx.sources);
 

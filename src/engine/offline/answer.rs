@@ -113,55 +113,28 @@ pub fn candidates<'a>(
         .collect()
 }
 
-/// Heading of the findings no part of the question speaks to in particular.
-pub const ALSO_FOUND: &str = "Also found";
-
-/// Every kept claim under the part of the question it answers, most direct first (the
-/// findings' sections); claims that answer no part in particular come last, under
-/// `ALSO_FOUND`. Parts nothing answers are left out.
+/// Every kept claim under the part of the question it answers, most direct first: the
+/// findings' sections. Parts nothing answers are left out, and so are claims that answer no
+/// part in particular: on the subject or not, they are no answer to this question, and the
+/// report lists them apart with the rest it kept.
 pub fn groups<'a>(
     question: &str,
     kept: &'a [Reviewed],
     verifier: Option<&Verifier>,
 ) -> Vec<(String, Vec<&'a Reviewed>)> {
     let ranking = rank(question, kept, verifier);
-    let mut placed = vec![false; kept.len()];
-    let mut out: Vec<(String, Vec<&Reviewed>)> = Vec::new();
-    for (part, ranked) in ranking.parts.iter().zip(&ranking.by_part) {
-        for &n in ranked {
-            placed[n] = true;
-        }
-        if !ranked.is_empty() {
-            out.push((
+    ranking
+        .parts
+        .iter()
+        .zip(&ranking.by_part)
+        .filter(|(_, ranked)| !ranked.is_empty())
+        .map(|(part, ranked)| {
+            (
                 heading(part),
                 ranked.iter().map(|&n| ranking.claims[n].0).collect(),
-            ));
-        }
-    }
-    let mut rest: Vec<&Reviewed> = kept
-        .iter()
-        .zip(&placed)
-        .filter(|(_, p)| !**p)
-        .map(|(r, _)| r)
-        .collect();
-    // The most relevant first; ties in the order of their sources, not of gathering (which
-    // runs concurrently), so a report reads the same every run.
-    rest.sort_by(|a, b| {
-        let at = |r: &Reviewed| {
-            r.claim
-                .citations
-                .first()
-                .map(|c| (c.doc_id.clone(), c.start))
-        };
-        b.claim
-            .score
-            .total_cmp(&a.claim.score)
-            .then_with(|| at(a).cmp(&at(b)))
-    });
-    if !rest.is_empty() {
-        out.push((ALSO_FOUND.to_string(), rest));
-    }
-    out
+            )
+        })
+        .collect()
 }
 
 /// A part as a heading: its first letter upper case, no closing question mark.
@@ -273,10 +246,26 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
         .iter()
         .map(|r| {
             let lead_in = r.claim.citations.first().and_then(|c| c.lead_in.as_deref());
-            text::tokens(&r.claim.text)
+            let mut words: Vec<String> = text::tokens(&r.claim.text)
                 .iter()
                 .chain(lead_in.map(text::tokens).iter().flatten())
                 .map(|t| text::stem(t.text))
+                .collect();
+            if cautions(&r.claim.text) {
+                words.push(text::stem("caveat"));
+            }
+            words
+        })
+        .collect();
+    // Every stem a claim holds, the parts of its hyphenated words too ("per-table" speaks of
+    // tables).
+    let held: Vec<Vec<String>> = kept
+        .iter()
+        .map(|r| {
+            text::tokens(&r.claim.text)
+                .iter()
+                .flat_map(|t| t.text.split('-'))
+                .map(|w| text::stem(&w.to_lowercase()))
                 .collect()
         })
         .collect();
@@ -315,6 +304,19 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                 // that kind's words; one word of its own is not enough ("vacuum" is in every
                 // sentence about autovacuum, "large" in large objects).
                 if sought[i] == Some(Sought::Settings) && anothers_setting[n] {
+                    return false;
+                }
+                // Settings for a thing ("tune it for a large, write-heavy table") are those
+                // that speak of it, in any of the part's words: a setting sentence about
+                // transaction IDs tunes something else.
+                let named: Vec<&String> = part_stems[i]
+                    .iter()
+                    .filter(|s| !subject.contains(s))
+                    .collect();
+                if sought[i] == Some(Sought::Settings)
+                    && !named.is_empty()
+                    && !named.iter().any(|s| held[n].contains(*s))
+                {
                     return false;
                 }
                 let own = part_stems[i]
@@ -452,6 +454,14 @@ const DRAWBACK_WORDS: &[&str] = &[
     "requires",
     "must",
     "only",
+    // What can go wrong is a limitation too.
+    "corrupt",
+    "corruption",
+    "risk",
+    "miss",
+    "lose",
+    "careful",
+    "unsafe",
 ];
 const BENEFIT_WORDS: &[&str] = &[
     "advantage",
@@ -481,6 +491,21 @@ const SETTING_WORDS: &[&str] = &[
 ];
 const CONDITION_WORDS: &[&str] = &["threshold", "exceeds", "triggers", "whenever", "condition"];
 
+/// "However, ... older versions of SQLite will not know how to recover ...": a sentence that
+/// opens by turning against what came before and denies something is a caveat, whatever its
+/// words.
+fn cautions(claim: &str) -> bool {
+    let tokens = text::tokens(claim);
+    let lower = |i: usize| tokens.get(i).map(|t| t.text.to_lowercase());
+    matches!(lower(0).as_deref(), Some("however" | "but"))
+        && tokens.iter().any(|t| {
+            matches!(
+                t.text.to_lowercase().as_str(),
+                "not" | "no" | "never" | "cannot" | "nor"
+            ) || t.text.ends_with("n't")
+        })
+}
+
 /// Whether a claim uses a word of a part's kind (`kind`: stemmed; `words`: the stems of all
 /// its words, common ones included: "cannot" and "only" say what a limitation is).
 fn of_kind(kind: &[String], words: &[String]) -> bool {
@@ -499,37 +524,13 @@ fn take(used: &mut Vec<usize>, claims: &[(&Reviewed, Vec<String>)], n: usize) ->
     true
 }
 
-/// A kept claim as a sentence of the report. A reference entry's description is read under
-/// the entry's name ("add_note(note): Add the string note to the exception's notes ..."), as
-/// its page prints it: without it "the string note" names nothing.
+/// A kept claim as a sentence of the report, as printed (`Claim::as_printed`).
 pub(super) fn sentence(r: &Reviewed) -> Sentence {
-    let claim = &r.claim.text;
-    let entry = r
-        .claim
-        .citations
-        .first()
-        .and_then(|c| c.heading_path.last())
-        .and_then(|h| Some((h.trim(), text::entry_term(h)?)))
-        // The heading is the entry ("add_note(note)"), not a section that mentions one ("9.
-        // Sometimes Queries Return SQLITE_BUSY In WAL Mode").
-        .filter(|(heading, term)| heading.starts_with(term))
-        .filter(|(_, term)| !claim.to_lowercase().contains(&term.to_lowercase()));
-    let text = match entry {
-        Some((heading, _)) if heading.chars().count() <= ENTRY_HEADING_CHARS => {
-            format!("{heading}: {claim}")
-        }
-        Some((_, term)) => format!("{term}: {claim}"),
-        None => claim.clone(),
-    };
     Sentence {
-        text,
+        text: r.claim.as_printed(),
         claim_ids: vec![r.claim.id.clone()],
     }
 }
-
-/// An entry's heading shown whole up to this length ("autovacuum_vacuum_scale_factor (floating
-/// point)"); a longer one (a signature) by its term alone.
-const ENTRY_HEADING_CHARS: usize = 48;
 
 /// A number, or a word that marks a default, a limit or a version.
 fn is_key_fact(claim: &str) -> bool {
@@ -641,12 +642,7 @@ mod tests {
             "{a:?}"
         );
         let found = groups(WAL_QUESTION, &claims, None);
-        let also = found
-            .iter()
-            .find(|(h, _)| h == ALSO_FOUND)
-            .expect("also found");
-        let ids: Vec<&str> = also.1.iter().map(|r| r.claim.id.as_str()).collect();
-        assert_eq!(ids, ["c1", "c4"], "{found:?}");
+        assert_eq!(unplaced(&found, &claims), ["c1", "c4"], "{found:?}");
     }
 
     #[test]
@@ -678,7 +674,7 @@ mod tests {
         let found = groups(q, &claims, None);
         assert_eq!(ids_under(&found, "How does"), ["c1"], "{found:?}");
         assert_eq!(ids_under(&found, "How do I tune"), ["c2"], "{found:?}");
-        assert_eq!(ids_under(&found, ALSO_FOUND), ["c3", "c4"], "{found:?}");
+        assert_eq!(unplaced(&found, &claims), ["c3", "c4"], "{found:?}");
     }
 
     #[test]
@@ -701,6 +697,19 @@ mod tests {
 
     const AUTOVACUUM_QUESTION: &str = "How does PostgreSQL's autovacuum decide when to vacuum a \
                                        table, and how do I tune it for a large, write-heavy table?";
+
+    /// The ids of the claims no part's section holds, in the order given.
+    fn unplaced<'a>(found: &[(String, Vec<&Reviewed>)], claims: &'a [Reviewed]) -> Vec<&'a str> {
+        claims
+            .iter()
+            .map(|r| r.claim.id.as_str())
+            .filter(|id| {
+                !found
+                    .iter()
+                    .any(|(_, rs)| rs.iter().any(|r| r.claim.id == *id))
+            })
+            .collect()
+    }
 
     /// The ids of the claims under the findings' section whose heading starts with `heading`.
     fn ids_under<'a>(found: &[(String, Vec<&'a Reviewed>)], heading: &str) -> Vec<&'a str> {
@@ -773,17 +782,11 @@ mod tests {
         ];
         let q = AUTOVACUUM_QUESTION;
         let groups = groups(q, &claims, Some(&v));
-        let (last, rest) = groups.split_last().unwrap();
-        assert_eq!(last.0, ALSO_FOUND, "{groups:?}");
-        assert_eq!(last.1.len(), 1);
-        assert_eq!(last.1[0].claim.id, "c2");
-        assert!(rest
-            .iter()
-            .any(|(_, g)| g.iter().any(|r| r.claim.id == "c1")));
+        assert_eq!(unplaced(&groups, &claims), ["c2"], "{groups:?}");
     }
 
     #[test]
-    fn findings_are_grouped_by_the_part_they_answer_and_none_is_lost() {
+    fn findings_are_grouped_by_the_part_they_answer() {
         let claims = [
             kept(
                 "c1",
@@ -803,15 +806,16 @@ mod tests {
             headings,
             [
                 "When should I use WAL mode in SQLite",
-                "What are its limitations",
-                ALSO_FOUND
+                "What are its limitations"
             ]
         );
         let ids: Vec<Vec<&str>> = g
             .iter()
             .map(|(_, c)| c.iter().map(|r| r.claim.id.as_str()).collect())
             .collect();
-        assert_eq!(ids, [vec!["c1"], vec!["c2"], vec!["c3"]]);
+        assert_eq!(ids, [vec!["c1"], vec!["c2"]]);
+        // The page size answers neither part: the report lists it with the rest it kept.
+        assert_eq!(unplaced(&g, &claims), ["c3"]);
     }
 
     #[test]
@@ -890,5 +894,63 @@ mod tests {
             ["c2"],
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_caveat_answers_the_limitations_without_their_words() {
+        let claims = [
+            // Turns against what came before and denies: a caveat.
+            kept(
+                "c1",
+                "However, older versions of SQLite will not know how to recover a crashed \
+                 database that was operating in WAL mode.",
+                5,
+            ),
+            // What can go wrong is a limitation.
+            kept(
+                "c2",
+                "Switching in and out of WAL mode can cause another process to miss the fact \
+                 that the database has changed.",
+                5,
+            ),
+            // A denial alone is no caveat; neither is "However" alone.
+            kept(
+                "c3",
+                "In WAL mode, changes are not written to the original database file.",
+                5,
+            ),
+            kept(
+                "c4",
+                "However, the WAL file is kept beside the database file.",
+                5,
+            ),
+        ];
+        let found = groups(WAL_QUESTION, &claims, None);
+        assert_eq!(
+            ids_under(&found, "What are its limitations"),
+            ["c1", "c2"],
+            "{found:?}"
+        );
+        assert_eq!(unplaced(&found, &claims), ["c3", "c4"], "{found:?}");
+    }
+
+    #[test]
+    fn settings_for_a_table_are_those_that_speak_of_tables() {
+        let claims = [
+            kept(
+                "c1",
+                "Per-table storage parameters override the autovacuum defaults for one table.",
+                5,
+            ),
+            // The subject's setting, but it tunes transaction IDs, not a table.
+            kept(
+                "c2",
+                "Increasing autovacuum_freeze_max_age makes anti-wraparound autovacuums rarer.",
+                5,
+            ),
+        ];
+        let found = groups(AUTOVACUUM_QUESTION, &claims, None);
+        assert_eq!(ids_under(&found, "How do I tune"), ["c1"], "{found:?}");
+        assert_eq!(unplaced(&found, &claims), ["c2"], "{found:?}");
     }
 }

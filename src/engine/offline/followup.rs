@@ -128,7 +128,6 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
         let owned: Vec<Reviewed> = kept.iter().map(|r| (*r).clone()).collect();
         super::answer::groups(question, &owned, None)
             .into_iter()
-            .filter(|(h, _)| h != super::answer::ALSO_FOUND)
             .flat_map(|(_, rs)| rs.into_iter().map(|r| r.claim.id.clone()))
             .collect()
     };
