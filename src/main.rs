@@ -59,6 +59,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // "research verfy" parses as a one-word question: run, it would research the typo.
+    if let (None, Some(word)) = (&args.command, &args.run.question) {
+        if let Some(meant) = near_command(word.trim()) {
+            eprintln!(
+                "research: error: unknown command '{}'; did you mean '{meant}'? (see research --help)",
+                word.trim()
+            );
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

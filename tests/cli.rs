@@ -1052,6 +1052,11 @@ fn usage_errors_name_what_is_missing_and_the_command_meant() {
     );
     let err = assert_one_line_error(&sb.run(&["verfy", "WAL is fast"]));
     assert!(err.contains("did you mean 'verify'"), "{err}");
+    // Alone, the typo would parse as a one-word question: it is not researched.
+    let err = assert_one_line_error(&sb.run(&["digets"]));
+    assert!(err.contains("did you mean 'digest'"), "{err}");
+    assert!(!sb.path("reports").exists(), "a report was written");
+    assert!(!sb.index().exists(), "an index was made");
     let err = assert_one_line_error(&sb.run(&["q", "--reviewrs", "3"]));
     assert!(err.contains("'--reviewers'"), "{err}");
 }
