@@ -298,7 +298,10 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
         let best = (0..parts.len())
             // With the model, a part is answered only by what is on its topic at all: "large"
             // in "a large, write-heavy table" shares a word with large objects, not a meaning.
-            .filter(|&i| near.is_none_or(|c| c[i] >= ON_TOPIC))
+            // A question that asks one thing is its own topic: what is about its subject
+            // answers it ("Heat above 35 degrees Celsius accelerates battery ageing", for how
+            // batteries should be stored, is far from the question's wording, not its topic).
+            .filter(|&i| parts.len() == 1 || near.is_none_or(|c| c[i] >= ON_TOPIC))
             .filter(|&i| {
                 // A part asking for a kind of answer (a threshold, settings) is answered in
                 // that kind's words; one word of its own is not enough ("vacuum" is in every
