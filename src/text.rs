@@ -395,7 +395,18 @@ pub fn names(sentence: &str) -> Vec<String> {
                 .trim()
                 .is_empty()
         };
-        if identifier {
+        // "Disk I/O": one word written with a slash, not a name cut at "I".
+        let slashed = i > 0 && !run.is_empty() && {
+            let prev = &tokens[i - 1];
+            run.last() == Some(&prev.text)
+                && &sentence[prev.start + prev.text.len()..t.start] == "/"
+        };
+        if slashed {
+            let prev = &tokens[i - 1];
+            if let Some(last) = run.last_mut() {
+                *last = &sentence[prev.start..t.start + w.len()];
+            }
+        } else if identifier {
             flush(&mut run, run_start, &mut out);
             if !out.iter().any(|n| n == w) {
                 out.push(w.to_string());
@@ -497,6 +508,7 @@ fn negation_scopes(text: &str) -> Vec<Vec<String>> {
 /// adverbial clause ("objects that do not support", "as readers do not block writers"). Such
 /// a negation restricts what the sentence says; it asserts nothing on its own.
 fn clause_negations(text: &str) -> Vec<(bool, Vec<String>)> {
+    let text = &unquoted(text);
     let mut scopes: Vec<(bool, Vec<String>)> = Vec::new();
     let mut open = false;
     let mut prev_end = 0;
@@ -520,6 +532,30 @@ fn clause_negations(text: &str) -> Vec<(bool, Vec<String>)> {
         }
     }
     scopes
+}
+
+/// The text with what it quotes blanked out: "it will report an error along the lines of
+/// \"file is encrypted or is not a database\"" quotes a message, and the "not" in it denies
+/// nothing the sentence says. A quotation mark left open blanks nothing.
+fn unquoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let open = rest.find(['"', '\u{201c}']);
+        let Some(at) = open else { break };
+        let mark = rest[at..].chars().next().unwrap_or('"');
+        let close = if mark == '"' { '"' } else { '\u{201d}' };
+        let after = at + mark.len_utf8();
+        let Some(len) = rest[after..].find(close) else {
+            break;
+        };
+        out.push_str(&rest[..at]);
+        // The quotation reads as one blank word: the clause around it goes on.
+        out.push_str(" quoted ");
+        rest = &rest[after + len + close.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// For each of [`tokens`]'s tokens, whether it sits in a subordinate clause (the clauses
@@ -641,6 +677,7 @@ fn heads_of(scopes: impl Iterator<Item = Vec<String>>) -> Vec<String> {
 /// negation ("WAL" in "...; WAL does not work over a network filesystem"). Empty when the
 /// text has no negation or opens with it.
 pub fn negated_subject(text: &str) -> Vec<String> {
+    let text = &unquoted(text);
     let Some(at) = tokens(text)
         .iter()
         .find(|t| is_negation(&t.text.to_lowercase()))
@@ -1203,6 +1240,16 @@ mod tests {
             ["memori", "effect"]
         );
         assert!(negated_stems("Lithium batteries have a memory effect.").is_empty());
+        // A quotation's words are not the sentence's.
+        assert!(negated_stems(
+            "It will report an error along the lines of \"file is encrypted or is not a database\"."
+        )
+        .is_empty());
+        assert!(negated_stems("It prints \u{201c}no such table\u{201d} and stops.").is_empty());
+        assert_eq!(
+            negated_stems("It prints \"done\" but does not stop."),
+            vec!["stop".to_string()]
+        );
         assert_eq!(
             negated_stems("context information that is not available when the exception is raised"),
             vec!["avail".to_string()]

@@ -156,10 +156,7 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
             if stems.is_empty() || stems.iter().all(|s| asked.contains(s)) {
                 continue;
             }
-            if found
-                .iter()
-                .any(|(_, _, t, _)| t.eq_ignore_ascii_case(&term))
-            {
+            if found.iter().any(|(_, _, t, _)| same_name(t, &term)) {
                 continue;
             }
             let single = !term.contains(' ') && !term.contains('_');
@@ -201,6 +198,17 @@ fn bridges(question: &str, reviewed: &[Reviewed]) -> Vec<FollowUp> {
             }
         })
         .collect()
+}
+
+/// Two spellings of one name: the same letters, or one the other's plural ("VFS", "VFSes"),
+/// which a stemmer reads as two words.
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_lowercase(), b.to_lowercase());
+    let plural = |one: &str, many: &str| {
+        many.strip_prefix(one)
+            .is_some_and(|end| end == "s" || end == "es")
+    };
+    a == b || plural(&a, &b) || plural(&b, &a)
 }
 
 const MONTHS: &[&str] = &[
@@ -322,6 +330,19 @@ mod tests {
             names("Old tables are always vacuumed. Otherwise, track_counts decides."),
             vec!["track_counts"]
         );
+        // A word written with a slash is one word of the name, not its end.
+        assert_eq!(
+            names("The log makes Disk I/O operations more sequential."),
+            vec!["Disk I/O"]
+        );
+    }
+
+    #[test]
+    fn a_name_and_its_plural_are_one_name() {
+        assert!(same_name("VFS", "VFSes"));
+        assert!(same_name("Python", "python"));
+        assert!(!same_name("VFS", "VFSes SQLite"));
+        assert!(!same_name("PEP", "PEP 654"));
     }
 
     #[test]

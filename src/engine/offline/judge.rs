@@ -1325,6 +1325,30 @@ mod tests {
     }
 
     #[test]
+    fn a_negation_inside_a_quotation_denies_nothing() {
+        // The claim holds the evidence sentence and then quotes an error message.
+        let c = terms(
+            "To prevent older versions of SQLite from trying to recover a WAL-mode database the \
+             file format version numbers are increased from 1 to 2 in WAL mode. Thus, an older \
+             version will report an error along the lines of \"file is encrypted or is not a \
+             database\".",
+        );
+        let j = judge_sentence(
+            &c,
+            "To prevent older versions of SQLite from trying to recover a WAL-mode database the \
+             file format version numbers are increased from 1 to 2 in WAL mode.",
+        );
+        assert!(!matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+        // Outside the quotation, the same words deny.
+        let c = terms("An older version of SQLite does not open a database in WAL mode.");
+        let j = judge_sentence(
+            &c,
+            "An older version of SQLite opens a database in WAL mode.",
+        );
+        assert!(matches!(j, Judgement::Contradicts { .. }), "{j:?}");
+    }
+
+    #[test]
     fn a_value_the_claim_itself_names_is_no_conflict() {
         let t = terms("New databases get a 4096-byte page size, instead of the old 1024 bytes.");
         let j = judge_sentence(
