@@ -251,34 +251,6 @@ pub struct Claim {
     pub citations: Vec<Citation>,
 }
 
-/// An entry's heading shown whole up to this length ("autovacuum_vacuum_scale_factor (floating
-/// point)"); a longer one (a signature) by its term alone.
-const ENTRY_HEADING_CHARS: usize = 48;
-
-impl Claim {
-    /// The claim as a report prints it. A reference entry's description is read under the
-    /// entry's name ("add_note(note): Add the string note to the exception's notes ..."), as
-    /// its page prints it: without it "the string note" names nothing. Nothing else is added.
-    pub fn as_printed(&self) -> String {
-        let entry = self
-            .citations
-            .first()
-            .and_then(|c| c.heading_path.last())
-            .and_then(|h| Some((h.trim(), crate::text::entry_term(h)?)))
-            // The heading is the entry ("add_note(note)"), not a section that mentions one
-            // ("9. Sometimes Queries Return SQLITE_BUSY In WAL Mode").
-            .filter(|(heading, term)| heading.starts_with(term))
-            .filter(|(_, term)| !self.text.to_lowercase().contains(&term.to_lowercase()));
-        match entry {
-            Some((heading, _)) if heading.chars().count() <= ENTRY_HEADING_CHARS => {
-                format!("{heading}: {}", self.text)
-            }
-            Some((_, term)) => format!("{term}: {}", self.text),
-            None => self.text.clone(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stance {

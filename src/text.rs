@@ -470,6 +470,30 @@ pub fn content_stems(text: &str) -> Vec<String> {
     out
 }
 
+/// An entry's heading shown whole up to this length ("autovacuum_vacuum_scale_factor (floating
+/// point)"); a longer one (a signature) by its term alone.
+const ENTRY_HEADING_CHARS: usize = 48;
+
+/// A sentence as a report prints it, quoted under `heading`. A reference entry's description is
+/// read under the entry's name ("add_note(note): Add the string note to the exception's notes
+/// ..."), as its page prints it: without it "the string note" names nothing. Nothing else is
+/// added.
+pub fn under_entry(sentence: &str, heading: Option<&str>) -> String {
+    let entry = heading
+        .and_then(|h| Some((h.trim(), entry_term(h)?)))
+        // The heading is the entry ("add_note(note)"), not a section that mentions one ("9.
+        // Sometimes Queries Return SQLITE_BUSY In WAL Mode").
+        .filter(|(heading, term)| heading.starts_with(term))
+        .filter(|(_, term)| !sentence.to_lowercase().contains(&term.to_lowercase()));
+    match entry {
+        Some((heading, _)) if heading.chars().count() <= ENTRY_HEADING_CHARS => {
+            format!("{heading}: {sentence}")
+        }
+        Some((_, term)) => format!("{term}: {sentence}"),
+        None => sentence.to_string(),
+    }
+}
+
 /// Words that open a subordinate clause.
 const CLAUSE_OPENERS: &[&str] = &[
     "when", "where", "which", "who", "whom", "whose", "that", "because", "if", "unless", "while",

@@ -268,7 +268,9 @@ fn render_kept_apart(
         let _ = writeln!(md, "### {heading}\n");
         for r in claims {
             let own: Vec<&Citation> = r.claim.citations.iter().collect();
-            let _ = writeln!(md, "- {} {}", esc(&r.claim.as_printed()), idx.refs(&own));
+            let heading = own.first().and_then(|c| c.heading_path.last());
+            let printed = crate::text::under_entry(&r.claim.text, heading.map(String::as_str));
+            let _ = writeln!(md, "- {} {}", esc(&printed), idx.refs(&own));
         }
         md.push('\n');
     }

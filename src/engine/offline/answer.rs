@@ -527,12 +527,22 @@ fn take(used: &mut Vec<usize>, claims: &[(&Reviewed, Vec<String>)], n: usize) ->
     true
 }
 
-/// A kept claim as a sentence of the report, as printed (`Claim::as_printed`).
+/// A kept claim as a sentence of the report: its words under its entry's name, if any
+/// (`text::under_entry`).
 pub(super) fn sentence(r: &Reviewed) -> Sentence {
     Sentence {
-        text: r.claim.as_printed(),
+        text: text::under_entry(&r.claim.text, entry_heading(r)),
         claim_ids: vec![r.claim.id.clone()],
     }
+}
+
+/// The heading a claim's first citation is quoted under.
+fn entry_heading(r: &Reviewed) -> Option<&str> {
+    r.claim
+        .citations
+        .first()
+        .and_then(|c| c.heading_path.last())
+        .map(String::as_str)
 }
 
 /// A number, or a word that marks a default, a limit or a version.

@@ -550,11 +550,14 @@ impl OfflineExtractor {
             let df = *passage_freq.get(s).unwrap_or(&0) as f32;
             ((n + 1.0) / (df + 0.5)).ln().max(0.1)
         };
-        let question_weight: f32 = question_stems
-            .iter()
-            .map(|s| weight(s))
-            .sum::<f32>()
-            .max(1e-3);
+        // Sums over sets are taken in a fixed order: a set's order changes from run to run,
+        // and a float sum with it, which would reorder claims of equal score between runs.
+        let sum_of = |stems: &HashSet<String>| {
+            let mut ws: Vec<f32> = stems.iter().map(|s| weight(s)).collect();
+            ws.sort_by(f32::total_cmp);
+            ws.iter().sum::<f32>()
+        };
+        let question_weight: f32 = sum_of(&question_stems).max(1e-3);
         // A later round's search asks its own question (a bridge: the new name with what the
         // question still asks about it): its passages are scored against that.
         let follow_ups: HashMap<usize, (HashSet<String>, f32)> = plan
@@ -566,7 +569,7 @@ impl OfflineExtractor {
                     .into_iter()
                     .filter(|s| !intent.contains(s))
                     .collect();
-                let w = stems.iter().map(|s| weight(s)).sum::<f32>().max(1e-3);
+                let w = sum_of(&stems).max(1e-3);
                 (s.id, (stems, w))
             })
             .collect();
