@@ -224,10 +224,16 @@ fn render_kept_apart(
             .filter(|r| r.verdict.status == Status::Kept)
     };
     let aside: Vec<&Reviewed> = report.aside.iter().filter_map(kept).collect();
+    // What the findings or the Answer state answers a part (a writer's Answer may cite a claim
+    // its sections leave out).
+    let answer = &report.answer;
     let placed: HashSet<&str> = report
         .sections
         .iter()
-        .flat_map(|s| s.sentences.iter().flat_map(|x| x.claim_ids.iter()))
+        .flat_map(|s| &s.sentences)
+        .chain(answer.parts.iter().flat_map(|p| &p.sentences))
+        .chain(&answer.key_facts)
+        .flat_map(|x| x.claim_ids.iter())
         .map(String::as_str)
         .collect();
     let mut unplaced: Vec<&Reviewed> = report

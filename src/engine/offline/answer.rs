@@ -229,12 +229,8 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
         .map(|r| {
             // The setting a reference entry describes is its heading's term; a sentence of
             // prose that names settings is about what it says, not about them.
-            let entry = r
-                .claim
-                .citations
-                .first()
-                .and_then(|c| c.heading_path.last())
-                .and_then(|h| text::entry_term(h))
+            let entry = entry_heading(r)
+                .and_then(text::entry_term)
                 .map(str::to_lowercase);
             !subject.is_empty()
                 && entry.is_some_and(|e| !subject.iter().any(|s| e.contains(s.as_str())))
@@ -501,12 +497,9 @@ fn cautions(claim: &str) -> bool {
     let tokens = text::tokens(claim);
     let lower = |i: usize| tokens.get(i).map(|t| t.text.to_lowercase());
     matches!(lower(0).as_deref(), Some("however" | "but"))
-        && tokens.iter().any(|t| {
-            matches!(
-                t.text.to_lowercase().as_str(),
-                "not" | "no" | "never" | "cannot" | "nor"
-            ) || t.text.ends_with("n't")
-        })
+        && tokens
+            .iter()
+            .any(|t| text::is_negation(&t.text.to_lowercase()))
 }
 
 /// Whether a claim uses a word of a part's kind (`kind`: stemmed; `words`: the stems of all
