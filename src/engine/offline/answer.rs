@@ -45,18 +45,18 @@ pub fn compose_with(question: &str, kept: &[Reviewed], verifier: Option<&Verifie
     let mut used: Vec<usize> = Vec::new();
     let mut out = Answer::default();
     for (part, ranked) in ranking.parts.iter().zip(&ranking.by_part) {
-        let mut sentences = Vec::new();
+        let mut chosen = Vec::new();
         for &n in ranked {
-            if sentences.len() == PER_PART {
+            if chosen.len() == PER_PART {
                 break;
             }
             if take(&mut used, claims, n) {
-                sentences.push(sentence(claims[n].0));
+                chosen.push(claims[n].0);
             }
         }
         out.parts.push(AnswerPart {
             part: part.clone(),
-            sentences,
+            sentences: lines(&chosen),
         });
     }
     // Key facts are the answer's too: only claims that speak to a part of the question, the
@@ -529,6 +529,113 @@ pub(super) fn sentence(r: &Reviewed) -> Sentence {
     }
 }
 
+/// Words a version note is made of ("New in version 3.8", "Changed in version 3.11"): what an
+/// entry says of when, not what.
+const VERSION_NOTE: &[&str] = &["new", "version", "chang", "ad", "deprec"];
+/// Words two claims must share in one run for one to restate the other.
+const RESTATED_RUN: usize = 6;
+
+/// A section's claims as the report's lines, in the section's order, so that no finding is
+/// said twice. A claim that continues another of the section's claims in its passage joins
+/// that claim's line, in the source's order (a list item's second sentence restates its first:
+/// "WAL provides more concurrency as readers do not block writers ... Reading and writing can
+/// proceed concurrently."). A claim whose words are another's but for its entry's name and a
+/// version note (two opcodes' shared "Changed in version 3.11" note) is cited on that claim's
+/// line rather than printed again; its own quote stays in the sources.
+pub(super) fn lines(claims: &[&Reviewed]) -> Vec<Sentence> {
+    struct Line<'a> {
+        said: Vec<&'a Reviewed>,
+        cited: Vec<&'a Reviewed>,
+    }
+    let mut out: Vec<Line> = Vec::new();
+    for &r in claims {
+        if let Some(line) = out
+            .iter_mut()
+            .find(|l| l.said.iter().any(|&o| continues(o, r) || continues(r, o)))
+        {
+            line.said.push(r);
+            line.said
+                .sort_by_key(|o| o.claim.citations.first().map_or(0, |c| c.start));
+        } else if let Some(line) = out
+            .iter_mut()
+            .find(|l| l.said.iter().any(|&o| restates(r, o)))
+        {
+            line.cited.push(r);
+        } else {
+            out.push(Line {
+                said: vec![r],
+                cited: Vec::new(),
+            });
+        }
+    }
+    out.into_iter()
+        .map(|l| {
+            let mut text = sentence(l.said[0]).text;
+            for r in &l.said[1..] {
+                text.push(' ');
+                text.push_str(&r.claim.text);
+            }
+            Sentence {
+                text,
+                claim_ids: l
+                    .said
+                    .iter()
+                    .chain(&l.cited)
+                    .map(|r| r.claim.id.clone())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// `b`'s quote follows `a`'s in the same paragraph or list item: one space between. (Extracted
+/// text parts paragraphs and list items with a blank line, so two sentences one byte apart sit
+/// in one of them; two items of a list stay two findings.)
+fn continues(a: &Reviewed, b: &Reviewed) -> bool {
+    let (Some(ca), Some(cb)) = (a.claim.citations.first(), b.claim.citations.first()) else {
+        return false;
+    };
+    ca.doc_id == cb.doc_id && ca.passage == cb.passage && cb.start == ca.end + 1
+}
+
+/// `b` says `a`'s words (a run of at least `RESTATED_RUN`) and nothing more than its entry's
+/// name, numbers and a version note.
+fn restates(b: &Reviewed, a: &Reviewed) -> bool {
+    let words = |t: &str| -> Vec<String> {
+        text::tokens(t)
+            .iter()
+            .map(|t| t.text.to_lowercase())
+            .collect()
+    };
+    let (wb, wa) = (words(&b.claim.text), words(&a.claim.text));
+    // The longest run of words `b` shares with `a`, as (start in b, length).
+    let mut best = (0, 0);
+    for i in 0..wb.len() {
+        for j in 0..wa.len() {
+            let n = wb[i..]
+                .iter()
+                .zip(&wa[j..])
+                .take_while(|(x, y)| x == y)
+                .count();
+            if n > best.1 {
+                best = (i, n);
+            }
+        }
+    }
+    if best.1 < RESTATED_RUN {
+        return false;
+    }
+    let term = entry_heading(b)
+        .and_then(text::entry_term)
+        .map(str::to_lowercase);
+    wb[..best.0]
+        .iter()
+        .chain(&wb[best.0 + best.1..])
+        .filter(|w| Some(w.as_str()) != term.as_deref())
+        .filter(|w| !text::is_stopword(w) && !w.chars().any(|c| c.is_ascii_digit()))
+        .all(|w| VERSION_NOTE.contains(&text::stem(w).as_str()))
+}
+
 /// The heading a claim's first citation is quoted under.
 fn entry_heading(r: &Reviewed) -> Option<&str> {
     r.claim
@@ -958,5 +1065,79 @@ mod tests {
         let found = groups(AUTOVACUUM_QUESTION, &claims, None);
         assert_eq!(ids_under(&found, "How do I tune"), ["c1"], "{found:?}");
         assert_eq!(unplaced(&found, &claims), ["c2"], "{found:?}");
+    }
+
+    /// `r` quoted from `doc`'s passage `passage` at byte `start`, under `heading`.
+    fn at(doc: &str, passage: u32, start: usize, heading: &str, mut r: Reviewed) -> Reviewed {
+        r = under(heading, r);
+        let c = &mut r.claim.citations[0];
+        c.doc_id = doc.into();
+        c.passage = passage;
+        c.start = start;
+        c.end = start + r.claim.text.len();
+        r
+    }
+
+    #[test]
+    fn a_sentence_that_continues_another_in_its_list_item_is_one_finding_with_it() {
+        let (a, b, c) = (
+            "WAL provides more concurrency as readers do not block writers and a writer does \
+             not block readers.",
+            "Reading and writing can proceed concurrently.",
+            "Disk I/O operations tends to be more sequential using WAL.",
+        );
+        let overview = "1. Overview";
+        // b follows a after one space, in one list item; c is the next item, a blank line on.
+        let claims = [
+            at("wal", 2, a.len() + 1, overview, kept("b", b, 5)),
+            at("wal", 2, 0, overview, kept("a", a, 5)),
+            at("wal", 2, 2 * a.len() + 3, overview, kept("c", c, 5)),
+        ];
+        let refs: Vec<&Reviewed> = claims.iter().collect();
+        let said = lines(&refs);
+        assert_eq!(texts(&said), [format!("{a} {b}").as_str(), c], "{said:?}");
+        assert_eq!(said[0].claim_ids, ["a", "b"]);
+        // The same sentences from two pages are two findings.
+        let apart = [
+            at("wal", 2, 0, overview, kept("a", a, 5)),
+            at("other", 2, a.len() + 1, overview, kept("b", b, 5)),
+        ];
+        let refs: Vec<&Reviewed> = apart.iter().collect();
+        assert_eq!(lines(&refs).len(), 2);
+    }
+
+    #[test]
+    fn an_entry_that_says_only_another_entry_s_note_is_cited_on_its_line() {
+        let note = "Changed in version 3.11: Exception representation on the stack now consist \
+                    of one, not three, items.";
+        let pop = format!(
+            "Pops a value from the stack, which is used to restore the exception state. {note}"
+        );
+        let end = format!("New in version 3.8: {note}");
+        let claims = [
+            at("dis", 1, 0, "POP_EXCEPT", kept("pop", &pop, 5)),
+            at("dis", 9, 0, "END_ASYNC_FOR", kept("end", &end, 5)),
+        ];
+        let refs: Vec<&Reviewed> = claims.iter().collect();
+        let said = lines(&refs);
+        assert_eq!(texts(&said), [format!("POP_EXCEPT: {pop}").as_str()]);
+        assert_eq!(said[0].claim_ids, ["pop", "end"]);
+        // Two settings that share a closing sentence say different things: both are findings.
+        let only = "This parameter can only be set in the postgresql.conf file or on the server \
+                    command line.";
+        let vacuum = format!(
+            "Specifies the minimum number of updated or deleted tuples needed to trigger a \
+             VACUUM in any one table. {only}"
+        );
+        let analyze = format!(
+            "Specifies the minimum number of inserted, updated or deleted tuples needed to \
+             trigger an ANALYZE in any one table. {only}"
+        );
+        let settings = [
+            at("cfg", 1, 0, "autovacuum_vacuum_threshold (integer)", kept("v", &vacuum, 5)),
+            at("cfg", 2, 0, "autovacuum_analyze_threshold (integer)", kept("a", &analyze, 5)),
+        ];
+        let refs: Vec<&Reviewed> = settings.iter().collect();
+        assert_eq!(lines(&refs).len(), 2);
     }
 }

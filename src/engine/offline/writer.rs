@@ -28,7 +28,7 @@ impl Writer for OfflineWriter {
                 .map(|(heading, claims)| Section {
                     sub_query: claims.first().map_or(0, |r| r.claim.sub_query),
                     heading,
-                    sentences: claims.iter().map(|r| super::answer::sentence(r)).collect(),
+                    sentences: super::answer::lines(&claims),
                 })
                 .collect(),
         )
