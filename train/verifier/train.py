@@ -249,6 +249,10 @@ def main():
         "--extra",
         help="more pairs (JSONL, as synth.py writes) added to training only; 1,000 of them are held out and reported apart",
     )
+    ap.add_argument(
+        "--only",
+        help="train on these files only (comma-separated name prefixes, e.g. fever,mnli,scifact); the hold-out is drawn from all files as before",
+    )
     args = ap.parse_args()
 
     random.seed(args.seed)
@@ -268,9 +272,14 @@ def main():
         with open(path) as f:
             for line in f:
                 r = json.loads(line)
-                pairs.append((r["hypothesis"], r["premise"], LABELS.index(r["label"])))
+                pairs.append((r["hypothesis"], r["premise"], LABELS.index(r["label"]), os.path.basename(path)))
     random.shuffle(pairs)
     held, train = pairs[: args.holdout], pairs[args.holdout :]
+    if args.only:
+        keep = tuple(args.only.split(","))
+        train = [p for p in train if p[3].startswith(keep)]
+    held = [p[:3] for p in held]
+    train = [p[:3] for p in train]
     # A continued run keeps the same hold-out and sees the data in a new order.
     if args.order_seed is not None:
         random.seed(args.order_seed)

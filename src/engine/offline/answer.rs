@@ -224,7 +224,7 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
     // "How do I tune it": a setting answers when it is the subject's setting. A claim about
     // `vacuum_freeze_min_age` (a VACUUM setting) does not say how to tune autovacuum, one
     // about `autovacuum_vacuum_scale_factor` does.
-    let anothers_setting: Vec<bool> = kept
+    let (anothers_setting, own_setting): (Vec<bool>, Vec<bool>) = kept
         .iter()
         .map(|r| {
             // The setting a reference entry describes is its heading's term; a sentence of
@@ -232,10 +232,13 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
             let entry = entry_heading(r)
                 .and_then(text::entry_term)
                 .map(str::to_lowercase);
-            !subject.is_empty()
-                && entry.is_some_and(|e| !subject.iter().any(|s| e.contains(s.as_str())))
+            let subjects = |e: &String| subject.iter().any(|s| e.contains(s.as_str()));
+            (
+                !subject.is_empty() && entry.as_ref().is_some_and(|e| !subjects(e)),
+                !subject.is_empty() && entry.as_ref().is_some_and(subjects),
+            )
         })
-        .collect();
+        .unzip();
     // A list item says what kind of thing it is in its list's lead-in: after "But there are
     // also disadvantages:", "Transactions ... are not atomic across all databases" is one.
     let words: Vec<Vec<String>> = kept
@@ -291,7 +294,7 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
     for (n, (r, stems)) in claims.iter().enumerate() {
         let on_subject = 0.5 + 0.5 * (r.claim.score / top).clamp(0.0, 1.0);
         let near = closeness.get(n);
-        let best = (0..parts.len())
+        let candidates = (0..parts.len())
             // With the model, a part is answered only by what is on its topic at all: "large"
             // in "a large, write-heavy table" shares a word with large objects, not a meaning.
             // A question that asks one thing is its own topic: what is about its subject
@@ -351,8 +354,22 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                     None => words,
                 };
                 (relevance, i)
-            })
-            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            });
+        let candidates: Vec<(f32, usize)> = candidates.collect();
+        // The subject's own setting ("autovacuum_vacuum_scale_factor (floating point): ...")
+        // is how to tune it: it answers the part asking for settings before one asking when
+        // or why, which prose answers ("vacuum threshold = vacuum base threshold + ...").
+        let tuning = candidates
+            .iter()
+            .copied()
+            .find(|&(_, i)| own_setting[n] && sought[i] == Some(Sought::Settings))
+            // and before the part's prose, which only speaks of what the settings change.
+            .map(|(relevance, i)| (relevance + 1.0, i));
+        let best = tuning.or_else(|| {
+            candidates
+                .into_iter()
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+        });
         if let Some((relevance, i)) = best {
             by_part[i].push((relevance, n));
         }
@@ -806,6 +823,44 @@ mod tests {
         ];
         let found = groups(q, &claims, None);
         assert_eq!(ids_under(&found, "How do I tune"), ["c1"], "{found:?}");
+    }
+
+    #[test]
+    fn the_subject_s_own_setting_answers_how_to_tune_it_before_prose_does() {
+        let q = AUTOVACUUM_QUESTION;
+        let claims = [
+            // Prose on deciding, with the part's "large" and "tables" in another sense.
+            kept(
+                "prose",
+                "When enabled, autovacuum checks for tables that have had a large number of \
+                 inserted, updated or deleted tuples.",
+                5,
+            ),
+            kept(
+                "formula",
+                "vacuum threshold = vacuum base threshold + vacuum scale factor * number of \
+                 tuples",
+                5,
+            ),
+            // The setting speaks of deciding too ("when deciding whether to trigger a
+            // VACUUM"), but it is what one tunes.
+            under(
+                "autovacuum_vacuum_scale_factor (floating point)",
+                kept(
+                    "setting",
+                    "Specifies a fraction of the table size to add to autovacuum_vacuum_threshold \
+                     when deciding whether to trigger a VACUUM. The setting can be overridden for \
+                     individual tables by changing table storage parameters.",
+                    5,
+                ),
+            ),
+        ];
+        let found = groups(q, &claims, None);
+        let tune = ids_under(&found, "How do I tune");
+        assert_eq!(tune.first(), Some(&"setting"), "{found:?}");
+        assert!(ids_under(&found, "How does").contains(&"formula"), "{found:?}");
+        let answer = compose(q, &claims);
+        assert_eq!(answer.parts[1].sentences[0].claim_ids, ["setting"], "{answer:?}");
     }
 
     const AUTOVACUUM_QUESTION: &str = "How does PostgreSQL's autovacuum decide when to vacuum a \
