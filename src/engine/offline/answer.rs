@@ -858,9 +858,16 @@ mod tests {
         let found = groups(q, &claims, None);
         let tune = ids_under(&found, "How do I tune");
         assert_eq!(tune.first(), Some(&"setting"), "{found:?}");
-        assert!(ids_under(&found, "How does").contains(&"formula"), "{found:?}");
+        assert!(
+            ids_under(&found, "How does").contains(&"formula"),
+            "{found:?}"
+        );
         let answer = compose(q, &claims);
-        assert_eq!(answer.parts[1].sentences[0].claim_ids, ["setting"], "{answer:?}");
+        assert_eq!(
+            answer.parts[1].sentences[0].claim_ids,
+            ["setting"],
+            "{answer:?}"
+        );
     }
 
     const AUTOVACUUM_QUESTION: &str = "How does PostgreSQL's autovacuum decide when to vacuum a \
@@ -1189,8 +1196,20 @@ mod tests {
              trigger an ANALYZE in any one table. {only}"
         );
         let settings = [
-            at("cfg", 1, 0, "autovacuum_vacuum_threshold (integer)", kept("v", &vacuum, 5)),
-            at("cfg", 2, 0, "autovacuum_analyze_threshold (integer)", kept("a", &analyze, 5)),
+            at(
+                "cfg",
+                1,
+                0,
+                "autovacuum_vacuum_threshold (integer)",
+                kept("v", &vacuum, 5),
+            ),
+            at(
+                "cfg",
+                2,
+                0,
+                "autovacuum_analyze_threshold (integer)",
+                kept("a", &analyze, 5),
+            ),
         ];
         let refs: Vec<&Reviewed> = settings.iter().collect();
         assert_eq!(lines(&refs).len(), 2);
