@@ -354,8 +354,8 @@ fn rank<'a>(question: &str, kept: &'a [Reviewed], verifier: Option<&Verifier>) -
                     None => words,
                 };
                 (relevance, i)
-            });
-        let candidates: Vec<(f32, usize)> = candidates.collect();
+            })
+            .collect::<Vec<(f32, usize)>>();
         // The subject's own setting ("autovacuum_vacuum_scale_factor (floating point): ...")
         // is how to tune it: it answers the part asking for settings before one asking when
         // or why, which prose answers ("vacuum threshold = vacuum base threshold + ...").
