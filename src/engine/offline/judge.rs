@@ -57,6 +57,8 @@ pub struct ClaimTerms {
     pub core: Vec<(String, f32)>,
     /// The version whose change the claim states ("Changed in version 3.11: ...").
     pub dated: Option<Vec<u32>>,
+    /// The releases the claim names ("in Python 3.11", "PostgreSQL 15"), as written.
+    pub versions: Vec<String>,
     /// The condition the claim opens with ("If the locking mode is NORMAL ..."), as stems.
     pub condition: Option<Vec<String>>,
 }
@@ -430,8 +432,19 @@ impl ClaimTerms {
             value_words,
             core,
             dated: dated_version(claim),
+            versions: text::quantities(claim)
+                .into_iter()
+                .filter(|q| q.version)
+                .map(|q| q.raw)
+                .collect(),
             condition: condition(claim),
         }
+    }
+
+    /// Whether `raw` is a release the claim names and the sentence's context names too: a
+    /// sentence under "What's New In Python 3.11" speaks of Python 3.11 without saying so.
+    pub fn release_in(&self, raw: &str, context: &[String]) -> bool {
+        self.versions.iter().any(|v| v == raw) && context.iter().any(|c| c == raw)
     }
 
     /// Whether the sentence dates an earlier change than the claim's own ("Changed in version
@@ -642,7 +655,10 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
             Some(q) => stated
                 .iter()
                 .any(|n| same_value(n.value, c.value) && (q.bound || !n.bound)),
-            None => numbers.iter().any(|n| same_value(n.value, c.value)),
+            None => {
+                numbers.iter().any(|n| same_value(n.value, c.value))
+                    || claim.release_in(&c.raw, context)
+            }
         }
     });
     let negated = text::negated_stems(sentence);

@@ -167,15 +167,8 @@ impl OfflineReviewer {
                 return vote;
             }
         };
-        let conflict_wins = match (&best_conflict, &best_support) {
-            (Some(_), _) if self.is_skeptic() => true,
-            // A dated change outweighs any statement of what held before it.
-            (Some(c), _) if c.2.starts_with(HELD_BEFORE) => c.0 >= REFUTE_ALONE,
-            (Some(c), None) => c.0 >= REFUTE_ALONE,
-            _ => false,
-        };
-        if conflict_wins {
-            if let Some((confidence, cite, why)) = best_conflict {
+        if conflict_wins(&best_conflict, &best_support, self.is_skeptic()) {
+            if let Some((confidence, cite, why, _)) = best_conflict {
                 vote.stance = Stance::Refute;
                 vote.confidence = confidence.clamp(0.0, 1.0);
                 vote.corroborating = !origin_docs.contains(&cite.doc_id.as_str());
@@ -215,6 +208,20 @@ impl OfflineReviewer {
             vote.evidence = Some(cite);
         }
         vote
+    }
+}
+
+/// Whether a reviewer refutes: the skeptic on any conflict it found; the others on a dated
+/// change, on a conflict with nothing stating the claim, or on a denial both the words and the
+/// model read that outweighs the statement found ("At this time SQLite supports only FOR EACH
+/// ROW triggers, not FOR EACH STATEMENT triggers" against a sentence on what FOR EACH ROW does).
+fn conflict_wins(conflict: &Conflict, support: &Support, skeptic: bool) -> bool {
+    match (conflict, support) {
+        (Some(_), _) if skeptic => true,
+        (Some(c), _) if c.2.starts_with(HELD_BEFORE) => c.0 >= REFUTE_ALONE,
+        (Some(c), None) => c.0 >= REFUTE_ALONE,
+        (Some(c), Some(s)) if c.3 => c.0 >= REFUTE_ALONE && c.0 > s.0,
+        _ => false,
     }
 }
 
@@ -312,12 +319,21 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
                 spans.insert(at.min(spans.len()), (a, b));
             }
         }
-        let heading: Vec<String> = hit
+        let mut heading: Vec<String> = hit
             .passage
             .heading_path
             .last()
             .map(|h| text::content_stems(h))
             .unwrap_or_default();
+        // The releases its headings name ("What's New In Python 3.11", "Release 15") scope
+        // every sentence under them.
+        for h in &hit.passage.heading_path {
+            for q in text::quantities(h).into_iter().filter(|q| q.version) {
+                if !heading.contains(&q.raw) {
+                    heading.push(q.raw);
+                }
+            }
+        }
         let passage_term = hit
             .passage
             .heading_path
@@ -373,7 +389,9 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
 }
 
 type Support = Option<(f32, Citation, bool)>;
-type Conflict = Option<(f32, Citation, String)>;
+/// The strongest conflict: its confidence, quote and why, and whether the words and the model
+/// both read it (the words show the conflict and the model leans to contradiction).
+type Conflict = Option<(f32, Citation, String, bool)>;
 
 /// The sentence of the same passage that states what holds since a change, for an outdated
 /// claim; else the outdating sentence itself.
@@ -520,7 +538,7 @@ fn weigh_lexically(
                     continue;
                 };
                 if best_conflict.as_ref().is_none_or(|b| later.0 > b.0) {
-                    best_conflict = Some(later);
+                    best_conflict = Some((later.0, later.1, later.2, false));
                 }
             }
             Judgement::Supports { confidence } => {
@@ -535,7 +553,7 @@ fn weigh_lexically(
                 let (confidence, cite) = dated(terms, hits, &c.cite, confidence);
                 if best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
                     let why = why_dated(terms, &cite, why);
-                    best_conflict = Some((confidence, cite, why));
+                    best_conflict = Some((confidence, cite, why, false));
                 }
             }
             // The passage says the claim held only before a change: cite the sentence of the
@@ -544,7 +562,7 @@ fn weigh_lexically(
                 if c.can_refute() && best_conflict.as_ref().is_none_or(|b| confidence > b.0) =>
             {
                 let (cite, why) = outdated(terms, &hits[c.hit], c);
-                best_conflict = Some((confidence, cite, why));
+                best_conflict = Some((confidence, cite, why, false));
             }
             _ => {}
         }
@@ -644,12 +662,14 @@ fn weigh_with_model(
         .collect();
     let mut best_support: Support = None;
     let mut best_conflict: Conflict = None;
-    // The claim's subject: its rarest word in the searched corpora.
-    let subject = terms
-        .words
-        .iter()
-        .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-        .map(|(s, _)| s);
+    // The claim's subject: its two rarest words in the searched corpora. One is not enough:
+    // "scheduled" can be rarer than "distutils", and "The function has been deprecated ...
+    // and the removal was initially scheduled for Python 3.10" is about another function.
+    let subject: Vec<&String> = {
+        let mut words: Vec<&(String, f32)> = terms.words.iter().collect();
+        words.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        words.into_iter().take(2).map(|(s, _)| s).collect()
+    };
     let evidence_of = |c: &Candidate| match &c.label {
         Some(l) => format!("{l} {}", c.cite.quote),
         None => c.cite.quote.clone(),
@@ -667,7 +687,7 @@ fn weigh_with_model(
         if let Judgement::Outdated { confidence } = lexical {
             if c.can_refute() && best_conflict.as_ref().is_none_or(|b| confidence > b.0) {
                 let (cite, why) = outdated(terms, &hits[c.hit], c);
-                best_conflict = Some((confidence, cite, why));
+                best_conflict = Some((confidence, cite, why, false));
             }
             continue;
         }
@@ -678,7 +698,7 @@ fn weigh_with_model(
         if !identical && (lexical_support || p.entail >= LEANS) {
             if let Some(later) = superseded(terms, candidates, c) {
                 if best_conflict.as_ref().is_none_or(|b| later.0 > b.0) {
-                    best_conflict = Some(later);
+                    best_conflict = Some((later.0, later.1, later.2, false));
                 }
                 continue;
             }
@@ -690,12 +710,14 @@ fn weigh_with_model(
                 .iter()
                 .map(|n| n.value)
                 .collect();
-            terms
-                .numbers
-                .iter()
-                .all(|n| given.iter().any(|g| (g - n.value).abs() < 1e-9))
+            terms.numbers.iter().all(|n| {
+                given.iter().any(|g| (g - n.value).abs() < 1e-9)
+                    || terms.release_in(&n.raw, &c.context)
+            })
         };
-        let about_subject = subject.is_none_or(|s| stems[i].contains(s) || c.context.contains(s));
+        let about_subject = subject
+            .iter()
+            .all(|s| stems[i].contains(s) || c.context.contains(s));
         // Support: the model reads entailment of a sentence about the claim's subject; or the
         // words state the claim and the model does not object strongly, or leans to entailment
         // where the lexical judge alone would not say so; the claim's own text always.
@@ -735,13 +757,14 @@ fn weigh_with_model(
         // word, there or in the sentence's context) that holds much of the claim: a sentence
         // merely close in meaning may speak of something else ("the function" for distutils).
         let same_subject = about_subject && coverage[i] >= SUBJECT_COVERAGE;
-        let (conf, why) = match &lexical {
+        let (conf, why, agreed) = match &lexical {
             Judgement::Contradicts { confidence, why } => (
                 confidence.max(p.contradict),
                 format!(
                     "{why} (the verifier: contradiction p = {:.2})",
                     p.contradict
                 ),
+                p.contradict > p.entail,
             ),
             // "This is especially true of network filesystems": what "this" is, the model
             // does not see; it cannot refute alone.
@@ -756,6 +779,7 @@ fn weigh_with_model(
                         "the verifier reads a contradiction (p = {:.2})",
                         p.contradict
                     ),
+                    false,
                 )
             }
             _ => continue,
@@ -763,7 +787,7 @@ fn weigh_with_model(
         let (conf, cite) = dated(terms, hits, &c.cite, conf);
         if c.can_refute() && best_conflict.as_ref().is_none_or(|b| conf > b.0) {
             let why = why_dated(terms, &cite, why);
-            best_conflict = Some((conf, cite, why));
+            best_conflict = Some((conf, cite, why, agreed));
         }
     }
     Ok((best_support, best_conflict))
@@ -978,7 +1002,7 @@ mod tests {
         let hits = vec![own, later];
         let (support, conflict) = weigh_lexically(&terms, &candidates(&claim, &hits), &hits);
         assert!(support.is_some(), "its own sentence states it");
-        let (_, cite, why) = conflict.unwrap();
+        let (_, cite, why, _) = conflict.unwrap();
         // The quote that says since when, and the reason every reviewer refutes on.
         assert!(
             cite.quote.contains("beginning with SQLite version 3.12.0"),
@@ -1006,5 +1030,122 @@ mod tests {
         same[1].passage.doc_id = "other.html".into();
         let (_, conflict) = weigh_lexically(&terms, &candidates(&claim, &same), &same);
         assert!(conflict.is_some());
+    }
+
+    fn page(doc: &str, headings: &[&str], text: &str) -> Hit {
+        let mut h = hit("x", text);
+        h.passage.doc_id = doc.into();
+        h.passage.heading_path = headings.iter().map(|s| s.to_string()).collect();
+        h
+    }
+
+    /// A claim checked as `research verify` checks it: no source of its own.
+    fn free_claim(text: &str) -> Claim {
+        Claim {
+            id: "c1".into(),
+            text: text.into(),
+            sub_query: 0,
+            score: 1.0,
+            citations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_release_named_by_the_page_s_heading_is_stated_by_its_sentences() {
+        let claim = free_claim("The asynchat module is deprecated in Python 3.11.");
+        let terms = ClaimTerms::new(&claim.text, &|_| 1.0);
+        let sentence = "The asynchat module is deprecated.";
+        let under = |release: &str| {
+            let hits = vec![page(
+                "whatsnew.html",
+                &[&format!("What’s New In Python {release}"), "Deprecated"],
+                sentence,
+            )];
+            weigh_lexically(&terms, &candidates(&claim, &hits), &hits).0
+        };
+        assert!(
+            under("3.11").is_some(),
+            "stated under its release's heading"
+        );
+        assert!(
+            under("3.10").is_none(),
+            "another release's page does not state it"
+        );
+    }
+
+    fn verifier() -> Arc<Verifier> {
+        Verifier::shared().unwrap_or_else(|e| panic!("this test needs the installed verifier: {e}"))
+    }
+
+    #[test]
+    fn the_model_alone_refutes_only_a_sentence_naming_the_claim_s_subject() {
+        let v = verifier();
+        let claim = free_claim(
+            "distutils is deprecated in Python 3.11 and is scheduled to be removed in Python 3.12.",
+        );
+        // "scheduled" is rarer than "distutils" here, as it can be in a real manual.
+        let (distutils, scheduled) = (text::stem("distutils"), text::stem("scheduled"));
+        let idf = |s: &str| match s {
+            _ if s == scheduled => 6.0,
+            _ if s == distutils => 5.0,
+            _ => 1.0,
+        };
+        let terms = ClaimTerms::new(&claim.text, &idf);
+        let hits = vec![page(
+            "whatsnew.html",
+            &["What’s New In Python 3.11", "Removed"],
+            "Removed the @asyncio.coroutine() decorator enabling legacy generator-based \
+             coroutines to be compatible with async / await code. The function has been \
+             deprecated since Python 3.8 and the removal was initially scheduled for Python 3.10.",
+        )];
+        for skeptic in [false, true] {
+            let (_, conflict) = weigh_with_model(
+                &v,
+                &claim,
+                &terms,
+                &candidates(&claim, &hits),
+                &hits,
+                skeptic,
+            )
+            .unwrap();
+            assert!(conflict.is_none(), "{conflict:?}");
+        }
+    }
+
+    #[test]
+    fn a_denial_the_words_and_the_model_read_outweighs_a_weaker_statement() {
+        let v = verifier();
+        let claim =
+            free_claim("SQLite supports both FOR EACH ROW and FOR EACH STATEMENT triggers.");
+        let terms = ClaimTerms::new(&claim.text, &|_| 1.0);
+        let hits = vec![page(
+            "lang_createtrigger.html",
+            &["CREATE TRIGGER", "2. Description"],
+            "At this time SQLite supports only FOR EACH ROW triggers, not FOR EACH STATEMENT \
+             triggers. Hence explicitly specifying FOR EACH ROW is optional. FOR EACH ROW \
+             implies that the SQL statements specified in the trigger may be executed \
+             (depending on the WHEN clause) for each database row being inserted, updated or \
+             deleted by the statement causing the trigger to fire.",
+        )];
+        let (support, conflict) =
+            weigh_with_model(&v, &claim, &terms, &candidates(&claim, &hits), &hits, false).unwrap();
+        let c = conflict.as_ref().expect("the denial is read as a conflict");
+        assert!(
+            c.1.quote.starts_with("At this time SQLite supports only"),
+            "{c:?}"
+        );
+        assert!(c.3, "the words and the model both read it: {c:?}");
+        assert!(
+            support.is_some(),
+            "the sentence on FOR EACH ROW reads as support"
+        );
+        assert!(
+            conflict_wins(&conflict, &support, false),
+            "{support:?} {conflict:?}"
+        );
+        // A conflict the model alone reads never outweighs a statement of the claim.
+        let weak = Some((c.0, c.1.clone(), c.2.clone(), false));
+        let stated = Some((c.0 / 2.0, c.1.clone(), true));
+        assert!(!conflict_wins(&weak, &stated, false));
     }
 }
