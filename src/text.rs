@@ -778,7 +778,7 @@ pub struct Quantity {
     /// A value the text denies: "0.1, not 0.2", "instead of 1024", "rather than 5".
     pub denied: bool,
     /// Names no value of anything: a version ("version 3.8", "Python 3"), a year ("in 2003") or
-    /// a term of an expression ("2000*1024 bytes").
+    /// a term of an expression ("2000*1024 bytes", "111 out of 114").
     pub version: bool,
     /// Written as a setting's assignment ("-DSQLITE_THREADSAFE=0"): a configuration the text
     /// names, which is a case, not a value it states of something.
@@ -897,9 +897,13 @@ pub fn quantities(text: &str) -> Vec<Quantity> {
                 word(i - 1).as_str(),
                 "in" | "since" | "until" | "before" | "after" | "of"
             );
-        // "2000*1024 bytes": a term of an expression is not the value itself.
+        // "2000*1024 bytes": a term of an expression is not the value itself; nor is either
+        // side of a share ("111 out of 114 climate models").
+        let rest = text[t.start + t.text.len()..].to_lowercase();
         let term = text[..t.start].ends_with(['*', '×', '/', '^'])
-            || text[t.start + t.text.len()..].starts_with(['*', '×', '/', '^']);
+            || rest.starts_with(['*', '×', '/', '^'])
+            || rest.trim_start().starts_with("out of ")
+            || (i >= 2 && word(i - 2) == "out" && word(i - 1) == "of");
         let version = named
             || year
             || term
@@ -1338,6 +1342,13 @@ mod tests {
         assert!(quantities("heat above 35 degrees Celsius")[0].bound);
         assert!(quantities("stayed within plus or minus 1 degree Celsius")[0].bound);
         assert!(!quantities("store them at 10 degrees Celsius")[0].bound);
+    }
+
+    #[test]
+    fn a_share_of_a_set_is_no_value_of_what_it_counts() {
+        let q = quantities("lower than that predicted by 111 out of 114 climate models");
+        assert!(q.iter().all(|q| q.version), "{q:?}");
+        assert!(!quantities("seven times as much warming")[0].version);
     }
 
     #[test]

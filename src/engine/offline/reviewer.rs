@@ -4,7 +4,7 @@
 
 use super::extractor::{leans_on_previous, states_something};
 use super::judge::{
-    can_state, dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement,
+    can_state, condition, dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement,
     SUBJECT_COVERAGE, SUPPORT_COVERAGE,
 };
 use crate::artifact::Hit;
@@ -390,7 +390,8 @@ fn candidates(claim: &Claim, hits: &[Hit]) -> Vec<Candidate> {
 
 type Support = Option<(f32, Citation, bool)>;
 /// The strongest conflict: its confidence, quote and why, and whether the words and the model
-/// both read it (the words show the conflict and the model leans to contradiction).
+/// both read it (the words show the conflict and the model reads contradiction, p >= 0.5 and
+/// above entailment).
 type Conflict = Option<(f32, Citation, String, bool)>;
 
 /// The sentence of the same passage that states what holds since a change, for an outdated
@@ -718,6 +719,17 @@ fn weigh_with_model(
         let about_subject = subject
             .iter()
             .all(|s| stems[i].contains(s) || c.context.contains(s));
+        // What the model alone refutes must name the claim's subject in its own words (or its
+        // entry's term): "it is possible to override them ... on a per-table basis" under
+        // "The Autovacuum Daemon" says nothing of temporary tables.
+        let own_stems = text::content_stems(&format!("{} {}", c.reading(), evidence_of(c)));
+        let names_subject = subject.iter().all(|s| own_stems.contains(s));
+        // "If the callback returns non-zero, ..." is another case than "If the busy callback
+        // returns 0, ...": what holds in one says nothing of the other.
+        let another_case = matches!(
+            (&terms.condition, condition(&c.cite.quote)),
+            (Some(a), Some(b)) if !(a.len() == b.len() && a.iter().all(|w| b.contains(w)))
+        );
         // Support: the model reads entailment of a sentence about the claim's subject; or the
         // words state the claim and the model does not object strongly, or leans to entailment
         // where the lexical judge alone would not say so; the claim's own text always.
@@ -764,14 +776,16 @@ fn weigh_with_model(
                     "{why} (the verifier: contradiction p = {:.2})",
                     p.contradict
                 ),
-                p.contradict > p.entail,
+                p.contradict >= ENTAILS && p.contradict > p.entail,
             ),
             // "This is especially true of network filesystems": what "this" is, the model
             // does not see; it cannot refute alone.
             _ if p.contradict >= STRONG
                 && p.contradict > p.entail
                 && same_subject
-                && !leans_on_previous(&c.cite.quote, false) =>
+                && names_subject
+                && !another_case
+                && !refers_back(&c.cite.quote) =>
             {
                 (
                     p.contradict,
@@ -791,6 +805,17 @@ fn weigh_with_model(
         }
     }
     Ok((best_support, best_conflict))
+}
+
+/// Whether a sentence's subject or reason is in the sentence before it: "This is especially
+/// true of network filesystems", "For this reason, appropriate vacuum and analyze operations
+/// should be performed via session SQL commands". What "this" is, the model does not see.
+fn refers_back(sentence: &str) -> bool {
+    leans_on_previous(sentence, false)
+        || text::tokens(sentence)
+            .iter()
+            .take(3)
+            .any(|t| matches!(t.text.to_lowercase().as_str(), "this" | "these" | "those"))
 }
 
 /// The question's words, weighed once per review, for [`Asked::bears_on`].
@@ -1147,5 +1172,57 @@ mod tests {
         let weak = Some((c.0, c.1.clone(), c.2.clone(), false));
         let stated = Some((c.0 / 2.0, c.1.clone(), true));
         assert!(!conflict_wins(&weak, &stated, false));
+    }
+
+    #[test]
+    fn the_model_alone_does_not_refute_from_a_sentence_whose_reason_is_the_one_before() {
+        let v = verifier();
+        let claim = free_claim("Temporary tables cannot be accessed by autovacuum.");
+        let (temporary, autovacuum) = (text::stem("temporary"), text::stem("autovacuum"));
+        let idf = |s: &str| match s {
+            _ if s == temporary => 5.0,
+            _ if s == autovacuum => 3.0,
+            _ => 1.0,
+        };
+        let terms = ClaimTerms::new(&claim.text, &idf);
+        let hits = vec![page(
+            "maintenance.html",
+            &["25.1.6. The Autovacuum Daemon"],
+            "The autovacuum daemon cannot access and therefore cannot vacuum or analyze \
+             temporary tables. For this reason, appropriate vacuum and analyze operations should \
+             be performed via session SQL commands.",
+        )];
+        let (_, conflict) =
+            weigh_with_model(&v, &claim, &terms, &candidates(&claim, &hits), &hits, true).unwrap();
+        assert!(conflict.is_none(), "{conflict:?}");
+        assert!(refers_back(
+            "For this reason, appropriate vacuum ... should be performed."
+        ));
+        assert!(!refers_back("Note that the default is 0."));
+    }
+
+    #[test]
+    fn the_model_alone_does_not_refute_from_another_case() {
+        let v = verifier();
+        let claim = free_claim(
+            "If the busy callback returns 0, then no additional attempts are made to access the \
+             database and SQLITE_BUSY is returned to the application.",
+        );
+        let (callback, attempt) = (text::stem("callback"), text::stem("attempts"));
+        let idf = |s: &str| match s {
+            _ if s == callback => 5.0,
+            _ if s == attempt => 4.0,
+            _ => 1.0,
+        };
+        let terms = ClaimTerms::new(&claim.text, &idf);
+        let hits = vec![page(
+            "c3ref/busy_handler.html",
+            &["Register A Callback To Handle SQLITE_BUSY Errors"],
+            "If the callback returns non-zero, then another attempt is made to access the \
+             database and the cycle repeats.",
+        )];
+        let (_, conflict) =
+            weigh_with_model(&v, &claim, &terms, &candidates(&claim, &hits), &hits, true).unwrap();
+        assert!(conflict.is_none(), "{conflict:?}");
     }
 }
