@@ -1102,37 +1102,47 @@ mod tests {
         Verifier::shared().unwrap_or_else(|e| panic!("this test needs the installed verifier: {e}"))
     }
 
-    #[test]
-    fn the_model_alone_refutes_only_a_sentence_naming_the_claim_s_subject() {
-        let v = verifier();
-        let claim = free_claim(
-            "distutils is deprecated in Python 3.11 and is scheduled to be removed in Python 3.12.",
-        );
-        // "scheduled" is rarer than "distutils" here, as it can be in a real manual.
-        let (distutils, scheduled) = (text::stem("distutils"), text::stem("scheduled"));
-        let idf = |s: &str| match s {
-            _ if s == scheduled => 6.0,
-            _ if s == distutils => 5.0,
-            _ => 1.0,
+    /// The conflict a reviewer finds with the model for a free claim whose named words are rarer
+    /// than the rest (rarest first), in one passage.
+    fn model_conflict(claim: &str, rare: &[&str], hit: Hit, skeptic: bool) -> Conflict {
+        let claim = free_claim(claim);
+        let rare: Vec<String> = rare.iter().map(|w| text::stem(w)).collect();
+        let idf = |s: &str| match rare.iter().position(|r| r == s) {
+            Some(i) => 6.0 - i as f32,
+            None => 1.0,
         };
         let terms = ClaimTerms::new(&claim.text, &idf);
-        let hits = vec![page(
+        let hits = vec![hit];
+        weigh_with_model(
+            &verifier(),
+            &claim,
+            &terms,
+            &candidates(&claim, &hits),
+            &hits,
+            skeptic,
+        )
+        .unwrap()
+        .1
+    }
+
+    #[test]
+    fn the_model_alone_refutes_only_a_sentence_naming_the_claim_s_subject() {
+        // "scheduled" is rarer than "distutils" here, as it can be in a real manual.
+        let hit = page(
             "whatsnew.html",
             &["What’s New In Python 3.11", "Removed"],
             "Removed the @asyncio.coroutine() decorator enabling legacy generator-based \
              coroutines to be compatible with async / await code. The function has been \
              deprecated since Python 3.8 and the removal was initially scheduled for Python 3.10.",
-        )];
+        );
         for skeptic in [false, true] {
-            let (_, conflict) = weigh_with_model(
-                &v,
-                &claim,
-                &terms,
-                &candidates(&claim, &hits),
-                &hits,
+            let conflict = model_conflict(
+                "distutils is deprecated in Python 3.11 and is scheduled to be removed in Python \
+                 3.12.",
+                &["scheduled", "distutils"],
+                hit.clone(),
                 skeptic,
-            )
-            .unwrap();
+            );
             assert!(conflict.is_none(), "{conflict:?}");
         }
     }
@@ -1176,24 +1186,18 @@ mod tests {
 
     #[test]
     fn the_model_alone_does_not_refute_from_a_sentence_whose_reason_is_the_one_before() {
-        let v = verifier();
-        let claim = free_claim("Temporary tables cannot be accessed by autovacuum.");
-        let (temporary, autovacuum) = (text::stem("temporary"), text::stem("autovacuum"));
-        let idf = |s: &str| match s {
-            _ if s == temporary => 5.0,
-            _ if s == autovacuum => 3.0,
-            _ => 1.0,
-        };
-        let terms = ClaimTerms::new(&claim.text, &idf);
-        let hits = vec![page(
-            "maintenance.html",
-            &["25.1.6. The Autovacuum Daemon"],
-            "The autovacuum daemon cannot access and therefore cannot vacuum or analyze \
-             temporary tables. For this reason, appropriate vacuum and analyze operations should \
-             be performed via session SQL commands.",
-        )];
-        let (_, conflict) =
-            weigh_with_model(&v, &claim, &terms, &candidates(&claim, &hits), &hits, true).unwrap();
+        let conflict = model_conflict(
+            "Temporary tables cannot be accessed by autovacuum.",
+            &["temporary", "autovacuum"],
+            page(
+                "maintenance.html",
+                &["25.1.6. The Autovacuum Daemon"],
+                "The autovacuum daemon cannot access and therefore cannot vacuum or analyze \
+                 temporary tables. For this reason, appropriate vacuum and analyze operations \
+                 should be performed via session SQL commands.",
+            ),
+            true,
+        );
         assert!(conflict.is_none(), "{conflict:?}");
         assert!(refers_back(
             "For this reason, appropriate vacuum ... should be performed."
@@ -1203,26 +1207,18 @@ mod tests {
 
     #[test]
     fn the_model_alone_does_not_refute_from_another_case() {
-        let v = verifier();
-        let claim = free_claim(
+        let conflict = model_conflict(
             "If the busy callback returns 0, then no additional attempts are made to access the \
              database and SQLITE_BUSY is returned to the application.",
+            &["callback", "attempts"],
+            page(
+                "c3ref/busy_handler.html",
+                &["Register A Callback To Handle SQLITE_BUSY Errors"],
+                "If the callback returns non-zero, then another attempt is made to access the \
+                 database and the cycle repeats.",
+            ),
+            true,
         );
-        let (callback, attempt) = (text::stem("callback"), text::stem("attempts"));
-        let idf = |s: &str| match s {
-            _ if s == callback => 5.0,
-            _ if s == attempt => 4.0,
-            _ => 1.0,
-        };
-        let terms = ClaimTerms::new(&claim.text, &idf);
-        let hits = vec![page(
-            "c3ref/busy_handler.html",
-            &["Register A Callback To Handle SQLITE_BUSY Errors"],
-            "If the callback returns non-zero, then another attempt is made to access the \
-             database and the cycle repeats.",
-        )];
-        let (_, conflict) =
-            weigh_with_model(&v, &claim, &terms, &candidates(&claim, &hits), &hits, true).unwrap();
         assert!(conflict.is_none(), "{conflict:?}");
     }
 }
