@@ -213,14 +213,18 @@ impl OfflineReviewer {
 
 /// Whether a reviewer refutes: the skeptic on any conflict it found; the others on a dated
 /// change, on a conflict with nothing stating the claim, or on a denial both the words and the
-/// model read that outweighs the statement found ("At this time SQLite supports only FOR EACH
-/// ROW triggers, not FOR EACH STATEMENT triggers" against a sentence on what FOR EACH ROW does).
+/// model read that outweighs a statement found in another source than the claim's own ("At
+/// this time SQLite supports only FOR EACH ROW triggers, not FOR EACH STATEMENT triggers"
+/// against a sentence on what FOR EACH ROW does).
 fn conflict_wins(conflict: &Conflict, support: &Support, skeptic: bool) -> bool {
     match (conflict, support) {
         (Some(_), _) if skeptic => true,
         (Some(c), _) if c.2.starts_with(HELD_BEFORE) => c.0 >= REFUTE_ALONE,
         (Some(c), None) => c.0 >= REFUTE_ALONE,
-        (Some(c), Some(s)) if c.3 => c.0 >= REFUTE_ALONE && c.0 > s.0,
+        // Against the claim's own source it is two sources disagreeing: a dispute to show,
+        // not a refutation ("Storing lithium-ion batteries in the freezer does not extend
+        // their life" against a column saying it does).
+        (Some(c), Some(s)) if c.3 && s.2 => c.0 >= REFUTE_ALONE && c.0 > s.0,
         _ => false,
     }
 }
@@ -1182,6 +1186,13 @@ mod tests {
         let weak = Some((c.0, c.1.clone(), c.2.clone(), false));
         let stated = Some((c.0 / 2.0, c.1.clone(), true));
         assert!(!conflict_wins(&weak, &stated, false));
+        // Nor does any against the claim's own source: two sources disagree, a dispute to show.
+        let own = Some((c.0 / 2.0, c.1.clone(), false));
+        assert!(!conflict_wins(&conflict, &own, false));
+        assert!(
+            conflict_wins(&conflict, &own, true),
+            "the skeptic still refutes"
+        );
     }
 
     #[test]
