@@ -441,6 +441,17 @@ impl ClaimTerms {
         }
     }
 
+    /// Whether the sentence speaks of another case than the claim's: both open with a
+    /// condition, and the conditions differ ("If the locking mode is EXCLUSIVE ..." against
+    /// "If the locking mode is NORMAL ...").
+    pub fn another_case(&self, sentence: &str) -> bool {
+        matches!(
+            (&self.condition, condition(sentence)),
+            (Some(claimed), Some(said))
+                if !(claimed.len() == said.len() && claimed.iter().all(|w| said.contains(w)))
+        )
+    }
+
     /// Whether `raw` is a release the claim names and the sentence's context names too: a
     /// sentence under "What's New In Python 3.11" speaks of Python 3.11 without saying so.
     pub fn release_in(&self, raw: &str, context: &[String]) -> bool {
@@ -555,11 +566,8 @@ pub fn judge_in_context(claim: &ClaimTerms, sentence: &str, context: &[String]) 
     }
     // "If the locking mode is EXCLUSIVE ..., then it cannot be changed" says nothing of what
     // holds "If the locking mode is NORMAL ...": another condition, another case.
-    if let (Some(claimed), Some(said)) = (&claim.condition, condition(sentence)) {
-        let same = claimed.len() == said.len() && claimed.iter().all(|w| said.contains(w));
-        if !same {
-            return Judgement::Unrelated;
-        }
+    if claim.another_case(sentence) {
+        return Judgement::Unrelated;
     }
     // "Changed in version 3.9: Class methods can now wrap other descriptors" is what held
     // before "Changed in version 3.11: Class methods can no longer wrap other descriptors":

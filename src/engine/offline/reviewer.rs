@@ -4,7 +4,7 @@
 
 use super::extractor::{leans_on_previous, states_something};
 use super::judge::{
-    can_state, condition, dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement,
+    can_state, dates_a_change, is_current, judge_in_context, ClaimTerms, Judgement,
     SUBJECT_COVERAGE, SUPPORT_COVERAGE,
 };
 use crate::artifact::Hit;
@@ -724,16 +724,16 @@ fn weigh_with_model(
             .iter()
             .all(|s| stems[i].contains(s) || c.context.contains(s));
         // What the model alone refutes must name the claim's subject in its own words (or its
-        // entry's term): "it is possible to override them ... on a per-table basis" under
-        // "The Autovacuum Daemon" says nothing of temporary tables.
-        let own_stems = text::content_stems(&format!("{} {}", c.reading(), evidence_of(c)));
-        let names_subject = subject.iter().all(|s| own_stems.contains(s));
-        // "If the callback returns non-zero, ..." is another case than "If the busy callback
-        // returns 0, ...": what holds in one says nothing of the other.
-        let another_case = matches!(
-            (&terms.condition, condition(&c.cite.quote)),
-            (Some(a), Some(b)) if !(a.len() == b.len() && a.iter().all(|w| b.contains(w)))
-        );
+        // entry's term and label): "it is possible to override them ... on a per-table basis"
+        // under "The Autovacuum Daemon" says nothing of temporary tables.
+        let names_subject = || {
+            let own = match &c.label {
+                Some(l) => format!("{l} {}", c.reading()),
+                None => c.reading().into_owned(),
+            };
+            let own = text::content_stems(&own);
+            subject.iter().all(|s| own.contains(s))
+        };
         // Support: the model reads entailment of a sentence about the claim's subject; or the
         // words state the claim and the model does not object strongly, or leans to entailment
         // where the lexical judge alone would not say so; the claim's own text always.
@@ -787,9 +787,11 @@ fn weigh_with_model(
             _ if p.contradict >= STRONG
                 && p.contradict > p.entail
                 && same_subject
-                && names_subject
-                && !another_case
-                && !refers_back(&c.cite.quote) =>
+                && !refers_back(&c.cite.quote)
+                // "If the callback returns non-zero, ..." is another case than "If the busy
+                // callback returns 0, ...": what holds in one says nothing of the other.
+                && !terms.another_case(&c.cite.quote)
+                && names_subject() =>
             {
                 (
                     p.contradict,
