@@ -347,6 +347,86 @@ pub fn asserted(sentence: &str) -> &str {
     &sentence[..cut]
 }
 
+/// Where a sentence joins two statements: each side asserts something of its own.
+const JOINS: &[&str] = &[
+    "; ",
+    ": ",
+    ", so ",
+    ", and so ",
+    ", therefore ",
+    ", but ",
+    ", and ",
+    ", because ",
+    " because ",
+    ", even though ",
+    " even though ",
+    ", although ",
+];
+
+/// Words that open a clause after a bare " and " ("... is not intended for production use and
+/// only performs basic security checks"): a verb's auxiliary, a pronoun, an adverb. After any
+/// other word, "and" joins two names ("FOR EACH ROW and FOR EACH STATEMENT triggers").
+const CLAUSE_AFTER_AND: &[&str] = &[
+    "is", "are", "was", "were", "has", "have", "had", "can", "cannot", "could", "does", "do",
+    "did", "will", "would", "must", "may", "might", "should", "only", "also", "then", "it", "its",
+    "they", "this", "that", "so", "not", "never", "always",
+];
+
+/// Least words a part needs to say something on its own.
+const PART_WORDS: usize = 3;
+
+/// The statements a compound sentence joins ("X is not intended for production use and only
+/// performs basic security checks": two), outside brackets and quotes; the whole sentence when
+/// it joins none, or when a side would be too short to state anything.
+pub fn conjuncts(sentence: &str) -> Vec<&str> {
+    let lower = sentence.to_lowercase();
+    if lower.len() != sentence.len() {
+        return vec![sentence];
+    }
+    let mut depth = 0i32;
+    let mut quoted = false;
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let bytes = lower.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'[' => depth += 1,
+            b')' | b']' => depth -= 1,
+            b'"' => quoted = !quoted,
+            _ => {}
+        }
+        if depth == 0 && !quoted && lower.is_char_boundary(i) {
+            let rest = &lower[i..];
+            let join = JOINS.iter().find(|j| rest.starts_with(*j)).map(|j| j.len());
+            let and = rest
+                .strip_prefix(" and ")
+                .and_then(|r| r.split(|c: char| !c.is_alphanumeric()).next())
+                .filter(|w| CLAUSE_AFTER_AND.contains(w))
+                .map(|_| " and ".len());
+            if let Some(len) = join.or(and) {
+                cuts.push((i, i + len));
+                i += len;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    let mut parts = Vec::new();
+    let mut from = 0;
+    for (a, b) in cuts.into_iter().chain([(sentence.len(), sentence.len())]) {
+        let part = sentence[from..a].trim().trim_end_matches('.').trim();
+        if tokens(part).len() < PART_WORDS {
+            return vec![sentence];
+        }
+        parts.push(part);
+        from = b;
+    }
+    if parts.len() < 2 {
+        return vec![sentence];
+    }
+    parts
+}
+
 /// Names in a sentence: runs of capitalised words ("Shirley Temple", "Kiss and Tell" is two),
 /// with a number that follows one ("PEP 654"), and identifiers (`add_note`, `wal_autocheckpoint`).
 /// A lone capitalised word opening a sentence is only the sentence's first word.
@@ -1181,6 +1261,37 @@ mod tests {
         // A lead-in with nothing after it, or a label of one word, opens no list here.
         assert_eq!(super::last_lead_in("Intro.\n\nAdvantages include:"), None);
         assert_eq!(super::last_lead_in("Example:\n\nSELECT 1;"), None);
+    }
+
+    #[test]
+    fn a_compound_statement_is_read_as_its_parts() {
+        assert_eq!(
+            super::conjuncts(
+                "The standard library's http.server is not intended for production use and only \
+                 performs basic security checks."
+            ),
+            [
+                "The standard library's http.server is not intended for production use",
+                "only performs basic security checks"
+            ]
+        );
+        assert_eq!(
+            super::conjuncts("max_connections defaults to 100, but initdb can pick a lower value."),
+            [
+                "max_connections defaults to 100",
+                "initdb can pick a lower value"
+            ]
+        );
+        // "and" between two names, a join inside brackets, or a side too short to state
+        // anything: one statement.
+        for one in [
+            "SQLite supports both FOR EACH ROW and FOR EACH STATEMENT triggers.",
+            "Python 3.11 removed the telnetlib and cgi modules under PEP 594.",
+            "Frozen modules (their code objects, so to speak) start faster.",
+            "It is on, so be it.",
+        ] {
+            assert_eq!(super::conjuncts(one), [one]);
+        }
     }
 
     #[test]

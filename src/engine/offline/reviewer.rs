@@ -155,7 +155,15 @@ impl OfflineReviewer {
         let origin_docs: Vec<&str> = claim.citations.iter().map(|c| c.doc_id.as_str()).collect();
         let candidates = candidates(claim, &hits);
         let weighed = match &self.verifier {
-            Some(v) => weigh_with_model(v, claim, &terms, &candidates, &hits, self.is_skeptic()),
+            Some(v) => {
+                let parts = parts_of(&claim.text, &|s| retriever.idf(s));
+                let claim = Claimed {
+                    claim,
+                    terms: &terms,
+                    parts: &parts,
+                };
+                weigh_with_model(v, &claim, &candidates, &hits, self.is_skeptic())
+            }
             None => Ok(weigh_lexically(&terms, &candidates, &hits)),
         };
         let (best_support, best_conflict) = match weighed {
@@ -592,12 +600,12 @@ const LEANS: f32 = 0.3;
 /// reads (that is a rule about versions, not about meaning).
 fn weigh_with_model(
     verifier: &Verifier,
-    claim: &Claim,
-    terms: &ClaimTerms,
+    claimed: &Claimed,
     candidates: &[Candidate],
     hits: &[Hit],
     skeptic: bool,
 ) -> Result<(Support, Conflict), ModelError> {
+    let (claim, terms) = (claimed.claim, claimed.terms);
     if candidates.is_empty() {
         return Ok((None, None));
     }
@@ -810,7 +818,102 @@ fn weigh_with_model(
             best_conflict = Some((conf, cite, why, agreed));
         }
     }
+    // The model reads a compound claim as neutral where it reads each of its parts as stated
+    // ("... is not intended for production use and only performs basic security checks"
+    // beside "http.server is not recommended for production. It only implements basic
+    // security checks."): with nothing found against it, it is stated when each part is.
+    if best_support.is_none() && best_conflict.is_none() && claimed.parts.len() > 1 {
+        let read: Vec<(usize, &str)> = order
+            .iter()
+            .zip(&evidence)
+            .map(|(&i, e)| (i, e.as_str()))
+            .collect();
+        best_support = parts_stated(verifier, claimed.parts, candidates, &stems, &read)?;
+    }
     Ok((best_support, best_conflict))
+}
+
+/// A claim to weigh: its terms, and the parts a compound claim joins (none when it joins
+/// none).
+struct Claimed<'a> {
+    claim: &'a Claim,
+    terms: &'a ClaimTerms,
+    parts: &'a [Part],
+}
+
+/// One statement of a compound claim.
+struct Part {
+    text: String,
+    terms: ClaimTerms,
+}
+
+/// The statements a compound claim joins, each with its terms; none for a simple claim.
+fn parts_of(claim: &str, idf: &dyn Fn(&str) -> f32) -> Vec<Part> {
+    match text::conjuncts(claim) {
+        p if p.len() > 1 => p
+            .into_iter()
+            .map(|t| Part {
+                text: text::squash_whitespace(t),
+                terms: ClaimTerms::new(t, idf),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Support for a compound claim when each of its parts is stated by a sentence the reviewer
+/// read: one holding the part's numbers and half its weighted words, that the words could
+/// state it from, and that the model reads as entailing it (p >= 0.5, above contradiction).
+/// The vote cites the sentence stating the first part; its confidence is the weakest part's.
+fn parts_stated(
+    verifier: &Verifier,
+    parts: &[Part],
+    candidates: &[Candidate],
+    stems: &[Vec<String>],
+    read: &[(usize, &str)],
+) -> Result<Support, ModelError> {
+    let mut asked: Vec<(usize, usize)> = Vec::new();
+    for (p, part) in parts.iter().enumerate() {
+        for (k, &(i, evidence)) in read.iter().enumerate() {
+            let c = &candidates[i];
+            let given: Vec<f64> = text::numbers(evidence).iter().map(|n| n.value).collect();
+            let numbers_stated = part.terms.numbers.iter().all(|n| {
+                given.iter().any(|g| (g - n.value).abs() < 1e-9)
+                    || part.terms.release_in(&n.raw, &c.context)
+            });
+            if numbers_stated
+                && part.terms.coverage_in(&stems[i], &c.context) >= SUBJECT_COVERAGE
+                && can_state(&part.terms, &c.reading(), &c.context)
+            {
+                asked.push((p, k));
+            }
+        }
+    }
+    let pairs: Vec<(&str, &str)> = asked
+        .iter()
+        .map(|&(p, k)| (parts[p].text.as_str(), read[k].1))
+        .collect();
+    let probs = verifier.nli(&pairs)?;
+    let mut best: Vec<Option<(f32, usize)>> = vec![None; parts.len()];
+    for (&(p, k), n) in asked.iter().zip(&probs) {
+        if n.entail >= ENTAILS
+            && n.entail > n.contradict
+            && best[p].is_none_or(|(e, _)| n.entail > e)
+        {
+            best[p] = Some((n.entail, read[k].0));
+        }
+    }
+    let Some(found) = best.into_iter().collect::<Option<Vec<(f32, usize)>>>() else {
+        return Ok(None);
+    };
+    let cite = &candidates[found[0].1];
+    let weakest = found.iter().map(|f| f.0).fold(1.0f32, f32::min);
+    let weight = if cite.corroborating { 1.0 } else { 0.9 };
+    Ok(Some((
+        weakest * weight,
+        cite.cite.clone(),
+        cite.corroborating,
+    )))
 }
 
 /// Whether a sentence's subject or reason is in the sentence before it: "This is especially
@@ -1119,10 +1222,15 @@ mod tests {
         };
         let terms = ClaimTerms::new(&claim.text, &idf);
         let hits = vec![hit];
+        let parts = parts_of(&claim.text, &idf);
+        let claimed = Claimed {
+            claim: &claim,
+            terms: &terms,
+            parts: &parts,
+        };
         weigh_with_model(
             &verifier(),
-            &claim,
-            &terms,
+            &claimed,
             &candidates(&claim, &hits),
             &hits,
             skeptic,
@@ -1154,6 +1262,77 @@ mod tests {
     }
 
     #[test]
+    fn a_compound_claim_is_stated_when_each_of_its_parts_is() {
+        let claim = free_claim(
+            "The standard library's http.server is not intended for production use and only \
+             performs basic security checks.",
+        );
+        // Common words weigh little, as a real corpus's idf has it.
+        let common: Vec<String> = ["standard", "library", "intended", "use", "performs"]
+            .iter()
+            .map(|w| text::stem(w))
+            .collect();
+        let idf = |s: &str| {
+            if common.iter().any(|c| c == s) {
+                1.0
+            } else {
+                4.0
+            }
+        };
+        let terms = ClaimTerms::new(&claim.text, &idf);
+        let hits = vec![page(
+            "http.server.html",
+            &["http.server — HTTP servers"],
+            "http.server is not recommended for production. It only implements basic security \
+             checks.",
+        )];
+        let weigh = |parts: &[Part]| {
+            let claimed = Claimed {
+                claim: &claim,
+                terms: &terms,
+                parts,
+            };
+            weigh_with_model(
+                &verifier(),
+                &claimed,
+                &candidates(&claim, &hits),
+                &hits,
+                false,
+            )
+            .unwrap()
+        };
+        // Read whole, the model calls the pair neutral: no vote.
+        let (support, conflict) = weigh(&[]);
+        assert!(support.is_none() && conflict.is_none(), "{support:?}");
+        // Each part is stated by one of the two sentences.
+        let (support, conflict) = weigh(&parts_of(&claim.text, &idf));
+        assert!(conflict.is_none(), "{conflict:?}");
+        let (confidence, cite, _) = support.expect("both parts are stated");
+        assert_eq!(cite.quote, "http.server is not recommended for production.");
+        assert!(confidence >= ENTAILS * 0.9, "{confidence}");
+        // A part no sentence states leaves the claim unstated.
+        let claim = free_claim(
+            "The standard library's http.server is not intended for production use and only \
+             serves files over HTTPS.",
+        );
+        let terms = ClaimTerms::new(&claim.text, &idf);
+        let claimed = Claimed {
+            claim: &claim,
+            terms: &terms,
+            parts: &parts_of(&claim.text, &idf),
+        };
+        let (support, _) = weigh_with_model(
+            &verifier(),
+            &claimed,
+            &candidates(&claim, &hits),
+            &hits,
+            false,
+        )
+        .unwrap();
+        assert!(support.is_none(), "{support:?}");
+    }
+
+    #[test]
     fn a_denial_the_words_and_the_model_read_outweighs_a_weaker_statement() {
         let v = verifier();
         let claim =
@@ -1168,8 +1347,13 @@ mod tests {
              (depending on the WHEN clause) for each database row being inserted, updated or \
              deleted by the statement causing the trigger to fire.",
         )];
+        let claimed = Claimed {
+            claim: &claim,
+            terms: &terms,
+            parts: &[],
+        };
         let (support, conflict) =
-            weigh_with_model(&v, &claim, &terms, &candidates(&claim, &hits), &hits, false).unwrap();
+            weigh_with_model(&v, &claimed, &candidates(&claim, &hits), &hits, false).unwrap();
         let c = conflict.as_ref().expect("the denial is read as a conflict");
         assert!(
             c.1.quote.starts_with("At this time SQLite supports only"),
