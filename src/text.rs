@@ -379,10 +379,8 @@ const PART_WORDS: usize = 3;
 /// performs basic security checks": two), outside brackets and quotes; the whole sentence when
 /// it joins none, or when a side would be too short to state anything.
 pub fn conjuncts(sentence: &str) -> Vec<&str> {
-    let lower = sentence.to_lowercase();
-    if lower.len() != sentence.len() {
-        return vec![sentence];
-    }
+    // ASCII lowercasing keeps every byte offset, so cuts found in it cut the sentence.
+    let lower = sentence.to_ascii_lowercase();
     let mut depth = 0i32;
     let mut quoted = false;
     let mut cuts: Vec<(usize, usize)> = Vec::new();
@@ -395,7 +393,7 @@ pub fn conjuncts(sentence: &str) -> Vec<&str> {
             b'"' => quoted = !quoted,
             _ => {}
         }
-        if depth == 0 && !quoted && lower.is_char_boundary(i) {
+        if depth == 0 && !quoted && sentence.is_char_boundary(i) {
             let rest = &lower[i..];
             let join = JOINS.iter().find(|j| rest.starts_with(*j)).map(|j| j.len());
             let and = rest

@@ -458,6 +458,16 @@ impl ClaimTerms {
         self.versions.iter().any(|v| v == raw) && context.iter().any(|c| c == raw)
     }
 
+    /// Whether a sentence (read with its context) holds every number of the claim: one that
+    /// lacks one cannot state it, whatever the model reads ("5 times faster" is not "ten times
+    /// faster"). A release its headings name counts.
+    pub fn numbers_stated(&self, sentence: &str, context: &[String]) -> bool {
+        let given = text::numbers(sentence);
+        self.numbers.iter().all(|n| {
+            given.iter().any(|g| same_value(g.value, n.value)) || self.release_in(&n.raw, context)
+        })
+    }
+
     /// Whether the sentence dates an earlier change than the claim's own ("Changed in version
     /// 3.9: ..." beside the claim's "Changed in version 3.11: ..."): the history the claim's
     /// change ends.

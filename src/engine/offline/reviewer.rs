@@ -716,18 +716,7 @@ fn weigh_with_model(
                 continue;
             }
         }
-        // A sentence that lacks one of the claim's numbers cannot state it, whatever the model
-        // reads ("5 times faster" is not "ten times faster").
-        let numbers_stated = {
-            let given: Vec<f64> = text::numbers(&evidence_of(c))
-                .iter()
-                .map(|n| n.value)
-                .collect();
-            terms.numbers.iter().all(|n| {
-                given.iter().any(|g| (g - n.value).abs() < 1e-9)
-                    || terms.release_in(&n.raw, &c.context)
-            })
-        };
+        let numbers_stated = terms.numbers_stated(&evidence_of(c), &c.context);
         let about_subject = subject
             .iter()
             .all(|s| stems[i].contains(s) || c.context.contains(s));
@@ -876,12 +865,7 @@ fn parts_stated(
     for (p, part) in parts.iter().enumerate() {
         for (k, &(i, evidence)) in read.iter().enumerate() {
             let c = &candidates[i];
-            let given: Vec<f64> = text::numbers(evidence).iter().map(|n| n.value).collect();
-            let numbers_stated = part.terms.numbers.iter().all(|n| {
-                given.iter().any(|g| (g - n.value).abs() < 1e-9)
-                    || part.terms.release_in(&n.raw, &c.context)
-            });
-            if numbers_stated
+            if part.terms.numbers_stated(evidence, &c.context)
                 && part.terms.coverage_in(&stems[i], &c.context) >= SUBJECT_COVERAGE
                 && can_state(&part.terms, &c.reading(), &c.context)
             {
